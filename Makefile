@@ -1,0 +1,48 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench browser clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+run: install
+	mkdir -p data
+	$(BIN)/magnetiq db upgrade
+	@echo
+	@echo "  Magnetiq is starting on http://localhost:3036 (docs at /docs)."
+	@echo "  First time? In another terminal create an admin:"
+	@echo "    $(BIN)/magnetiq create-admin --email admin@example.com --password 'a-long-unique-passphrase'"
+	@echo
+	$(BIN)/magnetiq serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+# The docs test drives Debian's headless Chromium; install it when it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+test: install browser lint
+	$(BIN)/pytest features tests
+
+# Load generator for the benchmarks: Debian's wrk.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }
+	$(BIN)/python -m tests.benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

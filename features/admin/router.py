@@ -1,0 +1,65 @@
+"""HTTP layer of /api/v1/admin: user administration and system health (admins only)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from features.admin import service
+from features.admin.schemas import SystemHealth
+from features.auth.api import UserCreate, UserPublic, UserUpdate, create_user, deactivate_user, get_user
+from features.auth.api import list_users as list_auth_users
+from features.auth.api import update_user as update_auth_user
+from shared.config import SettingsDep
+from shared.db import DatabaseDep, SessionDep
+from shared.errors import error_responses
+from shared.pagination import Page, Pagination
+from shared.permissions import IsAdmin, Role
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=error_responses(401, 403, 422, 500))
+
+UserId = Annotated[int, Query(ge=1)]
+
+@router.get("/users", response_model=Page[UserPublic])
+async def list_users(
+    _admin: IsAdmin,
+    session: SessionDep,
+    page: Pagination,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="Search in email and names")] = None,
+    sort: Annotated[
+        str | None, Query(description="created_at, email, last_login or role; prefix - for descending")
+    ] = None,
+) -> Page[UserPublic]:
+    """List users, newest last unless sorted otherwise."""
+    items, total = await list_auth_users(session, page, role=role, is_active=is_active, q=q, sort=sort)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+@router.post(
+    "/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED, responses=error_responses(409)
+)
+async def create_admin_user(body: UserCreate, _admin: IsAdmin, session: SessionDep) -> UserPublic:
+    """Create a user with a role."""
+    return await create_user(session, body)
+
+@router.get("/users/{user_id}", response_model=UserPublic, responses=error_responses(404))
+async def read_user(user_id: int, _admin: IsAdmin, session: SessionDep) -> UserPublic:
+    """One user."""
+    return await get_user(session, user_id)
+
+@router.put("/users/{user_id}", response_model=UserPublic, responses=error_responses(404, 409))
+async def update_user(user_id: int, body: UserUpdate, admin: IsAdmin, session: SessionDep) -> UserPublic:
+    """Change names, role or active state; the last active admin keeps their role and access."""
+    return await update_auth_user(session, admin, user_id, body)
+
+@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
+async def deactivate_admin_user(user_id: int, admin: IsAdmin, session: SessionDep) -> None:
+    """Deactivate a user: they can no longer log in and their tokens stop working."""
+    await deactivate_user(session, admin, user_id)
+
+@router.get("/system-health", response_model=SystemHealth)
+async def read_system_health(
+    _admin: IsAdmin, request: Request, database: DatabaseDep, settings: SettingsDep
+) -> SystemHealth:
+    """Everything in detailed health, plus workers, scheduled jobs and the mail queue."""
+    return await service.system_health(database, settings, request.app.state.started_at)

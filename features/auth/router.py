@@ -1,0 +1,100 @@
+"""HTTP layer of /api/v1/auth: parse, call the service, return."""
+
+from fastapi import APIRouter, Depends, status
+
+from features.auth import service
+from features.auth.schemas import (
+    ForgotPasswordRequest,
+    LoginRequest,
+    LogoutRequest,
+    MessageResponse,
+    RefreshRequest,
+    ResetPasswordRequest,
+    TokenPair,
+    UserCreate,
+    UserPublic,
+)
+from shared.config import SettingsDep
+from shared.db import DatabaseDep, SessionDep
+from shared.errors import error_responses
+from shared.mail import MailDispatchDep
+from shared.permissions import CurrentPrincipal, IsAdmin
+from shared.ratelimit import public_write_limit
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=error_responses(422, 500))
+
+FORGOT_PASSWORD_ANSWER = "If an account exists for this address, a reset link is on its way."
+
+
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    dependencies=[Depends(public_write_limit("login"))],
+    responses=error_responses(401, 429),
+)
+async def login(body: LoginRequest, database: DatabaseDep, settings: SettingsDep) -> TokenPair:
+    """Exchange email and password for an access and a refresh token."""
+    return await service.login(database, settings, email=body.email, password=body.password)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    dependencies=[Depends(public_write_limit("refresh"))],
+    responses=error_responses(401, 429),
+)
+async def refresh_tokens(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+    """Trade a refresh token for a new pair; the old refresh token stops working."""
+    return await service.rotate_refresh_token(session, settings, body.refresh_token)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401))
+async def logout(
+    principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep, body: LogoutRequest | None = None
+) -> None:
+    """End this login: the access token and its refresh tokens stop working."""
+    await service.logout(session, settings, principal, body.refresh_token if body else None)
+
+
+@router.post(
+    "/register",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 409),
+)
+async def register_user(body: UserCreate, _admin: IsAdmin, session: SessionDep) -> UserPublic:
+    """Create a user with a role (admins only)."""
+    return UserPublic.model_validate(await service.create_user(session, body))
+
+
+@router.post(
+    "/forgot-password",
+    response_model=MessageResponse,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(public_write_limit("forgot_password"))],
+    responses=error_responses(429),
+)
+async def forgot_password(
+    body: ForgotPasswordRequest, session: SessionDep, settings: SettingsDep, mail: MailDispatchDep
+) -> MessageResponse:
+    """Mail a reset link; the answer is the same whether or not the address has an account."""
+    await service.request_password_reset(session, settings, body.email)
+    mail.deliver_soon()
+    return MessageResponse(message=FORGOT_PASSWORD_ANSWER)
+
+
+@router.post(
+    "/reset-password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(public_write_limit("reset_password"))],
+    responses=error_responses(400, 429),
+)
+async def reset_password(body: ResetPasswordRequest, session: SessionDep) -> None:
+    """Set a new password with the token from the reset mail; every login of the account ends."""
+    await service.reset_password(session, token=body.token, new_password=body.new_password)
+
+
+@router.get("/me", response_model=UserPublic, responses=error_responses(401))
+async def read_current_user(principal: CurrentPrincipal, session: SessionDep) -> UserPublic:
+    """The user behind the access token."""
+    return UserPublic.model_validate(await service.get_user(session, principal.user_id))

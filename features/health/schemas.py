@@ -1,0 +1,28 @@
+from typing import Literal
+
+from pydantic import BaseModel
+
+Status = Literal["healthy", "degraded", "unhealthy"]
+
+
+class Health(BaseModel):
+    status: Status
+    version: str
+    environment: str
+
+
+class Check(BaseModel):
+    status: Status
+    detail: str | None = None
+
+
+class DatabaseCheck(Check):
+    revision: str | None = None
+    head_revision: str | None = None
+    migrations_at_head: bool = False
+    size_bytes: int | None = None
+
+
+class DetailedHealth(Health):
+    database: DatabaseCheck
+    upload_dir: Check

@@ -1,0 +1,123 @@
+"""Settings: every variable of CONTRACT.md §3, validated once at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-production"
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    database_url: str = "sqlite+aiosqlite:///./data/magnetiq.db"
+    debug: bool = False
+
+    allowed_origins: CommaList = ["http://localhost:8036", "http://localhost:3000"]
+    allowed_methods: CommaList = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    allowed_headers: CommaList = ["*"]
+
+    access_token_expire_minutes: int = Field(15, ge=1, le=24 * 60)
+    refresh_token_expire_days: int = Field(7, ge=1, le=365)
+
+    supported_languages: CommaList = ["en", "de"]
+    public_base_url: str = "http://localhost:3036"
+    frontend_base_url: str = "http://localhost:8036"
+
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(1025, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from_email: str = "noreply@magnetiq.local"
+    smtp_starttls: bool = False
+    email_send_rate: int = Field(50, ge=1)
+
+    max_file_size: int = Field(10 * 1024 * 1024, ge=1)
+    allowed_file_types: CommaList = ["jpg", "jpeg", "png", "gif", "pdf", "docx"]
+    upload_dir: str = "./data/media"
+
+    worker_enabled: bool = True
+    worker_poll_seconds: float = Field(5, gt=0)
+    rate_limit_public_per_minute: int = Field(30, ge=1)
+    trusted_proxies: CommaList = []
+
+    booking_timezone: str = "Europe/Berlin"
+    booking_days: str = "mon-fri"
+    booking_hours: str = "09:00-17:00"
+    booking_slot_minutes: int = Field(30, ge=5)
+    booking_min_notice_hours: int = Field(24, ge=0)
+    booking_max_days_ahead: int = Field(60, ge=1)
+
+    token_encryption_key: SecretStr | None = None
+
+    linkedin_client_id: str = ""
+    linkedin_client_secret: SecretStr = SecretStr("")
+    linkedin_redirect_uri: str = ""
+    linkedin_auth_base_url: str = "https://www.linkedin.com/oauth/v2"
+    linkedin_api_base_url: str = "https://api.linkedin.com"
+    linkedin_api_version: str = "202611"
+
+    x_client_id: str = ""
+    x_client_secret: SecretStr = SecretStr("")
+    x_redirect_uri: str = ""
+    x_authorize_url: str = "https://x.com/i/oauth2/authorize"
+    x_api_base_url: str = "https://api.x.com"
+
+    @field_validator(
+        "allowed_origins", "allowed_methods", "allowed_headers", "supported_languages",
+        "allowed_file_types", "trusted_proxies", mode="before",
+    )
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("supported_languages", "allowed_file_types")
+    @classmethod
+    def _lowercase(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one value")
+        return [item.lower() for item in value]
+
+    @model_validator(mode="after")
+    def _refuse_weak_production_secret(self) -> Settings:
+        if self.environment == "production":
+            key = self.secret_key.get_secret_value()
+            if key == DEV_SECRET_KEY or len(key) < MIN_PRODUCTION_SECRET_LENGTH:
+                raise ValueError(
+                    "SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_PRODUCTION_SECRET_LENGTH} characters when ENVIRONMENT=production "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        return self
+
+    @property
+    def default_language(self) -> str:
+        return self.supported_languages[0]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def _settings_from_app(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings_from_app)]

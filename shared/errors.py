@@ -1,0 +1,214 @@
+"""Typed errors, the one error envelope of CONTRACT.md §4, and the handlers that render it."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("magnetiq.errors")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    details: list[dict[str, Any]] = []
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "success": False,
+                    "error": {"code": "NOT_FOUND", "message": "Not found", "field": None, "details": []},
+                }
+            ]
+        }
+    )
+
+    success: bool = False
+    error: ErrorDetail
+
+
+class AppError(Exception):
+    """Base of every error a service raises on purpose; rendered by one handler."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "BAD_REQUEST"
+    default_message: ClassVar[str] = "The request cannot be processed"
+    # A refusal that must still record what happened (a failed login) keeps the transaction.
+    persist_changes: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.field = field
+        self.details = details or []
+        self.headers = headers or {}
+        self.error_code = code or self.code
+        super().__init__(self.message)
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "BAD_REQUEST"
+
+
+class AuthenticationRequired(AppError):
+    status_code = 401
+    code = "AUTHENTICATION_REQUIRED"
+    default_message = "Authentication required"
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+class InvalidToken(AuthenticationRequired):
+    code = "INVALID_TOKEN"
+    default_message = "The token is invalid or has been revoked"
+
+
+class TokenExpired(AuthenticationRequired):
+    code = "TOKEN_EXPIRED"
+    default_message = "The token has expired"
+
+
+class PermissionDenied(AppError):
+    status_code = 403
+    code = "INSUFFICIENT_PERMISSIONS"
+    default_message = "You do not have permission to do this"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "NOT_FOUND"
+    default_message = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "CONFLICT"
+    default_message = "The request conflicts with the current state"
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+    code = "PRECONDITION_FAILED"
+    default_message = "The resource has changed since you last read it"
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    code = "VALIDATION_ERROR"
+    default_message = "The request is not valid"
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "RATE_LIMITED"
+    default_message = "Too many requests; try again later"
+
+    def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+        self.retry_after_seconds = retry_after_seconds
+
+
+def error_body(code: str, message: str, field: str | None = None, details: list | None = None) -> dict:
+    return {
+        "success": False,
+        "error": {"code": code, "message": message, "field": field, "details": details or []},
+    }
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries declaring each status with the error envelope."""
+    return {
+        code: {"model": ErrorResponse, "description": HTTPStatus(code).phrase} for code in status_codes
+    }
+
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "AUTHENTICATION_REQUIRED",
+    403: "INSUFFICIENT_PERMISSIONS",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    411: "LENGTH_REQUIRED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+}
+
+
+def _field_path(location: tuple | list) -> str | None:
+    # ("body", "user", 0, "email") -> "user.0.email"; the source ("body", "query") is not a field.
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+def _safe_validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Never echo the submitted input back: it may be a password.
+    return [
+        {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
+        for err in errors
+    ]
+
+
+async def _app_error_handler(_request: Request, exc: AppError) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.error_code, exc.message, exc.field, exc.details),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _validation_handler(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    details = _safe_validation_details(list(exc.errors()))
+    first = details[0] if details else {"field": None, "message": "Invalid request"}
+    message = first["message"] if first["field"] is None else f"{first['field']}: {first['message']}"
+    return JSONResponse(
+        error_body("VALIDATION_ERROR", message, first["field"], details), status_code=422
+    )
+
+
+async def _http_error_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    status = exc.status_code
+    code = _HTTP_CODES.get(status, HTTPStatus(status).name if status in HTTPStatus._value2member_map_ else "ERROR")
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    return JSONResponse(error_body(code, message), status_code=status, headers=getattr(exc, "headers", None))
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    return JSONResponse(error_body("INTERNAL_ERROR", "An unexpected error occurred"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled_handler)

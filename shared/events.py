@@ -1,0 +1,58 @@
+"""A small in-process event bus: producers publish, subscribers react, neither knows the other.
+
+Handlers run inside the publisher's transaction, so a reaction is stored together with
+the fact that caused it, or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+logger = logging.getLogger("magnetiq.events")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every event; subclasses are frozen dataclasses."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadCaptured(Event):
+    email: str
+    first_name: str
+    last_name: str
+    company: str | None
+    language: str
+    consent_marketing: bool
+    source: str  # "webinar:<id>", "whitepaper:<id>" or "booking:<id>"
+
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Any, AsyncSession], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E, AsyncSession], Awaitable[None]]) -> None:
+        self._handlers[event_type].append(handler)
+
+    async def publish(self, event: Event, session: AsyncSession) -> None:
+        for event_type in type(event).__mro__:
+            for handler in self._handlers.get(event_type, ()):  # type: ignore[call-overload]
+                await handler(event, session)
+
+
+def get_event_bus(request: Request) -> EventBus:
+    return request.app.state.events
+
+
+EventBusDep = Annotated[EventBus, Depends(get_event_bus)]

@@ -1,0 +1,170 @@
+"""The background job runner.
+
+Slices register periodic jobs. A runner lives inside the API process (WORKER_ENABLED) or
+alone (`magnetiq worker`); any number may run side by side, because a run is claimed
+atomically in the database. Each runner records a heartbeat that system-health shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import JSON, delete, or_, update
+from sqlmodel import Field, SQLModel, col, select
+
+from shared.config import Settings
+from shared.db import Database, UTCDateTime, utcnow
+from shared.mail import Mailer, deliver_due_mail
+
+logger = logging.getLogger("magnetiq.jobs")
+
+STALE_HEARTBEAT = timedelta(hours=1)
+
+
+class JobSchedule(SQLModel, table=True):
+    __tablename__ = "job_schedules"
+
+    name: str = Field(primary_key=True, max_length=100)
+    next_run_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    locked_by: str | None = Field(default=None, max_length=100)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: str = Field(primary_key=True, max_length=100)
+    hostname: str = Field(max_length=255)
+    pid: int
+    mode: str = Field(max_length=16)  # "in-process" or "standalone"
+    jobs: list[str] = Field(default_factory=list, sa_type=JSON)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    database: Database
+    settings: Settings
+    mailer: Mailer
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    interval: timedelta
+    run: Callable[[JobContext], Awaitable[object]]
+    # How long a claim holds before another runner may assume this one died mid-run.
+    lease: timedelta = timedelta(minutes=5)
+
+
+class JobRunner:
+    def __init__(self, context: JobContext, jobs: Sequence[PeriodicJob], *, mode: str) -> None:
+        self.context = context
+        self.jobs = {job.name: job for job in jobs}
+        self.mode = mode
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        logger.info("worker started", extra={"worker_id": self.worker_id, "jobs": sorted(self.jobs)})
+        while not stop.is_set():
+            try:
+                await self.run_due_jobs()
+            except Exception:
+                logger.exception("worker cycle failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.context.settings.worker_poll_seconds)
+        await self._forget_heartbeat()
+        logger.info("worker stopped", extra={"worker_id": self.worker_id})
+
+    async def run_due_jobs(self) -> list[str]:
+        """One cycle: heartbeat, then every due job this runner manages to claim. Returns their names."""
+        await self._beat()
+        ran = []
+        for job in self.jobs.values():
+            if await self._claim(job):
+                await self._run(job)
+                ran.append(job.name)
+        return ran
+
+    async def _beat(self) -> None:
+        async with self.context.database.session() as session:
+            beat = await session.get(WorkerHeartbeat, self.worker_id)
+            if beat is None:
+                beat = WorkerHeartbeat(
+                    worker_id=self.worker_id, hostname=socket.gethostname(), pid=os.getpid(),
+                    mode=self.mode, jobs=sorted(self.jobs),
+                )
+            beat.last_seen_at = utcnow()
+            session.add(beat)
+            # Runners that stopped without saying goodbye (killed, crashed) fade out of the list.
+            await session.exec(  # type: ignore[call-overload]
+                delete(WorkerHeartbeat).where(col(WorkerHeartbeat.last_seen_at) < utcnow() - STALE_HEARTBEAT)
+            )
+
+    async def _forget_heartbeat(self) -> None:
+        async with self.context.database.session() as session:
+            beat = await session.get(WorkerHeartbeat, self.worker_id)
+            if beat is not None:
+                await session.delete(beat)
+
+    async def _claim(self, job: PeriodicJob) -> bool:
+        now = utcnow()
+        async with self.context.database.session() as session:
+            if await session.get(JobSchedule, job.name) is None:
+                session.add(JobSchedule(name=job.name, next_run_at=now))
+                await session.flush()
+            result = await session.exec(  # type: ignore[call-overload]
+                update(JobSchedule)
+                .where(JobSchedule.name == job.name, JobSchedule.next_run_at <= now)
+                .where(or_(col(JobSchedule.locked_until).is_(None), col(JobSchedule.locked_until) < now))
+                .values(locked_by=self.worker_id, locked_until=now + job.lease, last_started_at=now)
+            )
+            return result.rowcount == 1
+
+    async def _run(self, job: PeriodicJob) -> None:
+        error = None
+        try:
+            await job.run(self.context)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:400]}"
+            logger.exception("job failed", extra={"job": job.name})
+        finished = utcnow()
+        async with self.context.database.session() as session:
+            await session.exec(  # type: ignore[call-overload]
+                update(JobSchedule)
+                .where(JobSchedule.name == job.name, JobSchedule.locked_by == self.worker_id)
+                .values(
+                    locked_by=None, locked_until=None, last_finished_at=finished,
+                    next_run_at=finished + job.interval, last_error=error,
+                )
+            )
+
+
+async def worker_status(database: Database) -> dict[str, list[dict]]:
+    """Heartbeats and job schedules, for system health."""
+    async with database.session(write=False) as session:
+        beats = (await session.exec(select(WorkerHeartbeat).order_by(col(WorkerHeartbeat.started_at)))).all()
+        schedules = (await session.exec(select(JobSchedule).order_by(col(JobSchedule.name)))).all()
+    return {
+        "workers": [beat.model_dump() for beat in beats],
+        "jobs": [schedule.model_dump(exclude={"locked_by"}) for schedule in schedules],
+    }
+
+
+async def _deliver_mail(context: JobContext) -> None:
+    await deliver_due_mail(context.database, context.mailer)
+
+
+DELIVER_MAIL_JOB = PeriodicJob(name="deliver_mail", interval=timedelta(seconds=0), run=_deliver_mail)

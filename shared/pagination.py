@@ -1,0 +1,61 @@
+"""Lists: ?limit=&offset=, ?sort=field|-field on documented fields, and the list body."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from shared.errors import ValidationFailed
+
+T = TypeVar("T")
+
+
+class PageParams(BaseModel):
+    limit: int = 20
+    offset: int = 0
+
+
+def _page_params(
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100)")] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+Pagination = Annotated[PageParams, Depends(_page_params)]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+def sort_order(sort: str | None, columns: Mapping[str, Any], default: Sequence[Any]) -> list[Any]:
+    """ORDER BY for `field` or `-field`; an undocumented field is a 422 naming the allowed ones."""
+    if not sort:
+        return list(default)
+    name = sort.removeprefix("-")
+    if name not in columns:
+        raise ValidationFailed(
+            f"Cannot sort by '{name}'; use one of: {', '.join(sorted(columns))}", field="sort"
+        )
+    column = columns[name]
+    # The default order breaks ties so pages never repeat or skip rows.
+    return [column.desc() if sort.startswith("-") else column.asc(), *default]
+
+
+async def paginate(
+    session: AsyncSession, statement: SelectOfScalar[T], params: PageParams, order_by: Sequence[Any]
+) -> tuple[list[T], int]:
+    total = (await session.exec(select(func.count()).select_from(statement.order_by(None).subquery()))).one()
+    rows = await session.exec(statement.order_by(*order_by).limit(params.limit).offset(params.offset))
+    return list(rows.all()), total

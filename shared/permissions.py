@@ -1,0 +1,100 @@
+"""Roles, permissions and the FastAPI dependencies that enforce them.
+
+The kernel decodes the bearer token; whether its user and token are still good is
+answered by a resolver the shell installs (the auth slice's), since users live there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.config import Settings
+from shared.errors import AuthenticationRequired, InvalidToken, PermissionDenied
+from shared.security import decode_token
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+    ADMIN = "admin"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.EDITOR: frozenset({Permission.READ, Permission.WRITE}),
+    Role.VIEWER: frozenset({Permission.READ}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user behind a valid access token."""
+
+    user_id: int
+    email: str
+    role: Role
+    token_id: str
+    login_id: str  # every token descended from one login shares it
+    token_expires_at: datetime
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+
+PrincipalResolver = Callable[[AsyncSession, dict[str, Any]], Awaitable[Principal | None]]
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/v1/auth/login")
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationRequired()
+    settings: Settings = request.app.state.settings
+    claims = decode_token(
+        credentials.credentials, expected_type="access", secret=settings.secret_key.get_secret_value()
+    )
+    resolver: PrincipalResolver = request.app.state.principal_resolver
+    # Its own short read: the request's session may lock for writing, and should not yet.
+    async with request.app.state.db.session(write=False) as session:
+        principal = await resolver(session, claims)
+    if principal is None:
+        raise InvalidToken()
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.can(permission):
+            raise PermissionDenied()
+        return principal
+
+    check.__name__ = f"require_{permission.value}"
+    return check
+
+
+CanRead = Annotated[Principal, Depends(require(Permission.READ))]
+CanWrite = Annotated[Principal, Depends(require(Permission.WRITE))]
+CanDelete = Annotated[Principal, Depends(require(Permission.DELETE))]
+IsAdmin = Annotated[Principal, Depends(require(Permission.ADMIN))]

@@ -1,0 +1,1 @@
+"""Magnetiq v2 backend: the shell that composes the feature slices."""

@@ -1,0 +1,99 @@
+"""The app factory: settings, database, middleware, error handlers, every slice's router."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
+from starlette.middleware.cors import CORSMiddleware
+
+from features.admin.router import router as admin_router
+from features.auth import api as auth_api
+from features.auth.router import router as auth_router
+from features.health.api import VERSION
+from features.health.router import router as health_router
+from shared.config import Settings, get_settings
+from shared.db import Database, utcnow
+from shared.errors import install_error_handlers
+from shared.events import EventBus
+from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
+from shared.logging import configure_logging
+from shared.mail import Mailer
+from shared.middleware import RequestContextMiddleware
+
+ROUTERS = (health_router, auth_router, admin_router)
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *auth_api.JOBS)
+
+OPENAPI_TAGS = [
+    {"name": "health", "description": "Liveness and readiness."},
+    {"name": "auth", "description": "Logins, tokens, password resets."},
+    {"name": "admin", "description": "User administration and system health."},
+]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def build_job_runner(app: FastAPI, *, mode: str) -> JobRunner:
+    context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
+    return JobRunner(context, PERIODIC_JOBS, mode=mode)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    await asyncio.to_thread(Path(settings.upload_dir).mkdir, parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    worker_task = None
+    if settings.worker_enabled:
+        worker_task = asyncio.create_task(build_job_runner(app, mode="in-process").run_forever(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        if worker_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(worker_task, timeout=10)
+        await app.state.db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(debug=settings.debug)
+    app = FastAPIOffline(
+        title="Magnetiq API",
+        version=VERSION,
+        description="Backend of the Magnetiq B2B marketing site. Errors share one envelope; see CONTRACT.md.",
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        favicon_url="data:,",
+    )
+    app.state.settings = settings
+    app.state.db = Database.from_url(settings.database_url, echo=settings.debug)
+    app.state.mailer = Mailer(settings)
+    app.state.events = EventBus()
+    app.state.rate_limiters = {}
+    app.state.principal_resolver = auth_api.load_principal
+    app.state.started_at = utcnow()
+
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins,
+        allow_methods=settings.allowed_methods,
+        allow_headers=settings.allowed_headers,
+        expose_headers=["X-Request-ID", "ETag", "Retry-After"],
+        allow_credentials=False,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,158 @@
+"""The `magnetiq` command: serve, db upgrade, create-admin, worker, backup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from shared.config import Settings
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        sys.exit(f"magnetiq: configuration refused: {problems}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    _load_settings()  # refuse bad configuration before forking workers
+    uvicorn.run(
+        "magnetiq.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        proxy_headers=False, log_config=None, access_log=False,
+    )
+
+
+def _db_upgrade(_args: argparse.Namespace) -> None:
+    from alembic import command
+
+    from shared.schema import alembic_config
+
+    settings = _load_settings()
+    _ensure_parent_dir(settings.database_url)
+    command.upgrade(alembic_config(settings.database_url), "head")
+    print("database is at the newest revision")
+
+
+def _ensure_parent_dir(database_url: str) -> None:
+    from shared.db import sqlite_file_path
+
+    path = sqlite_file_path(database_url)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _create_admin(args: argparse.Namespace) -> None:
+    from features.auth.api import UserCreate, create_user
+    from shared.db import Database
+    from shared.errors import AppError
+    from shared.permissions import Role
+
+    settings = _load_settings()
+
+    async def run() -> None:
+        database = Database.from_url(settings.database_url)
+        try:
+            data = UserCreate(
+                email=args.email, password=args.password, first_name=args.first_name,
+                last_name=args.last_name, role=Role.ADMIN,
+            )
+            async with database.session() as session:
+                user = await create_user(session, data)
+            print(f"created admin {user.email} (id {user.id}); log in at POST /api/v1/auth/login")
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(run())
+    except AppError as exc:
+        sys.exit(f"magnetiq: {exc.message}")
+    except ValidationError as exc:
+        sys.exit(f"magnetiq: {'; '.join(str(e['msg']) for e in exc.errors())}")
+
+
+def _worker(_args: argparse.Namespace) -> None:
+    from magnetiq.app import build_job_runner, create_app
+
+    settings = _load_settings()
+    app = create_app(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await build_job_runner(app, mode="standalone").run_forever(stop)
+        finally:
+            await app.state.db.dispose()
+
+    asyncio.run(run())
+
+
+def _backup(args: argparse.Namespace) -> None:
+    from shared.db import sqlite_file_path
+
+    settings = _load_settings()
+    source_path = sqlite_file_path(settings.database_url)
+    if source_path is None or not Path(source_path).exists():
+        sys.exit("magnetiq: backup needs an existing SQLite database file (DATABASE_URL)")
+    target = Path(args.path)
+    if target.exists():
+        sys.exit(f"magnetiq: {target} exists; choose a new file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # SQLite's online backup copies a consistent snapshot while the API keeps writing.
+    source, destination = sqlite3.connect(source_path), sqlite3.connect(target)
+    try:
+        source.backup(destination)
+    finally:
+        source.close()
+        destination.close()
+    print(f"backup written to {target}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="magnetiq", description="Magnetiq v2 backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3036)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply every migration").set_defaults(handler=_db_upgrade)
+
+    admin = commands.add_parser("create-admin", help="create an admin user")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--first-name", default="Admin")
+    admin.add_argument("--last-name", default="User")
+    admin.set_defaults(handler=_create_admin)
+
+    commands.add_parser("worker", help="run background jobs without serving HTTP").set_defaults(handler=_worker)
+
+    backup = commands.add_parser("backup", help="online backup of the SQLite database")
+    backup.add_argument("path")
+    backup.set_defaults(handler=_backup)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Every table of the application, for Alembic and test setup.
+
+Plain imports, no try/except: a slice whose models fail to import must fail loudly.
+"""
+
+from sqlmodel import SQLModel
+
+import features.auth.models
+import shared.db
+import shared.jobs
+import shared.mail  # noqa: F401
+
+metadata = SQLModel.metadata
+
+MODEL_MODULES = (features.auth.models,)
