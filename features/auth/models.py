@@ -20,8 +20,6 @@ class User(SQLModel, table=True):
     role: Role = Field(default=Role.VIEWER, max_length=16)
     is_active: bool = True
     last_login: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Access tokens issued before this moment are refused (password reset, deactivation).
-    tokens_valid_after: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -91,16 +91,12 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
 
 
 async def revoke_all_sessions(session: AsyncSession, user: User) -> None:
-    """Ends every login of the user: refresh tokens die, issued access tokens are refused."""
-    now = utcnow()
+    """Ends every login of the user: refresh tokens die, and with their login the access tokens."""
     await session.exec(  # type: ignore[call-overload]
         update(RefreshToken)
         .where(RefreshToken.user_id == user.id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=utcnow())
     )
-    # Rounded up: JWT iat has whole seconds, and a token from this very second must die too.
-    user.tokens_valid_after = now.replace(microsecond=0) + timedelta(seconds=1)
-    session.add(user)
 
 
 # --- login and tokens ------------------------------------------------------------------------
@@ -208,16 +204,16 @@ async def logout(
 
 
 async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Principal | None:
-    """Who an access token speaks for, or None once its user or its login is gone."""
+    """Who an access token speaks for, or None once its user or its login is gone.
+
+    Every access token names its login (`fam`); revoking a login's refresh tokens (logout,
+    theft, password reset, deactivation) therefore ends its access tokens too."""
     try:
         user_id, family_id = int(claims["sub"]), str(claims["fam"])
     except (KeyError, TypeError, ValueError):
         return None
     user = await session.get(User, user_id)
     if user is None or not _can_log_in(user):
-        return None
-    issued_at = datetime.fromtimestamp(claims["iat"], UTC)
-    if user.tokens_valid_after is not None and issued_at < user.tokens_valid_after:
         return None
     family_revoked = (
         await session.exec(

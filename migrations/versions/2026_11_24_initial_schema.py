@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 14:05:21.909419
+Create Date: 2026-11-24 14:08:48.241982
 """
 from collections.abc import Sequence
 
@@ -29,7 +29,6 @@ def upgrade() -> None:
     sa.Column('role', sa.Enum('ADMIN', 'EDITOR', 'VIEWER', name='role'), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('last_login', shared.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('tokens_valid_after', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('deleted_at', shared.db.UTCDateTime(timezone=True), nullable=True),

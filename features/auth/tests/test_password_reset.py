@@ -1,0 +1,114 @@
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from sqlalchemy import update
+
+from conftest import TEST_PASSWORD, login_headers, make_user
+from features.auth.models import PasswordResetToken
+from shared.db import utcnow
+from shared.security import digest
+
+NEW_PASSWORD = "a-brand-new-passphrase"
+
+
+@pytest.fixture
+def mailbox(app, smtp_server):
+    recorder, port = smtp_server
+    app.state.settings.smtp_port = port
+    return recorder
+
+
+def _token_from(message) -> str:
+    link = re.search(r"https?://\S+", message.get_body(preferencelist=("plain",)).get_content()).group(0)
+    assert link.startswith("http://localhost:8036/reset-password?")
+    return parse_qs(urlparse(link).query)["token"][0]
+
+
+async def test_forgot_password_mails_a_reset_link_to_an_active_user(app, client, mailbox):
+    await make_user(app, email="forgetful@example.com")
+    response = await client.post("/api/v1/auth/forgot-password", json={"email": "forgetful@example.com"})
+    assert response.status_code == 202
+    [message] = mailbox.to("forgetful@example.com")
+    assert "reset" in message["Subject"].lower()
+    token = _token_from(message)
+    async with app.state.db.session(write=False) as session:
+        stored = (await session.exec(PasswordResetToken.__table__.select())).all()
+    # Only a digest of the token is stored, never the token itself.
+    assert [row.token_digest for row in stored] == [digest(token)]
+    assert token not in str(stored)
+
+
+async def test_forgot_password_answers_the_same_for_unknown_addresses(app, client, mailbox):
+    await make_user(app, email="known@example.com")
+    known = await client.post("/api/v1/auth/forgot-password", json={"email": "known@example.com"})
+    unknown = await client.post("/api/v1/auth/forgot-password", json={"email": "unknown@example.com"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json()
+    assert mailbox.to("unknown@example.com") == []
+
+
+async def test_inactive_user_gets_no_reset_mail(app, client, mailbox, admin_headers):
+    user = await make_user(app, email="inactive@example.com")
+    await client.put(f"/api/v1/admin/users/{user.id}", json={"is_active": False}, headers=admin_headers)
+    assert (await client.post("/api/v1/auth/forgot-password", json={"email": user.email})).status_code == 202
+    assert mailbox.to(user.email) == []
+
+
+async def test_reset_sets_password_burns_token_and_ends_every_login(app, client, mailbox):
+    user = await make_user(app, email="reset@example.com")
+    old_login = (await client.post("/api/v1/auth/login", json={"email": user.email, "password": TEST_PASSWORD})).json()
+    await client.post("/api/v1/auth/forgot-password", json={"email": user.email})
+    token = _token_from(mailbox.to(user.email)[0])
+
+    response = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": NEW_PASSWORD})
+    assert response.status_code == 204
+    assert await login_headers(client, user.email, NEW_PASSWORD)
+    old = await client.post("/api/v1/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+    assert old.status_code == 401
+    assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": old_login["refresh_token"]})).status_code == 401
+    stale_access = {"Authorization": f"Bearer {old_login['access_token']}"}
+    assert (await client.get("/api/v1/auth/me", headers=stale_access)).status_code == 401
+
+    again = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": "yet-another-passphrase"})
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "INVALID_RESET_TOKEN"
+
+
+async def test_reset_token_expires_after_thirty_minutes(app, client, mailbox):
+    user = await make_user(app, email="slow@example.com")
+    await client.post("/api/v1/auth/forgot-password", json={"email": user.email})
+    token = _token_from(mailbox.to(user.email)[0])
+    async with app.state.db.session() as session:
+        await session.exec(update(PasswordResetToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    response = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": NEW_PASSWORD})
+    assert response.status_code == 400
+
+
+async def test_forged_token_and_weak_password_are_refused(app, client, mailbox):
+    bogus = await client.post("/api/v1/auth/reset-password", json={"token": "made-up", "new_password": NEW_PASSWORD})
+    assert bogus.status_code == 400
+    user = await make_user(app, email="weak@example.com")
+    await client.post("/api/v1/auth/forgot-password", json={"email": user.email})
+    token = _token_from(mailbox.to(user.email)[0])
+    weak = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": "password"})
+    assert weak.status_code == 422 and weak.json()["error"]["field"] == "new_password"
+
+
+async def test_mail_failure_keeps_the_message_for_the_worker(app, client, smtp_server):
+    """With no SMTP server listening, the reset mail stays queued; once one listens, delivery retries."""
+    from shared.mail import OutgoingMail, deliver_due_mail
+
+    user = await make_user(app, email="queued@example.com")
+    assert (await client.post("/api/v1/auth/forgot-password", json={"email": user.email})).status_code == 202
+    async with app.state.db.session(write=False) as session:
+        [row] = (await session.exec(OutgoingMail.__table__.select())).all()
+    assert row.status == "pending" and row.attempts == 1 and row.last_error
+
+    recorder, port = smtp_server
+    app.state.settings.smtp_port = port
+    async with app.state.db.session() as session:
+        await session.exec(update(OutgoingMail).values(next_attempt_at=utcnow()))
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 1
+    assert len(recorder.to(user.email)) == 1
