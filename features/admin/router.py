@@ -12,10 +12,11 @@ from features.auth.api import update_user as update_auth_user
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, SessionDep
 from shared.errors import error_responses
+from shared.http import IdPath
 from shared.pagination import Page, Pagination
 from shared.permissions import IsAdmin, Role
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=error_responses(401, 403, 422, 500))
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=error_responses(400, 401, 403, 422, 500))
 
 UserId = Annotated[int, Query(ge=1)]
 
@@ -43,17 +44,17 @@ async def create_admin_user(body: UserCreate, _admin: IsAdmin, session: SessionD
     return await create_user(session, body)
 
 @router.get("/users/{user_id}", response_model=UserPublic, responses=error_responses(404))
-async def read_user(user_id: int, _admin: IsAdmin, session: SessionDep) -> UserPublic:
+async def read_user(user_id: IdPath, _admin: IsAdmin, session: SessionDep) -> UserPublic:
     """One user."""
     return await get_user(session, user_id)
 
 @router.put("/users/{user_id}", response_model=UserPublic, responses=error_responses(404, 409))
-async def update_user(user_id: int, body: UserUpdate, admin: IsAdmin, session: SessionDep) -> UserPublic:
+async def update_user(user_id: IdPath, body: UserUpdate, admin: IsAdmin, session: SessionDep) -> UserPublic:
     """Change names, role or active state; the last active admin keeps their role and access."""
     return await update_auth_user(session, admin, user_id, body)
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
-async def deactivate_admin_user(user_id: int, admin: IsAdmin, session: SessionDep) -> None:
+async def deactivate_admin_user(user_id: IdPath, admin: IsAdmin, session: SessionDep) -> None:
     """Deactivate a user: they can no longer log in and their tokens stop working."""
     await deactivate_user(session, admin, user_id)
 

@@ -21,7 +21,7 @@ from shared.mail import MailDispatchDep
 from shared.permissions import CurrentPrincipal, IsAdmin
 from shared.ratelimit import public_write_limit
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=error_responses(422, 500))
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=error_responses(400, 422, 500))
 
 FORGOT_PASSWORD_ANSWER = "If an account exists for this address, a reset link is on its way."
 
