@@ -1,0 +1,89 @@
+import io
+import json
+import logging
+
+from fastapi import APIRouter
+
+from magnetiq.app import create_app
+from shared.logging import JsonFormatter
+
+
+async def test_unknown_path_is_a_404_in_the_envelope(client):
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {
+        "success": False, "error": {"code": "NOT_FOUND", "message": "Not Found", "field": None, "details": []}
+    }
+
+
+async def test_wrong_method_is_a_405_in_the_envelope(client):
+    response = await client.delete("/api/v1/health")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_validation_errors_name_the_field_and_never_echo_input(client):
+    response = await client.post("/api/v1/auth/login", json={"email": "not-an-email", "password": "s3cret-value"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and error["field"] == "email"
+    assert "s3cret-value" not in response.text
+
+
+async def test_malformed_json_is_a_client_error(client):
+    response = await client.post("/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500
+    assert response.json()["success"] is False
+
+
+async def test_unhandled_error_is_a_500_envelope_with_request_id_and_no_internals(settings):
+    app = create_app(settings)
+    boom = APIRouter()
+
+    @boom.get("/api/v1/boom")
+    async def explode() -> None:
+        raise RuntimeError("secret internals /etc/passwd SELECT * FROM admin_users")
+
+    app.include_router(boom)
+    from httpx import ASGITransport, AsyncClient
+
+    async with AsyncClient(transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t") as client:
+        response = await client.get("/api/v1/boom", headers={"X-Request-ID": "trace-me-123"})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "INTERNAL_ERROR"
+    assert "secret" not in response.text and "SELECT" not in response.text and "passwd" not in response.text
+    assert response.headers["x-request-id"] == "trace-me-123"
+    await app.state.db.dispose()
+
+
+async def test_every_response_carries_a_request_id(client):
+    generated = await client.get("/api/v1/health")
+    assert len(generated.headers["x-request-id"]) == 32
+    echoed = await client.get("/api/v1/health", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    hostile = await client.get("/api/v1/health", headers={"X-Request-ID": "a" * 500})
+    assert hostile.headers["x-request-id"] != "a" * 500
+
+
+async def test_cors_allows_configured_origins_only(client):
+    preflight = {"Origin": "http://localhost:8036", "Access-Control-Request-Method": "POST"}
+    allowed = await client.options("/api/v1/auth/login", headers=preflight)
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:8036"
+    refused = await client.options("/api/v1/auth/login", headers={**preflight, "Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_access_log_is_json_without_query_strings_or_bodies(client):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger("magnetiq").addHandler(handler)
+    try:
+        await client.post("/api/v1/auth/reset-password?token=leaky", json={"token": "t0ken-value", "new_password": "p4ssw0rd-value"})
+    finally:
+        logging.getLogger("magnetiq").removeHandler(handler)
+    logged = stream.getvalue()
+    assert all(json.loads(line)["request_id"] for line in logged.splitlines())
+    assert '"path": "/api/v1/auth/reset-password"' in logged
+    for secret in ("leaky", "t0ken-value", "p4ssw0rd-value"):
+        assert secret not in logged

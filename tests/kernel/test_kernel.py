@@ -1,0 +1,111 @@
+import asyncio
+from datetime import timedelta
+
+from sqlmodel import select
+
+from shared.events import EventBus, LeadCaptured
+from shared.jobs import JobContext, JobRunner, JobSchedule, PeriodicJob, WorkerHeartbeat
+from shared.ratelimit import SlidingWindowLimiter, client_address
+
+
+def test_limiter_allows_the_limit_then_says_when_to_retry():
+    now = [1000.0]
+    limiter = SlidingWindowLimiter(3, 60, clock=lambda: now[0])
+    assert [limiter.hit("a") for _ in range(3)] == [None, None, None]
+    assert limiter.hit("a") == 60
+    assert limiter.hit("b") is None  # per client
+    now[0] += 30
+    assert limiter.hit("a") == 30
+    now[0] += 31
+    assert limiter.hit("a") is None
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies():
+    class FakeRequest:
+        def __init__(self, peer, forwarded):
+            self.client = type("C", (), {"host": peer})()
+            self.headers = {"x-forwarded-for": forwarded}
+
+    spoofed = FakeRequest("203.0.113.9", "1.2.3.4")
+    assert client_address(spoofed, []) == "203.0.113.9"
+    assert client_address(spoofed, ["10.0.0.0/8"]) == "203.0.113.9"
+    proxied = FakeRequest("10.0.0.2", "1.2.3.4, 198.51.100.7, 10.0.0.3")
+    assert client_address(proxied, ["10.0.0.0/8"]) == "198.51.100.7"
+
+
+async def test_event_bus_delivers_to_subscribers_in_the_publishers_session(session):
+    bus, seen = EventBus(), []
+
+    async def record(event, event_session):
+        seen.append((event.source, event_session is session))
+
+    bus.subscribe(LeadCaptured, record)
+    await bus.publish(
+        LeadCaptured(email="a@example.com", first_name="A", last_name="B", company=None, language="en",
+                     consent_marketing=False, source="webinar:1"),
+        session,
+    )
+    assert seen == [("webinar:1", True)]
+
+
+async def test_publishing_with_no_subscribers_is_harmless(session):
+    await EventBus().publish(
+        LeadCaptured(email="a@example.com", first_name="A", last_name="B", company=None, language="en",
+                     consent_marketing=False, source="booking:1"),
+        session,
+    )
+
+
+async def test_parallel_runners_run_a_due_job_exactly_once(app):
+    runs = []
+
+    async def slow_job(_context):
+        runs.append(1)
+        await asyncio.sleep(0.2)
+
+    job = PeriodicJob(name="count_me", interval=timedelta(hours=1), run=slow_job)
+    context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
+    runners = [JobRunner(context, [job], mode="in-process") for _ in range(4)]
+    results = await asyncio.gather(*(runner.run_due_jobs() for runner in runners))
+    assert runs == [1]
+    assert sorted(len(r) for r in results) == [0, 0, 0, 1]
+    # Not due again until its interval has passed.
+    assert await runners[0].run_due_jobs() == []
+    async with app.state.db.session(write=False) as session:
+        schedule = await session.get(JobSchedule, "count_me")
+        beats = (await session.exec(select(WorkerHeartbeat))).all()
+    assert schedule.last_finished_at is not None and schedule.locked_by is None
+    assert len(beats) == 4
+
+
+async def test_a_failing_job_is_recorded_and_rescheduled(app):
+    async def broken(_context):
+        raise ValueError("nope")
+
+    context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
+    runner = JobRunner(context, [PeriodicJob(name="broken", interval=timedelta(seconds=0), run=broken)], mode="x")
+    assert await runner.run_due_jobs() == ["broken"]
+    async with app.state.db.session(write=False) as session:
+        schedule = await session.get(JobSchedule, "broken")
+    assert schedule.last_error.startswith("ValueError") and schedule.locked_until is None
+    assert await runner.run_due_jobs() == ["broken"]
+
+
+async def test_worker_runs_inside_the_api_process_when_enabled(settings):
+    from httpx import ASGITransport, AsyncClient
+
+    from conftest import create_schema
+    from magnetiq.app import create_app
+
+    settings.worker_enabled = True
+    settings.worker_poll_seconds = 0.05
+    app = create_app(settings)
+    await create_schema(app)
+    async with app.router.lifespan_context(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://t"):
+        for _ in range(100):
+            async with app.state.db.session(write=False) as session:
+                beats = (await session.exec(select(WorkerHeartbeat))).all()
+            if beats:
+                break
+            await asyncio.sleep(0.05)
+    assert beats and beats[0].mode == "in-process"
