@@ -88,6 +88,12 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
+def app_factory():
+    """create_app, for tests that need a second app instance (another worker process, say)."""
+    return create_app
+
+
+@pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as http:
         yield http

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.auth import service
+from features.auth import service, users
 from features.auth.schemas import UserCreate, UserPublic, UserUpdate
 from shared.jobs import JobContext, PeriodicJob
 from shared.pagination import PageParams
@@ -19,27 +19,27 @@ __all__ = [
 
 
 async def create_user(session: AsyncSession, data: UserCreate) -> UserPublic:
-    return UserPublic.model_validate(await service.create_user(session, data))
+    return UserPublic.model_validate(await users.create_user(session, data))
 
 
 async def get_user(session: AsyncSession, user_id: int) -> UserPublic:
-    return UserPublic.model_validate(await service.get_user(session, user_id))
+    return UserPublic.model_validate(await users.get_user(session, user_id))
 
 
 async def list_users(
     session: AsyncSession, params: PageParams, *, role: Role | None = None, is_active: bool | None = None,
     q: str | None = None, sort: str | None = None,
 ) -> tuple[list[UserPublic], int]:
-    users, total = await service.list_users(session, params, role=role, is_active=is_active, q=q, sort=sort)
-    return [UserPublic.model_validate(user) for user in users], total
+    found, total = await users.list_users(session, params, role=role, is_active=is_active, q=q, sort=sort)
+    return [UserPublic.model_validate(user) for user in found], total
 
 
 async def update_user(session: AsyncSession, actor: Principal, user_id: int, data: UserUpdate) -> UserPublic:
-    return UserPublic.model_validate(await service.update_user(session, actor, user_id, data))
+    return UserPublic.model_validate(await users.update_user(session, actor, user_id, data))
 
 
 async def deactivate_user(session: AsyncSession, actor: Principal, user_id: int) -> UserPublic:
-    return UserPublic.model_validate(await service.deactivate_user(session, actor, user_id))
+    return UserPublic.model_validate(await users.deactivate_user(session, actor, user_id))
 
 
 async def _purge(context: JobContext) -> None:

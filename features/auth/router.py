@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Depends, status
 
-from features.auth import service
+from features.auth import service, users
 from features.auth.schemas import (
     ForgotPasswordRequest,
     LoginRequest,
@@ -64,7 +64,7 @@ async def logout(
 )
 async def register_user(body: UserCreate, _admin: IsAdmin, session: SessionDep) -> UserPublic:
     """Create a user with a role (admins only)."""
-    return UserPublic.model_validate(await service.create_user(session, body))
+    return UserPublic.model_validate(await users.create_user(session, body))
 
 
 @router.post(
@@ -97,4 +97,4 @@ async def reset_password(body: ResetPasswordRequest, session: SessionDep) -> Non
 @router.get("/me", response_model=UserPublic, responses=error_responses(401))
 async def read_current_user(principal: CurrentPrincipal, session: SessionDep) -> UserPublic:
     """The user behind the access token."""
-    return UserPublic.model_validate(await service.get_user(session, principal.user_id))
+    return UserPublic.model_validate(await users.get_user(session, principal.user_id))

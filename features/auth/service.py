@@ -1,102 +1,36 @@
-"""Authentication: logins, token rotation and revocation, users, password resets."""
+"""Authentication: logins, token rotation and revocation, password resets."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import delete, func, or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, update
 from sqlmodel import col, exists, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from features.auth.errors import (
-    EmailTaken,
-    InvalidCredentials,
-    InvalidResetToken,
-    LastAdmin,
-    RefreshTokenReused,
-    TooManyLoginAttempts,
-    WeakPassword,
-)
+from features.auth.errors import InvalidCredentials, InvalidResetToken, RefreshTokenReused, TooManyLoginAttempts
 from features.auth.models import FailedLogin, PasswordResetToken, RefreshToken, User
-from features.auth.schemas import TokenPair, UserCreate, UserUpdate
+from features.auth.schemas import TokenPair
+from features.auth.users import (
+    can_log_in,
+    check_password_policy,
+    get_user_by_email,
+    normalize_email,
+    revoke_all_sessions,
+)
 from shared.config import Settings
 from shared.db import Database, utcnow
-from shared.errors import InvalidToken, NotFound, PermissionDenied
+from shared.errors import InvalidToken
 from shared.mail import build_message, queue_mail
-from shared.pagination import PageParams, paginate, sort_order
 from shared.permissions import Principal, Role
-from shared.security import (
-    create_token,
-    decode_token,
-    digest,
-    hash_password,
-    new_opaque_token,
-    verify_password,
-)
+from shared.security import create_token, decode_token, digest, hash_password, new_opaque_token, verify_password
 
-PASSWORD_MIN_LENGTH = 12
 LOCKOUT_ATTEMPTS = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
 RESET_TOKEN_TTL = timedelta(minutes=30)
-
-
-# --- passwords -------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _common_passwords() -> frozenset[str]:
-    return frozenset(FREQUENCY_LISTS["passwords"])
-
-
-def check_password_policy(password: str, *, field: str = "password") -> None:
-    if len(password) < PASSWORD_MIN_LENGTH:
-        raise WeakPassword(f"Use at least {PASSWORD_MIN_LENGTH} characters", field=field)
-    if password.lower() in _common_passwords():
-        raise WeakPassword("This password is too common; choose another", field=field)
-
-
-# --- users -----------------------------------------------------------------------------------
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
-    return (await session.exec(select(User).where(User.email == normalize_email(email)))).first()
-
-
-async def create_user(session: AsyncSession, data: UserCreate) -> User:
-    check_password_policy(data.password)
-    # Hash before the first query: the write lock is taken there and argon2 is slow.
-    hashed = await hash_password(data.password)
-    if await get_user_by_email(session, data.email) is not None:
-        raise EmailTaken(field="email")
-    user = User(
-        email=normalize_email(data.email), hashed_password=hashed,
-        first_name=data.first_name, last_name=data.last_name, role=data.role,
-    )
-    session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # a concurrent insert of the same address won the race
-        raise EmailTaken(field="email") from exc
-    return user
-
-
-async def revoke_all_sessions(session: AsyncSession, user: User) -> None:
-    """Ends every login of the user: refresh tokens die, and with their login the access tokens."""
-    await session.exec(  # type: ignore[call-overload]
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
-    )
 
 
 # --- login and tokens ------------------------------------------------------------------------
@@ -123,10 +57,6 @@ async def _issue_token_pair(
     )
 
 
-def _can_log_in(user: User | None) -> bool:
-    return user is not None and user.is_active and user.deleted_at is None
-
-
 async def login(database: Database, settings: Settings, *, email: str, password: str) -> TokenPair:
     """Checks credentials and opens a login. Takes the database, not a session: it reads,
     verifies the password with no transaction open, then writes, so argon2's slowness
@@ -147,7 +77,7 @@ async def login(database: Database, settings: Settings, *, email: str, password:
         raise TooManyLoginAttempts(int((unlock_at - now).total_seconds()) + 1)
 
     # Unknown, inactive and deleted accounts are verified against a dummy hash: same time, same answer.
-    check = await verify_password(user.hashed_password if _can_log_in(user) else None, password)
+    check = await verify_password(user.hashed_password if can_log_in(user) else None, password)
 
     async with database.session() as session:
         if not check.valid:
@@ -156,7 +86,7 @@ async def login(database: Database, settings: Settings, *, email: str, password:
             raise InvalidCredentials()
         assert user is not None
         user = await session.get(User, user.id)
-        if not _can_log_in(user):  # deactivated between our read and now
+        if not can_log_in(user):  # deactivated between our read and now
             raise InvalidCredentials()
         assert user is not None
         user.last_login = utcnow()
@@ -185,7 +115,7 @@ async def rotate_refresh_token(session: AsyncSession, settings: Settings, refres
         await _revoke_family(session, stored.family_id)
         raise RefreshTokenReused()
     user = await session.get(User, stored.user_id)
-    if user is None or not _can_log_in(user):
+    if user is None or not can_log_in(user):
         raise InvalidToken()
     stored.rotated_at = utcnow()
     session.add(stored)
@@ -213,7 +143,7 @@ async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Princ
     except (KeyError, TypeError, ValueError):
         return None
     user = await session.get(User, user_id)
-    if user is None or not _can_log_in(user):
+    if user is None or not can_log_in(user):
         return None
     family_revoked = (
         await session.exec(
@@ -234,7 +164,7 @@ async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Princ
 async def request_password_reset(session: AsyncSession, settings: Settings, email: str) -> None:
     """Mails a single-use reset link to an active user; does nothing visible otherwise."""
     user = await get_user_by_email(session, email)
-    if not _can_log_in(user):
+    if not can_log_in(user):
         return
     assert user is not None and user.id is not None
     token = new_opaque_token()
@@ -262,7 +192,7 @@ async def reset_password(session: AsyncSession, *, token: str, new_password: str
     if stored is None or stored.used_at is not None or stored.expires_at <= now:
         raise InvalidResetToken(field="token")
     user = await session.get(User, stored.user_id)
-    if user is None or not _can_log_in(user):
+    if user is None or not can_log_in(user):
         raise InvalidResetToken(field="token")
     # Burn this link and any other outstanding one for the account.
     await session.exec(  # type: ignore[call-overload]
@@ -284,88 +214,3 @@ async def purge_expired_auth_records(session: AsyncSession) -> None:
     await session.exec(delete(FailedLogin).where(FailedLogin.attempted_at < now - LOCKOUT_WINDOW))  # type: ignore[call-overload]
     await session.exec(delete(PasswordResetToken).where(PasswordResetToken.expires_at < now))  # type: ignore[call-overload]
 
-async def get_user(session: AsyncSession, user_id: int) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("User not found")
-    return user
-
-
-USER_SORT_COLUMNS = {
-    "created_at": User.created_at, "email": User.email, "last_login": User.last_login, "role": User.role,
-}
-
-
-async def list_users(
-    session: AsyncSession, params: PageParams, *, role: Role | None = None, is_active: bool | None = None,
-    q: str | None = None, sort: str | None = None,
-) -> tuple[list[User], int]:
-    statement = select(User)
-    if role is not None:
-        statement = statement.where(User.role == role)
-    if is_active is not None:
-        statement = statement.where(User.is_active == is_active)
-    if q:
-        pattern = f"%{q.lower()}%"
-        statement = statement.where(
-            or_(col(User.email).like(pattern), func.lower(User.first_name).like(pattern),
-                func.lower(User.last_name).like(pattern))
-        )
-    order = sort_order(sort, USER_SORT_COLUMNS, default=[col(User.id).asc()])
-    return await paginate(session, statement, params, order)
-
-
-async def _is_last_active_admin(session: AsyncSession, user: User) -> bool:
-    if user.role != Role.ADMIN or not _can_log_in(user):
-        return False
-    others = (
-        await session.exec(
-            select(func.count()).select_from(User).where(
-                User.role == Role.ADMIN, User.is_active == True, col(User.deleted_at).is_(None),  # noqa: E712
-                User.id != user.id,
-            )
-        )
-    ).one()
-    return others == 0
-
-
-async def update_user(session: AsyncSession, actor: Principal, user_id: int, data: UserUpdate) -> User:
-    user = await get_user(session, user_id)
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    if "role" in changes and changes["role"] != user.role:
-        if user.id == actor.user_id:
-            raise PermissionDenied("You cannot change your own role")
-        if await _is_last_active_admin(session, user):
-            raise LastAdmin()
-        user.role = changes["role"]
-    if changes.get("is_active") is False and user.is_active:
-        await _deactivate(session, actor, user, deleted=False)
-    elif changes.get("is_active") is True and not user.is_active:
-        user.is_active, user.deleted_at = True, None
-    for name in ("first_name", "last_name"):
-        if name in changes:
-            setattr(user, name, changes[name])
-    user.updated_at = utcnow()
-    session.add(user)
-    return user
-
-
-async def _deactivate(session: AsyncSession, actor: Principal, user: User, *, deleted: bool) -> None:
-    if user.id == actor.user_id:
-        raise PermissionDenied("You cannot deactivate your own account")
-    if await _is_last_active_admin(session, user):
-        raise LastAdmin()
-    user.is_active = False
-    if deleted:
-        user.deleted_at = utcnow()
-    await revoke_all_sessions(session, user)
-
-
-async def deactivate_user(session: AsyncSession, actor: Principal, user_id: int) -> User:
-    """Soft-deletes a user: inactive, deleted_at set, every token revoked."""
-    user = await get_user(session, user_id)
-    if user.deleted_at is None:
-        await _deactivate(session, actor, user, deleted=True)
-        user.updated_at = utcnow()
-        session.add(user)
-    return user

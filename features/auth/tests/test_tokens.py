@@ -58,13 +58,11 @@ async def test_logout_kills_access_and_refresh_token(client, admin):
     assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})).status_code == 401
 
 
-async def test_logout_revocation_is_seen_by_another_app_instance(app, client, admin):
+async def test_logout_revocation_is_seen_by_another_app_instance(app, app_factory, client, admin):
     """The revocation lives in the database, so a second worker process refuses the token too."""
     from httpx import ASGITransport, AsyncClient
 
-    from magnetiq.app import create_app
-
-    other_app = create_app(app.state.settings)
+    other_app = app_factory(app.state.settings)
     pair = await _login(client)
     async with AsyncClient(transport=ASGITransport(app=other_app), base_url="http://other") as other:
         assert (await other.get("/api/v1/auth/me", headers=_bearer(pair["access_token"]))).status_code == 200

@@ -18,12 +18,11 @@ async def test_detailed_health_is_degraded_until_migrations_reach_head(client, s
     assert before["database"]["size_bytes"] > 0
 
 
-def test_detailed_health_is_healthy_at_head(tmp_path):
+def test_detailed_health_is_healthy_at_head(tmp_path, app_factory):
     import asyncio
 
     from httpx import ASGITransport, AsyncClient
 
-    from magnetiq.app import create_app
     from shared.config import Settings
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
@@ -32,7 +31,7 @@ def test_detailed_health_is_healthy_at_head(tmp_path):
                         worker_enabled=False)
 
     async def probe():
-        app = create_app(settings)
+        app = app_factory(settings)
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
             body = (await client.get("/api/v1/health/detailed")).json()
         await app.state.db.dispose()
