@@ -18,6 +18,9 @@ from features.auth import api as auth_api
 from features.auth.router import router as auth_router
 from features.health.api import VERSION
 from features.health.router import router as health_router
+from features.pages import api as pages_api
+from features.pages.public import router as public_pages_router
+from features.pages.router import router as pages_router
 from shared.config import Settings, get_settings
 from shared.db import Database, utcnow
 from shared.errors import install_error_handlers
@@ -27,13 +30,15 @@ from shared.logging import configure_logging
 from shared.mail import Mailer
 from shared.middleware import RequestContextMiddleware
 
-ROUTERS = (health_router, auth_router, admin_router)
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *auth_api.JOBS)
+ROUTERS = (health_router, auth_router, admin_router, pages_router, public_pages_router)
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *auth_api.JOBS, *pages_api.JOBS)
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness."},
     {"name": "auth", "description": "Logins, tokens, password resets."},
     {"name": "admin", "description": "User administration and system health."},
+    {"name": "pages", "description": "Multilingual pages with revisions (staff)."},
+    {"name": "public pages", "description": "Published pages for visitors, cached."},
 ]
 
 
@@ -81,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = Mailer(settings)
     app.state.events = EventBus()
     app.state.rate_limiters = {}
+    app.state.caches = {}
     app.state.principal_resolver = auth_api.load_principal
     app.state.started_at = utcnow()
 

@@ -6,10 +6,12 @@ Plain imports, no try/except: a slice whose models fail to import must fail loud
 from sqlmodel import SQLModel
 
 import features.auth.models
+import features.pages.models
+import shared.cache
 import shared.db
 import shared.jobs
 import shared.mail  # noqa: F401
 
 metadata = SQLModel.metadata
 
-MODEL_MODULES = (features.auth.models,)
+MODEL_MODULES = (features.auth.models, features.pages.models)

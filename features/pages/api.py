@@ -1,0 +1,14 @@
+"""The pages slice's public face: its background job."""
+
+from datetime import timedelta
+
+from features.pages import service
+from shared.jobs import JobContext, PeriodicJob
+
+
+async def _publish_due_pages(context: JobContext) -> None:
+    async with context.database.session() as session:
+        await service.publish_due_pages(session)
+
+
+JOBS = (PeriodicJob(name="publish_due_pages", interval=timedelta(seconds=0), run=_publish_due_pages),)

@@ -1,0 +1,52 @@
+"""Pages and their revisions."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from shared.db import UTCDateTime, utcnow
+
+
+class Page(SQLModel, table=True):
+    __tablename__ = "pages"
+    __table_args__ = (
+        # A deleted page's slug may be reused, so uniqueness covers live pages only.
+        Index("uq_pages_slug_live", "slug", unique=True, sqlite_where=text("deleted_at IS NULL")),
+        CheckConstraint("status IN ('draft', 'published', 'scheduled')", name="status_known"),
+        CheckConstraint("is_published = (status = 'published')", name="published_matches_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=200)
+    title: dict[str, str] = Field(sa_type=JSON)
+    content: dict[str, str] = Field(sa_type=JSON)
+    meta_description: dict[str, str] | None = Field(default=None, sa_type=JSON)
+    seo_title: dict[str, str] | None = Field(default=None, sa_type=JSON)
+    seo_keywords: dict[str, str] | None = Field(default=None, sa_type=JSON)
+    status: str = Field(default="draft", max_length=16, index=True)
+    is_published: bool = False
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    publish_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = 1  # grows with every change; the ETag is made from it
+    created_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
+    updated_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PageRevision(SQLModel, table=True):
+    """The state of a page before one of its updates."""
+
+    __tablename__ = "page_revisions"
+    __table_args__ = (UniqueConstraint("page_id", "revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    page_id: int = Field(foreign_key="pages.id", ondelete="CASCADE", index=True)
+    revision: int
+    snapshot: dict[str, Any] = Field(sa_type=JSON)
+    author_id: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
+    author_email: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

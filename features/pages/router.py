@@ -1,0 +1,103 @@
+"""HTTP layer of /api/v1/content/pages (staff)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from features.pages import service
+from features.pages.schemas import PageCreate, PagePublic, PageStatus, PageUpdate, RevisionPublic
+from shared.config import SettingsDep
+from shared.db import SessionDep
+from shared.errors import PermissionDenied, error_responses
+from shared.http import IdPath
+from shared.pagination import Page, Pagination
+from shared.permissions import CanDelete, CanRead, CanWrite, Permission
+
+router = APIRouter(
+    prefix="/api/v1/content/pages", tags=["pages"], responses=error_responses(400, 401, 403, 422, 500)
+)
+
+SortParam = Annotated[str | None, Query(description="created_at, updated_at, published_at or slug; - descending")]
+IfMatch = Annotated[str | None, Header(description="The ETag you last read; a stale one is refused with 412")]
+
+
+def _public(page, response: Response) -> PagePublic:
+    response.headers["ETag"] = service.etag_for(page)
+    return PagePublic.model_validate(page)
+
+
+@router.get("", response_model=Page[PagePublic])
+async def list_pages(
+    principal: CanRead,
+    session: SessionDep,
+    page: Pagination,
+    status: PageStatus | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Search in titles of every language")] = None,
+    sort: SortParam = None,
+    include_deleted: Annotated[bool, Query(description="Admins only: include deleted pages")] = False,
+) -> Page[PagePublic]:
+    """List pages, newest first."""
+    if include_deleted and not principal.can(Permission.ADMIN):
+        raise PermissionDenied("Only admins see deleted pages")
+    items, total = await service.list_pages(
+        session, page, status=status, q=q, sort=sort, include_deleted=include_deleted
+    )
+    return Page(items=[PagePublic.model_validate(p) for p in items], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post("", response_model=PagePublic, status_code=status.HTTP_201_CREATED, responses=error_responses(409))
+async def create_page(
+    body: PageCreate, principal: CanWrite, session: SessionDep, settings: SettingsDep, response: Response
+) -> PagePublic:
+    """Create a page; `status=published` publishes it now, `scheduled` at `publish_at`."""
+    return _public(await service.create_page(session, settings, principal, body), response)
+
+
+@router.get("/{page_id}", response_model=PagePublic, responses=error_responses(404))
+async def read_page(page_id: IdPath, _reader: CanRead, session: SessionDep, response: Response) -> PagePublic:
+    """One page, with its ETag for a later conditional update."""
+    return _public(await service.get_page(session, page_id), response)
+
+
+@router.put("/{page_id}", response_model=PagePublic, responses=error_responses(404, 409, 412))
+async def update_page(
+    page_id: IdPath, body: PageUpdate, principal: CanWrite, session: SessionDep, settings: SettingsDep,
+    response: Response, if_match: IfMatch = None,
+) -> PagePublic:
+    """Change a page; the previous version is kept as a revision."""
+    page = await service.update_page(session, settings, principal, page_id, body, if_match=if_match)
+    return _public(page, response)
+
+
+@router.delete("/{page_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
+async def delete_page(page_id: IdPath, _admin: CanDelete, session: SessionDep) -> None:
+    """Soft-delete a page (admins); it can be restored."""
+    await service.delete_page(session, page_id)
+
+
+@router.post("/{page_id}/restore", response_model=PagePublic, responses=error_responses(404, 409))
+async def restore_page(page_id: IdPath, _admin: CanDelete, session: SessionDep, response: Response) -> PagePublic:
+    """Bring a deleted page back (admins); refused if its slug has been taken meanwhile."""
+    return _public(await service.restore_page(session, page_id), response)
+
+
+@router.get("/{page_id}/revisions", response_model=Page[RevisionPublic], responses=error_responses(404))
+async def list_page_revisions(
+    page_id: IdPath, _reader: CanRead, session: SessionDep, page: Pagination
+) -> Page[RevisionPublic]:
+    """Earlier versions of a page, newest first, with who saved over them and when."""
+    items, total = await service.list_revisions(session, page_id, page)
+    return Page(
+        items=[RevisionPublic.model_validate(r) for r in items], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.post(
+    "/{page_id}/revisions/{revision}/restore", response_model=PagePublic, responses=error_responses(404, 412)
+)
+async def restore_page_revision(
+    page_id: IdPath, revision: IdPath, principal: CanWrite, session: SessionDep, response: Response,
+    if_match: IfMatch = None,
+) -> PagePublic:
+    """Restore the text of an earlier revision, as a new revision."""
+    return _public(await service.restore_revision(session, principal, page_id, revision, if_match=if_match), response)

@@ -1,0 +1,102 @@
+"""Bodies of the pages slice (CONTRACT.md §5)."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.i18n import Localized
+
+PageStatus = Literal["draft", "published", "scheduled"]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+
+_EXAMPLE = {
+    "slug": "about-us",
+    "title": {"en": "About us", "de": "Über uns"},
+    "content": {"en": "<p>We build things.</p>", "de": "<p>Wir bauen Dinge.</p>"},
+    "meta_description": {"en": "Who we are"},
+    "status": "draft",
+}
+
+
+class PageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+
+    slug: Slug
+    title: Localized
+    content: Localized
+    meta_description: Localized | None = None
+    seo_title: Localized | None = None
+    seo_keywords: Localized | None = None
+    status: PageStatus = "draft"
+    publish_at: AwareDatetime | None = Field(default=None, description="When a scheduled page goes live")
+
+
+class PageUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"title": {"en": "About"}}]})
+
+    slug: Slug | None = None
+    title: Localized | None = None
+    content: Localized | None = None
+    meta_description: Localized | None = None
+    seo_title: Localized | None = None
+    seo_keywords: Localized | None = None
+    status: PageStatus | None = None
+    publish_at: AwareDatetime | None = None
+
+
+class PagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    slug: str
+    title: dict[str, str]
+    content: dict[str, str]
+    meta_description: dict[str, str] | None
+    seo_title: dict[str, str] | None
+    seo_keywords: dict[str, str] | None
+    status: PageStatus
+    is_published: bool
+    published_at: datetime | None
+    publish_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class RevisionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    page_id: int
+    revision: int
+    author_id: int | None
+    author_email: str | None
+    created_at: datetime
+    snapshot: dict[str, Any]
+
+
+class PublicPageView(BaseModel):
+    """A published page in one language, as visitors' browsers receive it."""
+
+    slug: str
+    language: str
+    title: str
+    content: str
+    meta_description: str | None
+    seo_title: str | None
+    seo_keywords: str | None
+    published_at: datetime | None
+
+
+class PublicPageSummary(BaseModel):
+    slug: str
+    language: str
+    title: str
+    published_at: datetime | None
+
+
+class PublicPageList(BaseModel):
+    items: list[PublicPageSummary]
+    total: int

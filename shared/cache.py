@@ -1,0 +1,93 @@
+"""An in-process cache that every process drops when the data behind it changes.
+
+Writers bump a version row in the same transaction as their change; readers compare it at
+most once per `check_interval` seconds, so a change made in one process is visible in all
+within about that long, at the cost of one tiny query per second per process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import Database
+
+
+class CacheVersion(SQLModel, table=True):
+    __tablename__ = "cache_versions"
+
+    namespace: str = Field(primary_key=True, max_length=64)
+    version: int = 0
+
+
+async def bump_cache_version(session: AsyncSession, namespace: str) -> None:
+    statement = sqlite_insert(CacheVersion).values(namespace=namespace, version=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=["namespace"], set_={"version": CacheVersion.version + 1}
+    )
+    await session.exec(statement)  # type: ignore[call-overload]
+
+
+class VersionedCache:
+    def __init__(
+        self, namespace: str, *, check_interval: float = 1.0, max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.namespace = namespace
+        self.check_interval = check_interval
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[Any, Any] = {}
+        self._version: int | None = None
+        self._checked_at = float("-inf")
+
+    async def ensure_fresh(self, database: Database) -> None:
+        now = self._clock()
+        if now - self._checked_at < self.check_interval:
+            return
+        self._checked_at = now
+        async with database.session(write=False) as session:
+            connection = await session.connection()
+            version = (
+                await connection.execute(
+                    text("SELECT version FROM cache_versions WHERE namespace = :namespace"),
+                    {"namespace": self.namespace},
+                )
+            ).scalar_one_or_none() or 0
+        if version != self._version:
+            self._entries.clear()
+            self._version = version
+
+    def get(self, key: Any) -> Any:
+        return self._entries.get(key)
+
+    def put(self, key: Any, value: Any) -> Any:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # crude but bounded; a hit rate this low means a scan anyway
+        self._entries[key] = value
+        return value
+
+    def clear(self) -> None:
+        """Drops this process's entries at once (the writer's own process need not wait)."""
+        self._entries.clear()
+        self._checked_at = float("-inf")
+
+
+def versioned_cache(namespace: str) -> Callable[[Request], VersionedCache]:
+    def get(request: Request) -> VersionedCache:
+        caches: dict[str, VersionedCache] = request.app.state.caches
+        cache = caches.get(namespace)
+        if cache is None:
+            cache = caches[namespace] = VersionedCache(namespace)
+        return cache
+
+    return get
+
+

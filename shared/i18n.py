@@ -1,0 +1,45 @@
+"""Multilingual fields: objects keyed by language code, checked against SUPPORTED_LANGUAGES."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from shared.config import Settings
+from shared.errors import ValidationFailed
+
+LanguageCode = Annotated[str, StringConstraints(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
+Localized = Annotated[
+    dict[LanguageCode, Annotated[str, Field(max_length=200_000)]],
+    Field(description="Text per language code, e.g. {\"en\": \"Title\", \"de\": \"Titel\"}"),
+]
+
+
+def check_localized(value: dict[str, str] | None, *, field: str, settings: Settings, required: bool) -> None:
+    """Unknown languages are refused; a required field must have the default language."""
+    if value is None:
+        if required:
+            raise ValidationFailed(f"{field} is required", field=field)
+        return
+    for code in value:
+        if code not in settings.supported_languages:
+            raise ValidationFailed(
+                f"Unsupported language '{code}'; use one of: {', '.join(settings.supported_languages)}",
+                field=f"{field}.{code}",
+            )
+    default = settings.default_language
+    if required and not (value.get(default) or "").strip():
+        raise ValidationFailed(f"{field} needs text in the default language '{default}'", field=f"{field}.{default}")
+
+
+def served_language(requested: str | None, settings: Settings) -> str:
+    """The requested language when supported, else the default one."""
+    return requested if requested in settings.supported_languages else settings.default_language
+
+
+def translate(value: dict[str, str] | None, language: str, default_language: str) -> str | None:
+    """The text in `language`, falling back to the default language when it is missing."""
+    if not value:
+        return None
+    return value.get(language) or value.get(default_language)
