@@ -8,10 +8,10 @@ within about that long, at the cost of one tiny query per second per process.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
@@ -80,14 +80,34 @@ class VersionedCache:
         self._checked_at = float("-inf")
 
 
+def _cache_of(request: Request, namespace: str) -> VersionedCache:
+    caches: dict[str, VersionedCache] = request.app.state.caches
+    cache = caches.get(namespace)
+    if cache is None:
+        cache = caches[namespace] = VersionedCache(namespace)
+    return cache
+
+
 def versioned_cache(namespace: str) -> Callable[[Request], VersionedCache]:
     def get(request: Request) -> VersionedCache:
-        caches: dict[str, VersionedCache] = request.app.state.caches
-        cache = caches.get(namespace)
-        if cache is None:
-            cache = caches[namespace] = VersionedCache(namespace)
-        return cache
+        return _cache_of(request, namespace)
 
     return get
+
+
+def clears_cache(namespace: str) -> Any:
+    """A route dependency that empties this process's cache once the request's transaction is over.
+
+    Route-level dependencies are set up before the session and torn down after its commit,
+    so the next read in this process sees the change at once (other processes: within ~1 s).
+    """
+
+    async def clear_after(request: Request) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            _cache_of(request, namespace).clear()
+
+    return Depends(clear_after, scope="function")
 
 

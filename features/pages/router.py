@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from features.pages import service
 from features.pages.schemas import PageCreate, PagePublic, PageStatus, PageUpdate, RevisionPublic
+from shared.cache import clears_cache
 from shared.config import SettingsDep
 from shared.db import SessionDep
 from shared.errors import PermissionDenied, error_responses
@@ -16,6 +17,7 @@ from shared.permissions import CanDelete, CanRead, CanWrite, Permission
 router = APIRouter(
     prefix="/api/v1/content/pages", tags=["pages"], responses=error_responses(400, 401, 403, 422, 500)
 )
+_writes = [clears_cache(service.CACHE_NAMESPACE)]
 
 SortParam = Annotated[str | None, Query(description="created_at, updated_at, published_at or slug; - descending")]
 IfMatch = Annotated[str | None, Header(description="The ETag you last read; a stale one is refused with 412")]
@@ -45,7 +47,10 @@ async def list_pages(
     return Page(items=[PagePublic.model_validate(p) for p in items], total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post("", response_model=PagePublic, status_code=status.HTTP_201_CREATED, responses=error_responses(409))
+@router.post(
+    "", response_model=PagePublic, status_code=status.HTTP_201_CREATED, responses=error_responses(409),
+    dependencies=_writes,
+)
 async def create_page(
     body: PageCreate, principal: CanWrite, session: SessionDep, settings: SettingsDep, response: Response
 ) -> PagePublic:
@@ -59,7 +64,7 @@ async def read_page(page_id: IdPath, _reader: CanRead, session: SessionDep, resp
     return _public(await service.get_page(session, page_id), response)
 
 
-@router.put("/{page_id}", response_model=PagePublic, responses=error_responses(404, 409, 412))
+@router.put("/{page_id}", response_model=PagePublic, responses=error_responses(404, 409, 412), dependencies=_writes)
 async def update_page(
     page_id: IdPath, body: PageUpdate, principal: CanWrite, session: SessionDep, settings: SettingsDep,
     response: Response, if_match: IfMatch = None,
@@ -69,13 +74,17 @@ async def update_page(
     return _public(page, response)
 
 
-@router.delete("/{page_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
+@router.delete(
+    "/{page_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404), dependencies=_writes
+)
 async def delete_page(page_id: IdPath, _admin: CanDelete, session: SessionDep) -> None:
     """Soft-delete a page (admins); it can be restored."""
     await service.delete_page(session, page_id)
 
 
-@router.post("/{page_id}/restore", response_model=PagePublic, responses=error_responses(404, 409))
+@router.post(
+    "/{page_id}/restore", response_model=PagePublic, responses=error_responses(404, 409), dependencies=_writes
+)
 async def restore_page(page_id: IdPath, _admin: CanDelete, session: SessionDep, response: Response) -> PagePublic:
     """Bring a deleted page back (admins); refused if its slug has been taken meanwhile."""
     return _public(await service.restore_page(session, page_id), response)
@@ -93,7 +102,8 @@ async def list_page_revisions(
 
 
 @router.post(
-    "/{page_id}/revisions/{revision}/restore", response_model=PagePublic, responses=error_responses(404, 412)
+    "/{page_id}/revisions/{revision}/restore", response_model=PagePublic, responses=error_responses(404, 412),
+    dependencies=_writes,
 )
 async def restore_page_revision(
     page_id: IdPath, revision: IdPath, principal: CanWrite, session: SessionDep, response: Response,
