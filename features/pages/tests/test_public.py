@@ -3,8 +3,6 @@ from datetime import UTC, datetime, timedelta
 
 from httpx import ASGITransport, AsyncClient
 
-from features.pages.tests.conftest import page_body
-
 
 async def test_visitors_read_published_pages_in_their_language(client, create_page):
     await create_page("about-us", status="published")
