@@ -109,6 +109,28 @@ class Conflict(AppError):
     default_message = "The request conflicts with the current state"
 
 
+class InUse(Conflict):
+    code = "IN_USE"
+    default_message = "Something still refers to this item"
+
+
+def is_foreign_key_violation(exc: Exception) -> bool:
+    """Whether a database error is a refused delete or insert because of a foreign key."""
+    return "FOREIGN KEY constraint failed" in str(getattr(exc, "orig", exc))
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "FILE_TOO_LARGE"
+    default_message = "The file is larger than allowed"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "UNSUPPORTED_FILE_TYPE"
+    default_message = "This type of file is not accepted"
+
+
 class PreconditionFailed(AppError):
     status_code = 412
     code = "PRECONDITION_FAILED"

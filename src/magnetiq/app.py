@@ -18,6 +18,8 @@ from features.auth import api as auth_api
 from features.auth.router import router as auth_router
 from features.health.api import VERSION
 from features.health.router import router as health_router
+from features.media.public import router as public_media_router
+from features.media.router import router as media_router
 from features.pages import api as pages_api
 from features.pages.public import router as public_pages_router
 from features.pages.router import router as pages_router
@@ -30,7 +32,9 @@ from shared.logging import configure_logging
 from shared.mail import Mailer
 from shared.middleware import RequestContextMiddleware
 
-ROUTERS = (health_router, auth_router, admin_router, pages_router, public_pages_router)
+ROUTERS = (
+    health_router, auth_router, admin_router, pages_router, public_pages_router, media_router, public_media_router,
+)
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *auth_api.JOBS, *pages_api.JOBS)
 
 OPENAPI_TAGS = [
@@ -39,6 +43,8 @@ OPENAPI_TAGS = [
     {"name": "admin", "description": "User administration and system health."},
     {"name": "pages", "description": "Multilingual pages with revisions (staff)."},
     {"name": "public pages", "description": "Published pages for visitors, cached."},
+    {"name": "media", "description": "Uploads: verified, deduplicated files (staff)."},
+    {"name": "public media", "description": "Uploaded files at stable public URLs."},
 ]
 
 

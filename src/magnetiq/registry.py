@@ -6,6 +6,7 @@ Plain imports, no try/except: a slice whose models fail to import must fail loud
 from sqlmodel import SQLModel
 
 import features.auth.models
+import features.media.models
 import features.pages.models
 import shared.cache
 import shared.db
@@ -14,4 +15,4 @@ import shared.mail  # noqa: F401
 
 metadata = SQLModel.metadata
 
-MODEL_MODULES = (features.auth.models, features.pages.models)
+MODEL_MODULES = (features.auth.models, features.media.models, features.pages.models)

@@ -1,0 +1,118 @@
+"""The media store: verified, deduplicated files under UPLOAD_DIR with generated names."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from features.media.errors import FileTypeRefused
+from features.media.filetypes import detect
+from features.media.models import MediaItem
+from features.media.schemas import MediaPublic
+from features.media.upload import ReceivedUpload, sanitize_filename
+from shared.config import Settings
+from shared.errors import InUse, NotFound, ValidationFailed, is_foreign_key_violation
+from shared.i18n import check_localized
+from shared.pagination import PageParams, paginate, sort_order
+
+PUBLIC_PATH = "/api/v1/public/media"
+SORT_COLUMNS = {"created_at": MediaItem.created_at, "size": MediaItem.size, "filename": MediaItem.filename}
+
+
+def to_public(item: MediaItem, settings: Settings) -> MediaPublic:
+    return MediaPublic(
+        **item.model_dump(exclude={"stored_name", "created_by"}),
+        url=f"{settings.public_base_url.rstrip('/')}{PUBLIC_PATH}/{item.stored_name}",
+    )
+
+
+def parse_alt_text(raw: str | None, settings: Settings) -> dict[str, str] | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed('alt_text must be a JSON object such as {"en": "..."}', field="alt_text") from exc
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValidationFailed('alt_text must be a JSON object such as {"en": "..."}', field="alt_text")
+    check_localized(value, field="alt_text", settings=settings, required=False)
+    return value
+
+
+async def store_upload(
+    session: AsyncSession, settings: Settings, upload: ReceivedUpload, *, alt_text: dict[str, str] | None,
+    created_by: int | None, is_public: bool = True,
+) -> tuple[MediaItem, bool]:
+    """Keeps a received upload; returns the item and whether it is new (same bytes return the old one)."""
+    assert upload.path is not None
+    filename = sanitize_filename(upload.client_filename)
+    extension = Path(filename).suffix.lower().lstrip(".")
+    if extension not in settings.allowed_file_types:
+        raise FileTypeRefused(
+            f"Accepted file types: {', '.join(settings.allowed_file_types)}", field="file"
+        )
+    detected = await asyncio.to_thread(detect, upload.path, extension)
+    if detected is None:
+        raise FileTypeRefused(f"The file's content is not a valid .{extension} file", field="file")
+
+    existing = (await session.exec(select(MediaItem).where(MediaItem.sha256 == upload.sha256))).first()
+    if existing is not None:
+        return existing, False
+
+    stored_name = f"{uuid.uuid4().hex}.{extension}"
+    final_path = Path(settings.upload_dir) / stored_name
+    os.replace(upload.path, final_path)  # same filesystem: atomic, and never a partial file
+    upload.path = None
+    item = MediaItem(
+        stored_name=stored_name, filename=filename, mime_type=detected.mime_type, kind=detected.kind,
+        size=upload.size, sha256=upload.sha256, width=detected.width, height=detected.height,
+        alt_text=alt_text, is_public=is_public, created_by=created_by,
+    )
+    session.add(item)
+    try:
+        await session.flush()
+    except IntegrityError:
+        final_path.unlink(missing_ok=True)
+        raise
+    return item, True
+
+
+async def list_media(
+    session: AsyncSession, params: PageParams, *, kind: str | None = None, sort: str | None = None
+) -> tuple[list[MediaItem], int]:
+    statement = select(MediaItem)
+    if kind:
+        statement = statement.where(MediaItem.kind == kind)
+    return await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, [col(MediaItem.id).desc()]))
+
+
+async def get_media(session: AsyncSession, media_id: int) -> MediaItem:
+    item = await session.get(MediaItem, media_id)
+    if item is None:
+        raise NotFound("Media item not found")
+    return item
+
+
+async def delete_media(session: AsyncSession, settings: Settings, media_id: int) -> Path:
+    """Deletes the record; returns the file to remove once the deletion is committed."""
+    item = await get_media(session, media_id)
+    await session.delete(item)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if is_foreign_key_violation(exc):
+            raise InUse("This file is still used (by a whitepaper, a post, ...); remove those uses first") from exc
+        raise
+    return Path(settings.upload_dir) / item.stored_name
+
+
+async def find_public_file(session: AsyncSession, stored_name: str) -> MediaItem | None:
+    item = (await session.exec(select(MediaItem).where(MediaItem.stored_name == stored_name))).first()
+    return item if item is not None and item.is_public else None
