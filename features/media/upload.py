@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -131,9 +132,12 @@ async def receive_upload(request: Request, *, upload_dir: Path, max_file_size: i
     receiver = _Receiver(incoming_dir, max_file_size)
     parser = MultipartParser(options[b"boundary"], receiver.callbacks())
     try:
-        async for chunk in request.stream():
-            parser.write(chunk)
-        parser.finalize()
+        try:
+            async for chunk in request.stream():
+                parser.write(chunk)
+            parser.finalize()
+        except FormParserError as exc:
+            raise ValidationFailed("The multipart body is malformed", field="file") from exc
     except Exception:
         receiver.close()
         receiver.upload.discard()  # nothing half-written stays behind

@@ -174,3 +174,13 @@ async def test_private_items_are_not_served_publicly(app, client, upload):
     async with app.state.db.session() as session:
         await session.exec(text(f"UPDATE media_items SET is_public = 0 WHERE id = {item['id']}"))
     assert (await client.get(item["url"].removeprefix("http://localhost:3036"))).status_code == 404
+
+
+async def test_malformed_multipart_is_a_422_and_leaves_nothing(client, settings, editor_headers):
+    body = b"--b\r\n[{'junk': 1}]--b--\r\n"
+    response = await client.post(
+        "/api/v1/content/media", content=body,
+        headers={**editor_headers, "content-type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 422 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert stored_files(settings) == []
