@@ -1,0 +1,317 @@
+"""The `magnetiq` console script, run as operators run it: a subprocess with settings in the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shared.config import DEV_SECRET_KEY, MIN_PRODUCTION_SECRET_LENGTH, Settings
+from shared.schema import head_revision
+
+MAGNETIQ = Path(sys.executable).parent / "magnetiq"
+COMMAND_TIMEOUT = 60
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "a-long-unique-passphrase"
+WORKER_DEADLINE = 10.0
+APP_TABLES = {
+    "admin_users", "auth_refresh_tokens", "auth_failed_logins", "auth_password_reset_tokens",
+    "job_schedules", "worker_heartbeats", "mail_outbox",
+}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A directory with its own database file, media directory and environment for the CLI."""
+
+    root: Path
+    db: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = COMMAND_TIMEOUT, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(MAGNETIQ), *args], cwd=self.root, env={**self.env, **env},
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+
+def make_workspace(root: Path, db: Path | None = None) -> Workspace:
+    root.mkdir(parents=True, exist_ok=True)
+    db = db or root / "cli.db"
+    # Nothing of the caller's configuration leaks in (Settings reads variables case-insensitively).
+    env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
+    env.update(DATABASE_URL=f"sqlite+aiosqlite:///{db}", UPLOAD_DIR=str(root / "media"), ENVIRONMENT="test")
+    return Workspace(root=root, db=db, env=env)
+
+
+def query(db: Path, sql: str, *params: object) -> list[tuple]:
+    with closing(sqlite3.connect(db, timeout=5)) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def copy_database(source: Path, target: Path) -> None:
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Non-zero exit, one clear message on stderr naming the problem, no traceback."""
+    assert result.returncode != 0, f"expected failure, got 0; stdout={result.stdout!r} stderr={result.stderr!r}"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("magnetiq: "), result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def table_names(db: Path) -> set[str]:
+    return {name for (name,) in query(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def console_script_exists() -> None:
+    assert MAGNETIQ.exists(), f"console script not found next to the interpreter: {MAGNETIQ}"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    workspace: Workspace
+    create_admin: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """A database migrated and given its first admin by the CLI, shared by tests that do not change it."""
+    workspace = make_workspace(tmp_path_factory.mktemp("seeded"))
+    upgrade = workspace.run("db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+    created = workspace.run(
+        "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, "--first-name", "Ada", "--last-name", "Admin"
+    )
+    return Seeded(workspace=workspace, create_admin=created)
+
+
+# --- help and db upgrade -----------------------------------------------------------------------
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = make_workspace(tmp_path).run("--help")
+    assert result.returncode == 0, result.stderr
+    for name in ("serve", "db", "create-admin", "worker", "backup"):
+        assert name in result.stdout
+
+
+def test_db_upgrade_creates_the_database_at_head(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path, db=tmp_path / "data" / "cli.db")  # a parent directory that does not exist
+
+    result = workspace.run("db", "upgrade")
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert workspace.db.exists()
+    assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert table_names(workspace.db) >= APP_TABLES
+
+    again = workspace.run("db", "upgrade")  # every deploy runs it; a database at head is left alone
+    assert again.returncode == 0, again.stderr
+    assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+
+
+# --- create-admin -------------------------------------------------------------------------------
+
+
+def test_create_admin_stores_an_active_admin(seeded: Seeded) -> None:
+    result = seeded.create_admin
+    assert result.returncode == 0, result.stderr
+    assert ADMIN_EMAIL in result.stdout
+    assert ADMIN_PASSWORD not in result.stdout + result.stderr
+
+    rows = query(
+        seeded.workspace.db,
+        "SELECT role, first_name, last_name, is_active, deleted_at, hashed_password FROM admin_users WHERE email = ?",
+        ADMIN_EMAIL,
+    )
+    assert len(rows) == 1
+    role, first_name, last_name, is_active, deleted_at, hashed_password = rows[0]
+    assert (role, first_name, last_name, is_active, deleted_at) == ("ADMIN", "Ada", "Admin", 1, None)
+    assert hashed_password.startswith("$argon2")
+    assert ADMIN_PASSWORD not in hashed_password
+
+
+@pytest.mark.parametrize("password", ["short-pw", "elevenchars"])
+def test_create_admin_refuses_a_short_password(seeded: Seeded, password: str) -> None:
+    email = f"{password}@example.com"
+    result = seeded.workspace.run("create-admin", "--email", email, "--password", password)
+
+    assert_refused(result, "12 characters")
+    assert query(seeded.workspace.db, "SELECT count(*) FROM admin_users WHERE email = ?", email) == [(0,)]
+
+
+@pytest.mark.parametrize("email", [ADMIN_EMAIL, "  Admin@Example.COM "])
+def test_create_admin_refuses_a_duplicate_email(seeded: Seeded, email: str) -> None:
+    result = seeded.workspace.run("create-admin", "--email", email, "--password", "another-long-passphrase")
+
+    assert_refused(result, "already exists")
+    assert query(seeded.workspace.db, "SELECT count(*) FROM admin_users") == [(1,)]
+
+
+# --- production secret --------------------------------------------------------------------------
+
+COMMANDS = {
+    "db upgrade": ["db", "upgrade"],
+    "create-admin": ["create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD],
+    "worker": ["worker"],
+    "backup": ["backup", "backup.db"],
+    "serve": ["serve", "--port", "1"],  # would fail to bind if it ever got that far
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_production_refuses_the_default_secret_key(tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+
+    result = workspace.run(*COMMANDS[command], timeout=30, ENVIRONMENT="production")
+
+    assert_refused(result, "SECRET_KEY")
+    assert DEV_SECRET_KEY not in result.stderr
+    assert not workspace.db.exists(), "refused configuration must not touch the database"
+
+
+@pytest.mark.parametrize("secret_key", ["too-short", "x" * (MIN_PRODUCTION_SECRET_LENGTH - 1)])
+def test_production_refuses_a_weak_secret_key(tmp_path: Path, secret_key: str) -> None:
+    workspace = make_workspace(tmp_path)
+
+    result = workspace.run("db", "upgrade", ENVIRONMENT="production", SECRET_KEY=secret_key)
+
+    assert_refused(result, "SECRET_KEY")
+    assert secret_key not in result.stderr, "the refused key itself must not be printed"
+    assert not workspace.db.exists()
+
+
+@pytest.mark.parametrize("length", [MIN_PRODUCTION_SECRET_LENGTH, 48])
+def test_production_accepts_a_long_random_secret_key(tmp_path: Path, length: int) -> None:
+    workspace = make_workspace(tmp_path)
+    secret_key = secrets.token_urlsafe(length)[:length]
+    assert len(secret_key) == length
+
+    result = workspace.run("db", "upgrade", ENVIRONMENT="production", SECRET_KEY=secret_key)
+
+    assert result.returncode == 0, result.stderr
+    assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+
+
+# --- backup ------------------------------------------------------------------------------------
+
+
+def test_backup_writes_a_copy_with_the_admin(seeded: Seeded) -> None:
+    source = seeded.workspace.db
+    target = seeded.workspace.root / "backups" / "nightly.db"  # the parent directory is created
+
+    result = seeded.workspace.run("backup", str(target))
+
+    assert result.returncode == 0, result.stderr
+    assert str(target) in result.stdout
+    for db in (target, source):
+        assert query(db, "PRAGMA integrity_check") == [("ok",)]
+        assert query(db, "SELECT email, role FROM admin_users") == [(ADMIN_EMAIL, "ADMIN")]
+        assert query(db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert table_names(target) == table_names(source)
+
+
+def test_backup_refuses_to_overwrite_an_existing_file(seeded: Seeded) -> None:
+    target = seeded.workspace.root / "precious.db"
+    target.write_bytes(b"not to be overwritten")
+
+    result = seeded.workspace.run("backup", str(target))
+
+    assert_refused(result, "exists")
+    assert target.read_bytes() == b"not to be overwritten"
+
+
+def test_backup_refuses_without_a_database(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path)
+
+    result = workspace.run("backup", str(tmp_path / "copy.db"))
+
+    assert_refused(result, "DATABASE_URL")
+    assert not (tmp_path / "copy.db").exists()
+    assert not workspace.db.exists()
+
+
+# --- worker ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker_workspace(seeded: Seeded, tmp_path: Path) -> Workspace:
+    workspace = make_workspace(tmp_path)
+    copy_database(seeded.workspace.db, workspace.db)  # its own database: the worker writes
+    return workspace
+
+
+@pytest.fixture
+def worker(worker_workspace: Workspace, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "worker.log").open("wb")  # a file, not a pipe: a full pipe would block the worker
+    process = subprocess.Popen(
+        [str(MAGNETIQ), "worker"], cwd=worker_workspace.root, env={**worker_workspace.env, "WORKER_POLL_SECONDS": "0.2"},
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def wait_until(condition, timeout: float, process: subprocess.Popen[bytes], what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"worker exited early with {process.returncode} while waiting for {what}"
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"worker did not {what} within {timeout} s")
+
+
+def test_worker_beats_runs_jobs_and_stops_cleanly_on_sigterm(
+    worker: subprocess.Popen[bytes], worker_workspace: Workspace, tmp_path: Path
+) -> None:
+    db = worker_workspace.db
+
+    def heartbeat() -> list[tuple]:
+        return query(db, "SELECT worker_id, mode, jobs FROM worker_heartbeats WHERE pid = ?", worker.pid)
+
+    def finished_jobs() -> dict[str, str]:
+        rows = query(db, "SELECT name, last_finished_at FROM job_schedules")
+        return dict(rows) if rows and all(finished for _, finished in rows) else {}
+
+    beats = wait_until(heartbeat, WORKER_DEADLINE, worker, "record a heartbeat")
+    assert len(beats) == 1
+    worker_id, mode, jobs = beats[0]
+    assert mode == "standalone"
+
+    finished = wait_until(finished_jobs, WORKER_DEADLINE, worker, "finish every job")
+    assert set(finished) == set(json.loads(jobs))
+    # deliver_mail is due on every poll, so it runs again within a few polls
+    wait_until(lambda: finished_jobs().get("deliver_mail", "") > finished["deliver_mail"], 5, worker, "poll again")
+
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0
+
+    output = (tmp_path / "worker.log").read_text()
+    assert "Traceback" not in output, output
+    assert "worker stopped" in output
+    assert query(db, "SELECT count(*) FROM worker_heartbeats WHERE worker_id = ?", worker_id) == [(0,)]
+    assert query(db, "SELECT count(*) FROM job_schedules WHERE locked_by IS NOT NULL") == [(0,)]
