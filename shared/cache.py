@@ -8,7 +8,7 @@ within about that long, at the cost of one tiny query per second per process.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import Depends, Request
@@ -88,8 +88,13 @@ def _cache_of(request: Request, namespace: str) -> VersionedCache:
     return cache
 
 
-def versioned_cache(namespace: str) -> Callable[[Request], VersionedCache]:
-    def get(request: Request) -> VersionedCache:
+def cache_of(namespace: str) -> Callable[[Request], VersionedCache]:
+    """A plain accessor, for hot handlers that avoid dependency injection."""
+    return lambda request: _cache_of(request, namespace)
+
+
+def versioned_cache(namespace: str) -> Callable[[Request], Awaitable[VersionedCache]]:
+    async def get(request: Request) -> VersionedCache:
         return _cache_of(request, namespace)
 
     return get

@@ -116,7 +116,7 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def _settings_from_app(request: Request) -> Settings:
+async def _settings_from_app(request: Request) -> Settings:
     return request.app.state.settings
 
 

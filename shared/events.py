@@ -51,7 +51,7 @@ class EventBus:
                 await handler(event, session)
 
 
-def get_event_bus(request: Request) -> EventBus:
+async def get_event_bus(request: Request) -> EventBus:
     return request.app.state.events
 
 

@@ -177,4 +177,9 @@ class MailDispatch:
         self._background.add_task(_deliver_in_background, self._database, self._mailer)
 
 
-MailDispatchDep = Annotated[MailDispatch, Depends(MailDispatch)]
+async def _mail_dispatch(request: Request, background: BackgroundTasks) -> MailDispatch:
+    return MailDispatch(request, background)
+
+
+# Small dependencies are async: a sync one would cost a threadpool hop on every request.
+MailDispatchDep = Annotated[MailDispatch, Depends(_mail_dispatch)]

@@ -15,6 +15,7 @@ from shared.logging import request_id_var
 
 logger = logging.getLogger("magnetiq.access")
 
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -50,12 +51,17 @@ class RequestContextMiddleware:
                 raise
             await self._send_internal_error(send_with_id)
         finally:
-            logger.info(
+            status = status_holder["status"]
+            # Successful reads are the bulk of traffic and the proxy in front logs them anyway;
+            # at INFO they would cost a sizable share of a cached read. DEBUG=true shows them.
+            level = logging.DEBUG if scope["method"] in _READS and status < 400 else logging.INFO
+            logger.log(
+                level,
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],  # never the query string: it can carry tokens
-                    "status": status_holder["status"],
+                    "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )

@@ -22,7 +22,7 @@ class PageParams(BaseModel):
     offset: int = 0
 
 
-def _page_params(
+async def _page_params(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100)")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")] = 0,
 ) -> PageParams:

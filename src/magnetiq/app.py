@@ -32,8 +32,9 @@ from shared.logging import configure_logging
 from shared.mail import Mailer
 from shared.middleware import RequestContextMiddleware
 
+# Routes are matched in order, one by one: the hottest (public reads) come first.
 ROUTERS = (
-    health_router, auth_router, admin_router, pages_router, public_pages_router, media_router, public_media_router,
+    public_pages_router, public_media_router, health_router, auth_router, admin_router, pages_router, media_router,
 )
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *auth_api.JOBS, *pages_api.JOBS)
 
