@@ -80,22 +80,18 @@ class VersionedCache:
         self._checked_at = float("-inf")
 
 
-def _cache_of(request: Request, namespace: str) -> VersionedCache:
-    caches: dict[str, VersionedCache] = request.app.state.caches
+def cache_for(app_state: Any, namespace: str) -> VersionedCache:
+    """This process's cache for a namespace (a plain accessor, for hot paths without injection)."""
+    caches: dict[str, VersionedCache] = app_state.caches
     cache = caches.get(namespace)
     if cache is None:
         cache = caches[namespace] = VersionedCache(namespace)
     return cache
 
 
-def cache_of(namespace: str) -> Callable[[Request], VersionedCache]:
-    """A plain accessor, for hot handlers that avoid dependency injection."""
-    return lambda request: _cache_of(request, namespace)
-
-
 def versioned_cache(namespace: str) -> Callable[[Request], Awaitable[VersionedCache]]:
     async def get(request: Request) -> VersionedCache:
-        return _cache_of(request, namespace)
+        return cache_for(request.app.state, namespace)
 
     return get
 
@@ -111,7 +107,7 @@ def clears_cache(namespace: str) -> Any:
         try:
             yield
         finally:
-            _cache_of(request, namespace).clear()
+            cache_for(request.app.state, namespace).clear()
 
     return Depends(clear_after, scope="function")
 

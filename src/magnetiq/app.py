@@ -98,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.started_at = utcnow()
 
     install_error_handlers(app)
+    # Innermost first: the fast path answers cached public pages inside CORS and request ids.
+    app.add_middleware(pages_api.PublicPageFastPath)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,

@@ -127,3 +127,23 @@ async def test_scheduled_page_is_published_by_the_worker_when_due(app, client, c
     staff = (await client.get(f"/api/v1/content/pages/{page['id']}", headers=editor_headers)).json()
     assert staff["status"] == "published" and staff["is_published"] is True
     assert staff["published_at"].startswith(soon.isoformat()[:19])
+
+
+async def test_cached_hits_still_carry_request_id_and_cors_headers(client, create_page):
+    await create_page("hit", status="published")
+    await client.get("/api/v1/public/pages/hit")  # fills the cache
+    hit = await client.get("/api/v1/public/pages/hit?lang=de", headers={"Origin": "http://localhost:8036"})
+    hit = await client.get("/api/v1/public/pages/hit?lang=de", headers={"Origin": "http://localhost:8036", "X-Request-ID": "r-1"})
+    assert hit.status_code == 200 and hit.json()["language"] == "de"
+    assert hit.headers["x-request-id"] == "r-1"
+    assert hit.headers["access-control-allow-origin"] == "http://localhost:8036"
+    assert hit.headers["content-type"] == "application/json"
+    not_modified = await client.get("/api/v1/public/pages/hit?lang=de", headers={"If-None-Match": hit.headers["etag"]})
+    assert not_modified.status_code == 304 and not_modified.headers["x-request-id"]
+
+
+async def test_fast_path_leaves_other_paths_and_methods_alone(client, create_page):
+    await create_page("page", status="published")
+    await client.get("/api/v1/public/pages/page")
+    assert (await client.post("/api/v1/public/pages/page")).status_code == 405
+    assert (await client.get("/api/v1/public/pages/page/extra")).status_code == 404
