@@ -1,0 +1,151 @@
+"""Benchmarks: each endpoint against a reference measured in the same run by the same load generator.
+
+Run with `make bench`. Servers are real uvicorn processes (one worker each) on loopback; wrk
+generates the load (64 connections, 10 s per endpoint). The table shows requests per second,
+p50, p99, errors and the ratio to the reference; the run fails when a ratio misses its target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(target: str, env: dict[str, str], *, factory: bool = False) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [str(BIN / "python"), "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", "1", "--no-access-log", "--log-level", "warning"]
+    if factory:
+        command.append("--factory")
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{base}/docs", timeout=1)
+            return process, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"server {target} did not start")
+
+
+def wrk(name: str, url: str, *, script: str | None = None) -> Result:
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url]
+    if script:
+        command[1:1] = ["-s", script]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def duration_ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = (sum(map(int, socket_errors.groups())) if socket_errors else 0) + (int(non_2xx.group(1)) if non_2xx else 0)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return Result(name, rps, duration_ms("50%"), duration_ms("99%"), errors)
+
+
+def prepare_magnetiq(workdir: Path) -> tuple[dict[str, str], dict]:
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}", "UPLOAD_DIR": str(workdir / "media"),
+        "ENVIRONMENT": "test", "WORKER_ENABLED": "false", "RATE_LIMIT_PUBLIC_PER_MINUTE": "100000000",
+    }
+    run_env = {**os.environ, **env}
+    subprocess.run([str(BIN / "magnetiq"), "db", "upgrade"], env=run_env, check=True, capture_output=True)
+    subprocess.run([str(BIN / "magnetiq"), "create-admin", "--email", "bench@example.com", "--password",
+                    "bench-password-long"], env=run_env, check=True, capture_output=True)
+    paragraph = "<p>Magnetiq helps B2B teams turn visitors into qualified leads with webinars and whitepapers.</p>"
+    page = {
+        "slug": "benchmark-page", "status": "published",
+        "title": {"en": "A page of about two kilobytes", "de": "Eine Seite"},
+        "content": {"en": paragraph * 19, "de": paragraph},
+        "meta_description": {"en": "Benchmark page"}, "seo_title": {"en": "Benchmark"},
+    }
+    return env, page
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (make bench installs it)")
+    workdir = Path(tempfile.mkdtemp(prefix="magnetiq-bench-"))
+    env, page = prepare_magnetiq(workdir)
+    app, app_url = start_server("magnetiq.app:create_app", env, factory=True)
+    servers = [app]
+    try:
+        token = httpx.post(f"{app_url}/api/v1/auth/login",
+                           json={"email": "bench@example.com", "password": "bench-password-long"}).json()["access_token"]
+        created = httpx.post(f"{app_url}/api/v1/content/pages", json=page,
+                             headers={"Authorization": f"Bearer {token}"})
+        created.raise_for_status()
+        public_url = f"{app_url}/api/v1/public/pages/benchmark-page?lang=en"
+        body = httpx.get(public_url).content
+        reference, reference_url = start_server(
+            "tests.benchmarks.reference_app:app", {"REFERENCE_PAGE_JSON": body.decode()}
+        )
+        servers.append(reference)
+        assert httpx.get(f"{reference_url}/page").json() == json.loads(body)
+
+        results = [
+            (wrk("reference: bare FastAPI /hello", f"{reference_url}/hello"), None),
+            (wrk("reference: bare FastAPI page from a dict", f"{reference_url}/page"), None),
+        ]
+        reference_page = results[1][0]
+        results.append((wrk(f"public page read ({len(body)} B, cached)", public_url), (reference_page, 0.80)))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"\nwrk: {CONNECTIONS} connections, {DURATION} per endpoint, one uvicorn worker per server\n")
+    print("| endpoint | req/s | p50 ms | p99 ms | errors | ratio to reference | target |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    failed = False
+    for result, target in results:
+        ratio, goal = "", ""
+        if target:
+            base, minimum = target
+            value = result.rps / base.rps
+            ratio, goal = f"{value:.2f}", f">= {minimum:.2f}, no errors"
+            failed |= value < minimum or result.errors > 0
+        print(f"| {result.name} | {result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.errors} "
+              f"| {ratio} | {goal} |")
+    if failed:
+        raise SystemExit("a benchmark missed its target")
+
+
+if __name__ == "__main__":
+    main()
