@@ -101,3 +101,19 @@ def decode_token(token: str, *, expected_type: TokenType, secret: str) -> dict[s
     if claims.get("type") != expected_type:
         raise InvalidToken(f"An {expected_type} token is required")
     return claims
+
+
+def create_link_token(*, purpose: str, subject: str, ttl: timedelta, secret: str) -> str:
+    """A signed token for a link in a mail or a download (purpose-bound, expiring)."""
+    now = utcnow().replace(microsecond=0)
+    payload = {"sub": subject, "purpose": purpose, "iat": now, "exp": now + ttl}
+    return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM)
+
+
+def read_link_token(token: str, *, purpose: str, secret: str) -> str | None:
+    """The subject of a valid, unexpired token made for this purpose; None for anything else."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "purpose", "exp"]})
+    except jwt.InvalidTokenError:
+        return None
+    return claims["sub"] if claims.get("purpose") == purpose else None
