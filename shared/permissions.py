@@ -84,6 +84,19 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+async def optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """Staff or visitor: None without a token; a bad token is still refused, never downgraded."""
+    if credentials is None:
+        return None
+    return await current_principal(request, credentials)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
 def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.can(permission):

@@ -1,7 +1,52 @@
-"""The media slice's public face: other slices store and look up files through it."""
+"""The media slice's public face: other slices store, look up and stream files through it."""
 
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from features.media import service
 from features.media.schemas import MediaPublic
-from features.media.service import get_media, store_upload, to_public
 from features.media.upload import ReceivedUpload, receive_upload
+from shared.config import Settings
 
-__all__ = ["MediaPublic", "ReceivedUpload", "get_media", "receive_upload", "store_upload", "to_public"]
+__all__ = [
+    "MediaFile", "MediaPublic", "ReceivedUpload", "get_media", "make_private", "media_file", "receive_upload",
+    "store_upload",
+]
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """Where a stored file is on disk and how to serve it."""
+
+    path: Path
+    mime_type: str
+    filename: str
+    kind: str
+
+
+async def get_media(session: AsyncSession, settings: Settings, media_id: int) -> MediaPublic:
+    """A media item's public description; NotFound (404) when it does not exist."""
+    return service.to_public(await service.get_media(session, media_id), settings)
+
+
+async def store_upload(
+    session: AsyncSession, settings: Settings, upload: ReceivedUpload, *, alt_text: dict[str, str] | None = None,
+    created_by: int | None = None, is_public: bool = True,
+) -> tuple[MediaPublic, bool]:
+    """Keeps a received upload (verified, deduplicated); returns it and whether it is new."""
+    item, created = await service.store_upload(
+        session, settings, upload, alt_text=alt_text, created_by=created_by, is_public=is_public
+    )
+    return service.to_public(item, settings), created
+
+
+async def make_private(session: AsyncSession, settings: Settings, media_id: int) -> MediaPublic:
+    """Stops serving an item at its public URL (a whitepaper's document is reached by signed link only)."""
+    return service.to_public(await service.set_visibility(session, media_id, is_public=False), settings)
+
+
+async def media_file(session: AsyncSession, settings: Settings, media_id: int) -> MediaFile:
+    item = await service.get_media(session, media_id)
+    return MediaFile(service.file_path(settings, item), item.mime_type, item.filename, item.kind)

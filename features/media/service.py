@@ -116,3 +116,14 @@ async def delete_media(session: AsyncSession, settings: Settings, media_id: int)
 async def find_public_file(session: AsyncSession, stored_name: str) -> MediaItem | None:
     item = (await session.exec(select(MediaItem).where(MediaItem.stored_name == stored_name))).first()
     return item if item is not None and item.is_public else None
+
+
+async def set_visibility(session: AsyncSession, media_id: int, *, is_public: bool) -> MediaItem:
+    item = await get_media(session, media_id)
+    item.is_public = is_public
+    session.add(item)
+    return item
+
+
+def file_path(settings: Settings, item: MediaItem) -> Path:
+    return Path(settings.upload_dir) / item.stored_name

@@ -16,6 +16,9 @@ from starlette.middleware.cors import CORSMiddleware
 from features.admin.router import router as admin_router
 from features.auth import api as auth_api
 from features.auth.router import router as auth_router
+from features.bookings import api as bookings_api
+from features.bookings.router import public_router as public_bookings_router
+from features.bookings.router import router as bookings_router
 from features.health.api import VERSION
 from features.health.router import router as health_router
 from features.media.public import router as public_media_router
@@ -23,6 +26,10 @@ from features.media.router import router as media_router
 from features.pages import api as pages_api
 from features.pages.public import router as public_pages_router
 from features.pages.router import router as pages_router
+from features.webinars import api as webinars_api
+from features.webinars.router import router as webinars_router
+from features.whitepapers import api as whitepapers_api
+from features.whitepapers.router import router as whitepapers_router
 from shared.config import Settings, get_settings
 from shared.db import Database, utcnow
 from shared.errors import install_error_handlers
@@ -35,8 +42,11 @@ from shared.middleware import RequestContextMiddleware
 # Routes are matched in order, one by one: the hottest (public reads) come first.
 ROUTERS = (
     public_pages_router, public_media_router, health_router, auth_router, admin_router, pages_router, media_router,
+    webinars_router, whitepapers_router, bookings_router, public_bookings_router,
 )
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *auth_api.JOBS, *pages_api.JOBS)
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    DELIVER_MAIL_JOB, *auth_api.JOBS, *pages_api.JOBS, *webinars_api.JOBS, *whitepapers_api.JOBS, *bookings_api.JOBS,
+)
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness."},
@@ -46,6 +56,9 @@ OPENAPI_TAGS = [
     {"name": "public pages", "description": "Published pages for visitors, cached."},
     {"name": "media", "description": "Uploads: verified, deduplicated files (staff)."},
     {"name": "public media", "description": "Uploaded files at stable public URLs."},
+    {"name": "webinars", "description": "Webinars and their registrations (lead capture)."},
+    {"name": "whitepapers", "description": "Whitepapers behind a lead form, downloaded by signed link."},
+    {"name": "bookings", "description": "Consultation bookings in business hours."},
 ]
 
 

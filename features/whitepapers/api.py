@@ -1,0 +1,5 @@
+"""The whitepapers slice's public face."""
+
+from shared.jobs import PeriodicJob
+
+JOBS: tuple[PeriodicJob, ...] = ()
