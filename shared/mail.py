@@ -158,23 +158,43 @@ async def deliver_due_mail(database: Database, mailer: Mailer, *, batch_size: in
     return sent
 
 
-async def _deliver_in_background(database: Database, mailer: Mailer) -> None:
-    try:
-        await deliver_due_mail(database, mailer)
-    except Exception:  # the worker retries whatever this attempt leaves behind
-        logger.exception("immediate mail delivery failed")
+class DeliveryKicker:
+    """One delivery at a time per process; kicks during a run make it go round once more.
+
+    A burst of registrations then costs one SMTP session and a few claims, not one each.
+    """
+
+    def __init__(self) -> None:
+        self._running = False
+        self._again = False
+
+    async def run(self, database: Database, mailer: Mailer) -> None:
+        if self._running:
+            self._again = True
+            return
+        self._running = True
+        try:
+            while True:
+                self._again = False
+                try:
+                    await deliver_due_mail(database, mailer)
+                except Exception:  # the worker retries whatever this attempt leaves behind
+                    logger.exception("immediate mail delivery failed")
+                if not self._again:
+                    break
+        finally:
+            self._running = False
 
 
 class MailDispatch:
     """Lets a request ask for its queued mail to go out right after the response."""
 
     def __init__(self, request: Request, background: BackgroundTasks) -> None:
-        self._database: Database = request.app.state.db
-        self._mailer: Mailer = request.app.state.mailer
+        self._state = request.app.state
         self._background = background
 
     def deliver_soon(self) -> None:
-        self._background.add_task(_deliver_in_background, self._database, self._mailer)
+        self._background.add_task(self._state.mail_kicker.run, self._state.db, self._state.mailer)
 
 
 async def _mail_dispatch(request: Request, background: BackgroundTasks) -> MailDispatch:

@@ -36,7 +36,7 @@ from shared.errors import install_error_handlers
 from shared.events import EventBus
 from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
 from shared.logging import configure_logging
-from shared.mail import Mailer
+from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import RequestContextMiddleware
 
 # Routes are matched in order, one by one: the hottest (public reads) come first.
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database.from_url(settings.database_url, echo=settings.debug)
     app.state.mailer = Mailer(settings)
+    app.state.mail_kicker = DeliveryKicker()
     app.state.events = EventBus()
     app.state.rate_limiters = {}
     app.state.caches = {}

@@ -109,3 +109,31 @@ async def test_worker_runs_inside_the_api_process_when_enabled(settings):
                 break
             await asyncio.sleep(0.05)
     assert beats and beats[0].mode == "in-process"
+
+
+async def test_mail_kicks_during_a_delivery_make_it_run_once_more_not_in_parallel(app):
+    from shared.mail import DeliveryKicker
+
+    calls, running = [], []
+
+    class SlowMailer:
+        settings = app.state.settings
+
+    kicker = DeliveryKicker()
+
+    async def fake_deliver(database, mailer):
+        running.append(1)
+        assert len(running) == 1  # never two at once
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        running.pop()
+
+    import shared.mail as mail_module
+
+    original = mail_module.deliver_due_mail
+    mail_module.deliver_due_mail = fake_deliver
+    try:
+        await asyncio.gather(*(kicker.run(app.state.db, SlowMailer()) for _ in range(10)))
+    finally:
+        mail_module.deliver_due_mail = original
+    assert len(calls) == 2  # the first run, then one more round for all the kicks it saw
