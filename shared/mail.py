@@ -67,14 +67,14 @@ def build_message(
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=settings.smtp_from_email.rsplit("@", 1)[-1])
-    if language:
-        message["Content-Language"] = language
     message.set_content(text)
     if html:
         message.add_alternative(html, subtype="html")
     for item in attachments:
         maintype, subtype = item.content_type.split("/", 1)
         message.add_attachment(item.data, maintype=maintype, subtype=subtype, filename=item.filename)
+    if language:  # last: set_content and add_attachment drop or move Content-* headers
+        message["Content-Language"] = language
     return message
 
 

@@ -57,3 +57,14 @@ def test_visitor_consent_is_required_never_defaulted():
     assert VisitorFields(**base, consent_marketing=False).consent_marketing is False
     with pytest.raises(ValidationError):
         VisitorFields(**{**base, "email": "not-an-email"}, consent_marketing=True)
+
+
+def test_mail_keeps_its_language_even_with_attachments():
+    from shared.config import Settings
+    from shared.mail import Attachment, build_message
+
+    message = build_message(
+        Settings(_env_file=None), to="a@example.com", subject="Hallo", text="Hallo", language="de",
+        attachments=(Attachment("invite.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"),),
+    )
+    assert message["Content-Language"] == "de"
