@@ -140,7 +140,7 @@ async def deliver_due_mail(database: Database, mailer: Mailer, *, batch_size: in
     for row in await _claim_batch(database, batch_size):
         try:
             await mailer.send_raw(mailer.settings.smtp_from_email, row.recipient, row.message)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except Exception as exc:  # one bad message must not hold up the rest of the batch
             row.attempts += 1
             row.last_error = f"{type(exc).__name__}: {str(exc)[:400]}"
             if row.attempts >= MAX_ATTEMPTS:

@@ -112,3 +112,21 @@ async def test_mail_failure_keeps_the_message_for_the_worker(app, client, smtp_s
         await session.exec(update(OutgoingMail).values(next_attempt_at=utcnow()))
     assert await deliver_due_mail(app.state.db, app.state.mailer) == 1
     assert len(recorder.to(user.email)) == 1
+
+
+async def test_one_undeliverable_message_does_not_hold_up_the_batch(app, smtp_server):
+    """An address SMTP cannot encode fails alone; the message after it is still delivered."""
+    from shared.mail import OutgoingMail, build_message, deliver_due_mail, queue_mail
+
+    recorder, port = smtp_server
+    app.state.settings.smtp_port = port
+    async with app.state.db.session() as session:
+        for to in ("bad@example.com", "good@example.com"):
+            await queue_mail(session, build_message(app.state.settings, to=to, subject="Hi", text="Hello"))
+        bad = (await session.exec(OutgoingMail.__table__.select().where(OutgoingMail.recipient == "bad@example.com"))).one()
+        await session.exec(OutgoingMail.__table__.update().where(OutgoingMail.id == bad.id).values(recipient="bäd@exämple.com"))
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 1
+    assert len(recorder.to("good@example.com")) == 1
+    async with app.state.db.session(write=False) as session:
+        failed = (await session.exec(OutgoingMail.__table__.select().where(OutgoingMail.id == bad.id))).one()
+    assert failed.status == "pending" and failed.attempts == 1 and failed.claim_id is None
