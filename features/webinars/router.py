@@ -1,3 +1,154 @@
-from fastapi import APIRouter
+"""HTTP layer of /api/v1/business/webinars: public reads and registration, staff writes."""
 
-router = APIRouter(prefix="/api/v1/business/webinars", tags=["webinars"])
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from features.webinars import registrations, service
+from features.webinars.schemas import (
+    RegistrationPublic,
+    RegistrationRequest,
+    RegistrationStaff,
+    WebinarCreate,
+    WebinarPublicPage,
+    WebinarStaff,
+    WebinarStaffPage,
+    WebinarStatus,
+    WebinarUpdate,
+    WebinarView,
+    When,
+)
+from shared.config import SettingsDep
+from shared.db import SessionDep
+from shared.errors import error_responses
+from shared.events import EventBusDep
+from shared.export import CSV_RESPONSE, csv_response
+from shared.http import IdPath
+from shared.mail import MailDispatchDep
+from shared.pagination import Page, Pagination
+from shared.permissions import CanDelete, CanRead, CanWrite, OptionalPrincipal, Permission, Principal
+from shared.ratelimit import public_write_limit
+
+router = APIRouter(
+    prefix="/api/v1/business/webinars", tags=["webinars"], responses=error_responses(400, 401, 422, 500)
+)
+
+WebinarSort = Annotated[
+    str | None, Query(max_length=32, description="starts_at, created_at, updated_at or slug; - for descending")
+]
+RegistrationSort = Annotated[
+    str | None, Query(max_length=32, description="created_at, email or last_name; - for descending")
+]
+ExportFormat = Annotated[Literal["json", "csv"], Query(description="`csv` exports every matching registrant")]
+_VIEW_200 = {"model": WebinarView, "description": "The webinar; staff also see `join_url` and counts"}
+_LIST_200 = {
+    "model": WebinarStaffPage | WebinarPublicPage,
+    "description": "Staff see every webinar with `join_url`; visitors published ones without it",
+}
+
+
+def _is_staff(principal: Principal | None) -> bool:
+    return principal is not None and principal.can(Permission.READ)
+
+
+@router.get("", response_model=None, responses={200: _LIST_200})
+async def list_webinars(
+    principal: OptionalPrincipal,
+    session: SessionDep,
+    page: Pagination,
+    when: Annotated[When | None, Query(description="upcoming (not yet started) or past")] = None,
+    status: Annotated[WebinarStatus | None, Query(description="Staff only; visitors see published ones")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Search in titles of every language")] = None,
+    sort: WebinarSort = None,
+) -> WebinarStaffPage | WebinarPublicPage:
+    """List webinars, upcoming first (soonest first), then past ones (latest first)."""
+    staff = _is_staff(principal)
+    rows, total = await service.list_webinars(session, page, staff=staff, status=status, when=when, q=q, sort=sort)
+    items = [service.to_view(webinar, count, staff=staff) for webinar, count in rows]
+    page_class = WebinarStaffPage if staff else WebinarPublicPage
+    return page_class.model_validate({"items": items, "total": total, "limit": page.limit, "offset": page.offset})
+
+
+@router.post(
+    "", response_model=WebinarStaff, status_code=status.HTTP_201_CREATED, responses=error_responses(403, 409)
+)
+async def create_webinar(
+    body: WebinarCreate, principal: CanWrite, session: SessionDep, settings: SettingsDep
+) -> WebinarView:
+    """Create a webinar (editors and admins); publishing needs a `join_url`."""
+    webinar = await service.create_webinar(session, settings, principal, body)
+    return service.to_view(webinar, 0, staff=True)
+
+
+@router.get("/{webinar_id}", response_model=None, responses={200: _VIEW_200, **error_responses(404)})
+async def read_webinar(webinar_id: IdPath, principal: OptionalPrincipal, session: SessionDep) -> WebinarView:
+    """One webinar; visitors get published ones only, never with the join link."""
+    staff = _is_staff(principal)
+    webinar = await service.get_webinar(session, webinar_id, staff=staff)
+    return service.to_view(webinar, await service.registration_count(session, webinar_id), staff=staff)
+
+
+@router.put("/{webinar_id}", response_model=WebinarStaff, responses=error_responses(403, 404, 409))
+async def update_webinar(
+    webinar_id: IdPath, body: WebinarUpdate, _editor: CanWrite, session: SessionDep, settings: SettingsDep,
+    mail: MailDispatchDep,
+) -> WebinarView:
+    """Change a webinar; `status: cancelled` is final and mails every registrant once."""
+    webinar, mails_queued = await service.update_webinar(session, settings, webinar_id, body)
+    if mails_queued:
+        mail.deliver_soon()
+    return service.to_view(webinar, await service.registration_count(session, webinar_id), staff=True)
+
+
+@router.delete(
+    "/{webinar_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404, 409)
+)
+async def delete_webinar(webinar_id: IdPath, _admin: CanDelete, session: SessionDep) -> None:
+    """Delete a webinar (admins); refused with 409 IN_USE once anyone registered (cancel it instead)."""
+    await service.delete_webinar(session, webinar_id)
+
+
+@router.post(
+    "/{webinar_id}/register",
+    response_model=RegistrationPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(public_write_limit("webinar_register"))],
+    responses={
+        200: {"model": RegistrationPublic, "description": "Already registered: the earlier registration"},
+        **error_responses(404, 409, 429),
+    },
+)
+async def register_for_webinar(
+    webinar_id: IdPath, body: RegistrationRequest, session: SessionDep, settings: SettingsDep, bus: EventBusDep,
+    mail: MailDispatchDep, response: Response,
+) -> RegistrationPublic:
+    """Register for a published, upcoming webinar (no account needed); mails a confirmation with an invite."""
+    registration, created = await registrations.register(session, settings, bus, webinar_id, body)
+    if created:
+        mail.deliver_soon()
+    else:
+        response.status_code = status.HTTP_200_OK
+    return RegistrationPublic.model_validate(registration)
+
+
+@router.get(
+    "/{webinar_id}/registrations",
+    response_model=Page[RegistrationStaff],
+    responses={200: CSV_RESPONSE, **error_responses(403, 404)},
+)
+async def list_webinar_registrations(
+    webinar_id: IdPath, _reader: CanRead, session: SessionDep, page: Pagination,
+    consent_marketing: Annotated[bool | None, Query(description="Only those who did (not) agree to marketing")] = None,
+    sort: RegistrationSort = None,
+    format: ExportFormat = "json",
+) -> Page[RegistrationStaff] | Response:
+    """A webinar's registrants (staff); `?format=csv` exports all of them."""
+    if format == "csv":
+        rows = await registrations.export_rows(session, webinar_id, consent_marketing=consent_marketing, sort=sort)
+        return csv_response(f"webinar-{webinar_id}-registrations.csv", registrations.EXPORT_COLUMNS, rows)
+    items, total = await registrations.list_registrations(
+        session, webinar_id, page, consent_marketing=consent_marketing, sort=sort
+    )
+    return Page(
+        items=[RegistrationStaff.model_validate(r) for r in items], total=total, limit=page.limit, offset=page.offset
+    )

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,12 +35,16 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    created: int = 0  # 201 responses counted by the Lua script, where one is used
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+SMTP_PORT = str(free_port())
 
 
 def start_server(target: str, env: dict[str, str], *, factory: bool = False) -> tuple[subprocess.Popen, str]:
@@ -75,61 +80,100 @@ def wrk(name: str, url: str, *, script: str | None = None) -> Result:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = (sum(map(int, socket_errors.groups())) if socket_errors else 0) + (int(non_2xx.group(1)) if non_2xx else 0)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    return Result(name, rps, duration_ms("50%"), duration_ms("99%"), errors)
+    created = re.search(r"^CREATED (\d+)$", output, re.M)
+    return Result(name, rps, duration_ms("50%"), duration_ms("99%"), errors, int(created.group(1)) if created else 0)
 
 
-def prepare_magnetiq(workdir: Path) -> tuple[dict[str, str], dict]:
+PARAGRAPH = "<p>Magnetiq helps B2B teams turn visitors into qualified leads with webinars and whitepapers.</p>"
+PAGE = {
+    "slug": "benchmark-page", "status": "published",
+    "title": {"en": "A page of about two kilobytes", "de": "Eine Seite"},
+    "content": {"en": PARAGRAPH * 19, "de": PARAGRAPH},
+    "meta_description": {"en": "Benchmark page"}, "seo_title": {"en": "Benchmark"},
+}
+
+
+def prepare_magnetiq(workdir: Path) -> dict[str, str]:
     env = {
         "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}", "UPLOAD_DIR": str(workdir / "media"),
         "ENVIRONMENT": "test", "WORKER_ENABLED": "false", "RATE_LIMIT_PUBLIC_PER_MINUTE": "100000000",
+        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": SMTP_PORT,
     }
     run_env = {**os.environ, **env}
     subprocess.run([str(BIN / "magnetiq"), "db", "upgrade"], env=run_env, check=True, capture_output=True)
     subprocess.run([str(BIN / "magnetiq"), "create-admin", "--email", "bench@example.com", "--password",
                     "bench-password-long"], env=run_env, check=True, capture_output=True)
-    paragraph = "<p>Magnetiq helps B2B teams turn visitors into qualified leads with webinars and whitepapers.</p>"
-    page = {
-        "slug": "benchmark-page", "status": "published",
-        "title": {"en": "A page of about two kilobytes", "de": "Eine Seite"},
-        "content": {"en": paragraph * 19, "de": paragraph},
-        "meta_description": {"en": "Benchmark page"}, "seo_title": {"en": "Benchmark"},
+    return env
+
+
+def _login(app_url: str) -> dict[str, str]:
+    response = httpx.post(f"{app_url}/api/v1/auth/login",
+                          json={"email": "bench@example.com", "password": "bench-password-long"})
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def bench_public_page(app_url: str, headers: dict[str, str], servers: list) -> list:
+    page = PAGE
+    httpx.post(f"{app_url}/api/v1/content/pages", json=page, headers=headers).raise_for_status()
+    public_url = f"{app_url}/api/v1/public/pages/benchmark-page?lang=en"
+    body = httpx.get(public_url).content
+    reference, reference_url = start_server("tests.benchmarks.reference_app:app", {"REFERENCE_PAGE_JSON": body.decode()})
+    servers.append(reference)
+    assert httpx.get(f"{reference_url}/page").json() == json.loads(body)
+    hello = wrk("reference: bare FastAPI /hello", f"{reference_url}/hello")
+    reference_page = wrk("reference: bare FastAPI page from a dict", f"{reference_url}/page")
+    ours = wrk(f"public page read ({len(body)} B, cached)", public_url)
+    return [(hello, None), (reference_page, None), (ours, (reference_page, 0.80))]
+
+
+def bench_registration(app_url: str, headers: dict[str, str], servers: list, workdir: Path, database: Path) -> list:
+    webinar = {
+        "slug": "benchmark-webinar", "title": {"en": "Benchmark webinar"}, "description": {"en": "<p>Load</p>"},
+        "starts_at": "2099-01-01T10:00:00+00:00", "duration_minutes": 60, "timezone": "Europe/Berlin",
+        "presenter": "Bench", "capacity": None, "join_url": "https://meet.example/bench", "status": "published",
     }
-    return env, page
+    created = httpx.post(f"{app_url}/api/v1/business/webinars", json=webinar, headers=headers)
+    created.raise_for_status()
+    webinar_id = created.json()["id"]
+    reference_db = workdir / "reference.db"
+    reference, reference_url = start_server("tests.benchmarks.reference_insert_app:app",
+                                            {"REFERENCE_DB_PATH": str(reference_db)})
+    servers.append(reference)
+    script = str(Path(__file__).with_name("register.lua"))
+    baseline = wrk("reference: bare FastAPI insert via AsyncSession", f"{reference_url}/register", script=script)
+    ours = wrk("public webinar registration", f"{app_url}/api/v1/business/webinars/{webinar_id}/register",
+               script=script)
+    stored = sqlite3.connect(database).execute(
+        "SELECT count(*) FROM webinar_registrations WHERE webinar_id = ?", (webinar_id,)
+    ).fetchone()[0]
+    ours.errors += abs(stored - ours.created)  # every accepted registration must be in the database
+    ours.name += f" ({ours.created} accepted, {stored} stored)"
+    return [(baseline, None), (ours, (baseline, 0.50))]
 
 
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (make bench installs it)")
     workdir = Path(tempfile.mkdtemp(prefix="magnetiq-bench-"))
-    env, page = prepare_magnetiq(workdir)
+    # A real SMTP server that accepts and drops mail: confirmations cost what they cost.
+    smtp_sink = subprocess.Popen([str(BIN / "python"), "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
+                                  "-l", f"127.0.0.1:{SMTP_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = prepare_magnetiq(workdir)
     app, app_url = start_server("magnetiq.app:create_app", env, factory=True)
-    servers = [app]
+    servers = [smtp_sink, app]
     try:
-        token = httpx.post(f"{app_url}/api/v1/auth/login",
-                           json={"email": "bench@example.com", "password": "bench-password-long"}).json()["access_token"]
-        created = httpx.post(f"{app_url}/api/v1/content/pages", json=page,
-                             headers={"Authorization": f"Bearer {token}"})
-        created.raise_for_status()
-        public_url = f"{app_url}/api/v1/public/pages/benchmark-page?lang=en"
-        body = httpx.get(public_url).content
-        reference, reference_url = start_server(
-            "tests.benchmarks.reference_app:app", {"REFERENCE_PAGE_JSON": body.decode()}
-        )
-        servers.append(reference)
-        assert httpx.get(f"{reference_url}/page").json() == json.loads(body)
-
-        results = [
-            (wrk("reference: bare FastAPI /hello", f"{reference_url}/hello"), None),
-            (wrk("reference: bare FastAPI page from a dict", f"{reference_url}/page"), None),
-        ]
-        reference_page = results[1][0]
-        results.append((wrk(f"public page read ({len(body)} B, cached)", public_url), (reference_page, 0.80)))
+        headers = _login(app_url)
+        results = bench_public_page(app_url, headers, servers)
+        results += bench_registration(app_url, headers, servers, workdir, workdir / "bench.db")
     finally:
         for server in servers:
             server.terminate()
             server.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+    print_table(results)
 
+
+def print_table(results: list) -> None:
     print(f"\nwrk: {CONNECTIONS} connections, {DURATION} per endpoint, one uvicorn worker per server\n")
     print("| endpoint | req/s | p50 ms | p99 ms | errors | ratio to reference | target |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")

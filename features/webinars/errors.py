@@ -1,0 +1,33 @@
+"""Typed errors of the webinars slice (409s with their own codes)."""
+
+from shared.errors import Conflict
+
+
+class SlugTaken(Conflict):
+    code = "SLUG_TAKEN"
+    default_message = "Another webinar already uses this slug"
+
+
+class WebinarFull(Conflict):
+    code = "WEBINAR_FULL"
+    default_message = "This webinar is fully booked"
+
+
+class WebinarNotOpen(Conflict):
+    code = "WEBINAR_NOT_OPEN"
+    default_message = "This webinar is not open for registration"
+
+
+class WebinarCancelled(Conflict):
+    code = "WEBINAR_CANCELLED"
+    default_message = "This webinar has been cancelled"
+
+
+class WebinarStarted(Conflict):
+    code = "WEBINAR_STARTED"
+    default_message = "This webinar has already started"
+
+
+class InvalidTransition(Conflict):
+    code = "INVALID_TRANSITION"
+    default_message = "A cancelled webinar stays cancelled"

@@ -1,0 +1,205 @@
+"""Bodies of the webinars slice (CONTRACT.md §5)."""
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
+
+from email_validator import validate_email
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+)
+
+from shared.i18n import LanguageCode
+from shared.visitors import VisitorFields
+
+WebinarStatus = Literal["draft", "published", "cancelled"]
+When = Literal["upcoming", "past"]
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+# One line of text: no control characters (a title becomes a mail subject, a header).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+LocalizedTitle = Annotated[
+    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300, pattern=ONE_LINE)]],
+    Field(max_length=16, description='Title per language code, e.g. {"en": "Launch", "de": "Start"}'),
+]
+LocalizedHtml = Annotated[
+    dict[LanguageCode, Annotated[str, StringConstraints(max_length=50_000)]],
+    Field(max_length=16, description="HTML per language code; sanitized when stored"),
+]
+
+
+@cache
+def _known_timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _known_timezone(name: str) -> str:
+    if name not in _known_timezones():
+        raise ValueError("must be an IANA time zone name such as Europe/Berlin")
+    return name
+
+
+def _reasonable_time(value: datetime) -> datetime:
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not EARLIEST_YEAR <= in_utc.year <= LATEST_YEAR:
+        raise ValueError(f"must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return in_utc
+
+
+TimezoneName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_timezone),
+    Field(description="IANA time zone the webinar is announced in, e.g. Europe/Berlin"),
+]
+StartsAt = Annotated[
+    AwareDatetime, AfterValidator(_reasonable_time), Field(description="Start, with an offset; stored in UTC")
+]
+DurationMinutes = Annotated[int, Field(ge=1, le=24 * 60, description="Length in minutes")]
+Presenter = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)]
+Capacity = Annotated[int, Field(ge=1, le=1_000_000, description="Seats; null for unlimited")]
+JoinUrl = Annotated[HttpUrl, Field(description="Private link to the session; mailed to registrants only")]
+
+_EXAMPLE = {
+    "slug": "lead-scoring-101",
+    "title": {"en": "Lead scoring 101", "de": "Lead-Scoring 101"},
+    "description": {"en": "<p>How to rank leads.</p>", "de": "<p>Wie man Leads bewertet.</p>"},
+    "starts_at": "2030-05-07T14:00:00+02:00",
+    "duration_minutes": 45,
+    "timezone": "Europe/Berlin",
+    "presenter": "Ada Lovelace",
+    "capacity": 100,
+    "join_url": "https://meet.example.com/lead-scoring-101",
+    "status": "published",
+}
+
+
+class WebinarCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+
+    slug: Slug
+    title: LocalizedTitle
+    description: LocalizedHtml | None = None
+    starts_at: StartsAt
+    duration_minutes: DurationMinutes
+    timezone: TimezoneName
+    presenter: Presenter | None = None
+    capacity: Capacity | None = None
+    join_url: JoinUrl | None = None
+    status: WebinarStatus = "draft"
+
+
+class WebinarUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"capacity": 150}, {"status": "cancelled"}]}
+    )
+
+    slug: Slug | None = None
+    title: LocalizedTitle | None = None
+    description: LocalizedHtml | None = None
+    starts_at: StartsAt | None = None
+    duration_minutes: DurationMinutes | None = None
+    timezone: TimezoneName | None = None
+    presenter: Presenter | None = None
+    capacity: Capacity | None = None
+    join_url: JoinUrl | None = None
+    status: WebinarStatus | None = Field(default=None, description="`cancelled` mails every registrant, once")
+
+
+class WebinarPublic(BaseModel):
+    """A webinar as visitors see it: never the join link."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    slug: str
+    title: dict[str, str]
+    description: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    duration_minutes: int
+    timezone: str
+    presenter: str | None
+    capacity: int | None
+    seats_left: int | None = Field(description="Free seats; null when the capacity is unlimited")
+    status: WebinarStatus
+
+
+class WebinarStaff(WebinarPublic):
+    """A webinar as staff see it: with the join link and the registration count."""
+
+    join_url: str | None
+    registrations_count: int
+    created_by: int | None
+    created_at: datetime
+    updated_at: datetime
+    cancelled_at: datetime | None
+
+
+WebinarView = WebinarStaff | WebinarPublic
+
+
+class WebinarStaffPage(BaseModel):
+    items: list[WebinarStaff]
+    total: int
+    limit: int
+    offset: int
+
+
+class WebinarPublicPage(BaseModel):
+    items: list[WebinarPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class RegistrationRequest(VisitorFields):
+    @field_validator("email")
+    @classmethod
+    def _reachable_by_our_mail(cls, value: str) -> str:
+        # The mail path speaks plain SMTP (no SMTPUTF8): an international domain is sent as
+        # punycode, but a non-ASCII local part cannot be addressed at all.
+        if validate_email(value, check_deliverability=False).ascii_email is None:
+            raise ValueError("addresses with non-ASCII characters before the @ are not supported")
+        return value
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com",
+                    "company": "Navy", "language": "en", "consent_marketing": False,
+                }
+            ]
+        },
+    )
+
+
+class RegistrationPublic(BaseModel):
+    """What the visitor gets back: enough to confirm, nothing about other registrants."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    webinar_id: int
+    email: str
+    created_at: datetime
+
+
+class RegistrationStaff(RegistrationPublic):
+    first_name: str
+    last_name: str
+    company: str | None
+    language: str
+    consent_marketing: bool

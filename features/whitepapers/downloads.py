@@ -1,0 +1,146 @@
+"""Lead capture: a visitor asks for a whitepaper, gets a signed link by response and by mail."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from features.media import api as media_api
+from features.whitepapers.emails import download_message
+from features.whitepapers.models import Whitepaper, WhitepaperDownload
+from features.whitepapers.schemas import DownloadLink
+from features.whitepapers.service import get_whitepaper
+from shared.config import Settings
+from shared.db import utcnow
+from shared.errors import NotFound, PermissionDenied
+from shared.events import EventBus, LeadCaptured
+from shared.i18n import served_language, translate
+from shared.mail import queue_mail
+from shared.pagination import PageParams, paginate, sort_order
+from shared.security import create_link_token, read_link_token
+from shared.visitors import VisitorFields
+
+DOWNLOAD_PURPOSE = "whitepaper-download"
+DOWNLOAD_TTL = timedelta(hours=24)
+PATH = "/api/v1/business/whitepapers"
+LEAD_SORT_COLUMNS = {
+    "created_at": WhitepaperDownload.created_at, "last_downloaded_at": WhitepaperDownload.last_downloaded_at,
+    "email": WhitepaperDownload.email, "times": WhitepaperDownload.times,
+}
+CSV_COLUMNS = (
+    "email", "first_name", "last_name", "company", "language", "consent_marketing", "times", "created_at",
+    "last_downloaded_at",
+)
+
+
+def download_link(settings: Settings, whitepaper_id: int) -> DownloadLink:
+    # Taken before the token is signed, so the token never expires before the time we announce.
+    expires_at = utcnow().replace(microsecond=0) + DOWNLOAD_TTL
+    token = create_link_token(
+        purpose=DOWNLOAD_PURPOSE, subject=str(whitepaper_id), ttl=DOWNLOAD_TTL,
+        secret=settings.secret_key.get_secret_value(),
+    )
+    url = f"{settings.public_base_url.rstrip('/')}{PATH}/{whitepaper_id}/file?token={token}"
+    return DownloadLink(download_url=url, expires_at=expires_at)
+
+
+async def _record_lead(session: AsyncSession, whitepaper_id: int, visitor: VisitorFields, language: str) -> None:
+    # The request's transaction began IMMEDIATE (it holds SQLite's write lock), so this
+    # read-then-write cannot race another download; the unique constraint backs it up.
+    email = visitor.normalized_email
+    lead = (
+        await session.exec(
+            select(WhitepaperDownload).where(
+                WhitepaperDownload.whitepaper_id == whitepaper_id, WhitepaperDownload.email == email
+            )
+        )
+    ).first()
+    now = utcnow()
+    answers = {
+        "first_name": visitor.first_name, "last_name": visitor.last_name, "company": visitor.company,
+        "language": language, "consent_marketing": visitor.consent_marketing,
+    }
+    if lead is None:
+        lead = WhitepaperDownload(whitepaper_id=whitepaper_id, email=email, created_at=now, last_downloaded_at=now,
+                                  **answers)
+    else:
+        # The latest answers win: a visitor may correct their name or change their consent.
+        lead.sqlmodel_update({**answers, "times": lead.times + 1, "last_downloaded_at": now})
+    session.add(lead)
+    await session.exec(  # type: ignore[call-overload]
+        update(Whitepaper)
+        .where(col(Whitepaper.id) == whitepaper_id)
+        .values(download_count=Whitepaper.download_count + 1)
+    )
+    await session.flush()
+
+
+async def request_download(
+    session: AsyncSession, settings: Settings, events: EventBus, whitepaper_id: int, visitor: VisitorFields
+) -> DownloadLink:
+    """Records the lead and the download, publishes LeadCaptured and queues the mail with the link."""
+    whitepaper = await get_whitepaper(session, whitepaper_id, published_only=True)
+    language = served_language(visitor.language, settings)
+    await _record_lead(session, whitepaper_id, visitor, language)
+    await events.publish(
+        LeadCaptured(
+            email=visitor.normalized_email, first_name=visitor.first_name, last_name=visitor.last_name,
+            company=visitor.company, language=language, consent_marketing=visitor.consent_marketing,
+            source=f"whitepaper:{whitepaper_id}",
+        ),
+        session,
+    )
+    link = download_link(settings, whitepaper_id)
+    title = translate(whitepaper.title, language, settings.default_language) or whitepaper.slug
+    message = download_message(
+        settings, to=visitor.normalized_email, first_name=visitor.first_name, title=title,
+        url=link.download_url, expires_at=link.expires_at, language=language,
+    )
+    await queue_mail(session, message)
+    return link
+
+
+async def document_for_token(
+    session: AsyncSession, settings: Settings, whitepaper_id: int, token: str | None
+) -> media_api.MediaFile:
+    """The document behind a signed link; the token is checked before anything is looked up."""
+    if not token:
+        raise PermissionDenied("A download link is needed: request the whitepaper first")
+    subject = read_link_token(token, purpose=DOWNLOAD_PURPOSE, secret=settings.secret_key.get_secret_value())
+    if subject != str(whitepaper_id):
+        raise PermissionDenied("This download link is invalid or has expired: request the whitepaper again")
+    whitepaper = await get_whitepaper(session, whitepaper_id, published_only=True)
+    document = await media_api.media_file(session, settings, whitepaper.document_media_id)
+    if not document.path.is_file():
+        raise NotFound("The document is missing")
+    return document
+
+
+def _leads(whitepaper_id: int, consent_marketing: bool | None):
+    statement = select(WhitepaperDownload).where(WhitepaperDownload.whitepaper_id == whitepaper_id)
+    if consent_marketing is not None:
+        statement = statement.where(WhitepaperDownload.consent_marketing == consent_marketing)
+    return statement
+
+
+async def list_leads(
+    session: AsyncSession, whitepaper_id: int, params: PageParams, *, consent_marketing: bool | None = None,
+    sort: str | None = None,
+) -> tuple[list[WhitepaperDownload], int]:
+    """Who downloaded a whitepaper (a deleted one's leads included: leads are never lost)."""
+    await get_whitepaper(session, whitepaper_id, include_deleted=True)
+    order = sort_order(sort, LEAD_SORT_COLUMNS, [col(WhitepaperDownload.id).desc()])
+    return await paginate(session, _leads(whitepaper_id, consent_marketing), params, order)
+
+
+async def all_leads(
+    session: AsyncSession, whitepaper_id: int, *, consent_marketing: bool | None = None, sort: str | None = None
+) -> list[tuple]:
+    """Every lead as CSV rows (CSV_COLUMNS), for the export."""
+    await get_whitepaper(session, whitepaper_id, include_deleted=True)
+    order = sort_order(sort, LEAD_SORT_COLUMNS, [col(WhitepaperDownload.id).desc()])
+    rows = await session.exec(_leads(whitepaper_id, consent_marketing).order_by(*order))
+    return [tuple(getattr(lead, name) for name in CSV_COLUMNS) for lead in rows.all()]
