@@ -1,0 +1,69 @@
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from shared.db import utcnow
+
+BERLIN = ZoneInfo("Europe/Berlin")
+BOOKINGS = "/api/v1/business/bookings"
+
+
+def next_monday(min_days_ahead: int = 2) -> date:
+    """A Monday at least `min_days_ahead` days away (Berlin dates), so all of it is past the 24 h notice."""
+    day = utcnow().astimezone(BERLIN).date() + timedelta(days=min_days_ahead)
+    return day + timedelta(days=(7 - day.weekday()) % 7)
+
+
+def berlin(day: date, clock: str) -> datetime:
+    hours, minutes = map(int, clock.split(":"))
+    return datetime.combine(day, time(hours, minutes), BERLIN)
+
+
+def booking_body(starts_at: datetime, email: str = "ada@example.com", **overrides):
+    return {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": email,
+        "company": "Analytical Engines",
+        "language": "en",
+        "consent_marketing": True,
+        "topic": "Marketing automation",
+        "message": "About our funnel",
+        "phone": "+49 30 1234567",
+        "starts_at": starts_at.isoformat(),
+        "duration_minutes": 30,
+        **overrides,
+    }
+
+
+def link_in(message) -> str:
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(r"https?://\S+/api/v1/public/bookings/cancel/\S+", text).group(0)
+
+
+def path_of(link: str) -> str:
+    return "/" + link.split("://", 1)[1].split("/", 1)[1]
+
+
+@pytest.fixture
+def monday() -> date:
+    return next_monday()
+
+
+@pytest.fixture
+def book(client):
+    async def create(starts_at: datetime, email: str = "ada@example.com", **overrides):
+        response = await client.post(BOOKINGS, json=booking_body(starts_at, email, **overrides))
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
+
+
+@pytest.fixture
+def mailbox(app, smtp_server):
+    recorder, port = smtp_server
+    app.state.settings.smtp_port = port
+    return recorder
