@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_DAY = r"(mon|tue|wed|thu|fri|sat|sun)"
+_BOOKING_DAYS = re.compile(rf"^{_DAY}(-{_DAY})?(\s*,\s*{_DAY}(-{_DAY})?)*$", re.IGNORECASE)
+_TIME_RANGE = r"([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-4]):[0-5]\d"
+_BOOKING_HOURS = re.compile(rf"^{_TIME_RANGE}(\s*,\s*{_TIME_RANGE})*$")
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-production"
 MIN_PRODUCTION_SECRET_LENGTH = 32
@@ -89,6 +96,29 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("must name at least one value")
         return [item.lower() for item in value]
+
+    @field_validator("booking_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'; use an IANA name such as Europe/Berlin") from exc
+        return value
+
+    @field_validator("booking_days")
+    @classmethod
+    def _booking_days_spec(cls, value: str) -> str:
+        if not _BOOKING_DAYS.match(value.strip()):
+            raise ValueError("use day names such as mon-fri or mon,wed,fri")
+        return value
+
+    @field_validator("booking_hours")
+    @classmethod
+    def _booking_hours_spec(cls, value: str) -> str:
+        if not _BOOKING_HOURS.match(value.strip()):
+            raise ValueError("use ranges such as 09:00-17:00 or 09:00-12:00,13:00-17:00")
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_production_secret(self) -> Settings:
