@@ -60,6 +60,14 @@ def smtp_server() -> Iterator[tuple[MailRecorder, int]]:
 
 
 @pytest.fixture
+def mailbox(app: FastAPI, smtp_server: tuple[MailRecorder, int]) -> MailRecorder:
+    """A real SMTP server on loopback that the app's mail goes to."""
+    recorder, port = smtp_server
+    app.state.settings.smtp_port = port
+    return recorder
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,

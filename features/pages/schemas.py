@@ -1,14 +1,14 @@
 """Bodies of the pages slice (CONTRACT.md §5)."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.i18n import Localized
+from shared.slugs import Slug
 
 PageStatus = Literal["draft", "published", "scheduled"]
-Slug = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 
 _EXAMPLE = {
     "slug": "about-us",

@@ -6,11 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.pages.errors import SlugTaken
 from features.pages.models import Page, PageRevision
 from features.pages.schemas import PageCreate, PageUpdate, PublicPageSummary, PublicPageView
 from shared.cache import bump_cache_version
@@ -22,6 +20,7 @@ from shared.http import etag_matches
 from shared.i18n import check_localized, translate
 from shared.pagination import PageParams, paginate, sort_order
 from shared.permissions import Principal
+from shared.slugs import ensure_slug_free, flush_guarding_slug
 
 CACHE_NAMESPACE = "pages"
 LOCALIZED_FIELDS = ("title", "content", "meta_description", "seo_title", "seo_keywords")
@@ -60,38 +59,21 @@ def _apply_status(page: Page, status: str, publish_at: datetime | None, now: dat
     page.status, page.is_published = status, status == "published"
 
 
-async def _flush_guarding_slug(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        if "slug" in str(exc.orig):
-            raise SlugTaken(field="slug") from exc
-        raise
-
-
-async def _ensure_slug_free(session: AsyncSession, slug: str, *, except_id: int | None = None) -> None:
-    statement = select(Page.id).where(Page.slug == slug, col(Page.deleted_at).is_(None))
-    if except_id is not None:
-        statement = statement.where(Page.id != except_id)
-    if (await session.exec(statement)).first() is not None:
-        raise SlugTaken(field="slug")
-
-
 async def _changed(session: AsyncSession, page: Page) -> None:
     page.version += 1
     page.updated_at = utcnow()
     session.add(page)
-    await _flush_guarding_slug(session)
+    await flush_guarding_slug(session)
     await bump_cache_version(session, CACHE_NAMESPACE)
 
 
 async def create_page(session: AsyncSession, settings: Settings, actor: Principal, data: PageCreate) -> Page:
     fields = _check_and_clean(data.model_dump(exclude={"status", "publish_at"}), settings)
-    await _ensure_slug_free(session, data.slug)
+    await ensure_slug_free(session, Page, data.slug)
     page = Page(**fields, created_by=actor.user_id, updated_by=actor.user_id)
     _apply_status(page, data.status, data.publish_at, utcnow())
     session.add(page)
-    await _flush_guarding_slug(session)
+    await flush_guarding_slug(session)
     await bump_cache_version(session, CACHE_NAMESPACE)
     return page
 
@@ -157,7 +139,7 @@ async def update_page(
     if "slug" in changes and changes["slug"] is None:
         raise ValidationFailed("A page needs a slug", field="slug")
     if changes.get("slug") and changes["slug"] != page.slug:
-        await _ensure_slug_free(session, changes["slug"], except_id=page.id)
+        await ensure_slug_free(session, Page, changes["slug"], except_id=page.id)
     await _record_revision(session, page, actor)
     for name, value in changes.items():
         setattr(page, name, value)
@@ -178,7 +160,7 @@ async def delete_page(session: AsyncSession, page_id: int) -> None:
 async def restore_page(session: AsyncSession, page_id: int) -> Page:
     page = await get_page(session, page_id, include_deleted=True)
     if page.deleted_at is not None:
-        await _ensure_slug_free(session, page.slug, except_id=page.id)
+        await ensure_slug_free(session, Page, page.slug, except_id=page.id)
         page.deleted_at = None
         await _changed(session, page)
     return page

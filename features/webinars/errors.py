@@ -3,11 +3,6 @@
 from shared.errors import Conflict
 
 
-class SlugTaken(Conflict):
-    code = "SLUG_TAKEN"
-    default_message = "Another webinar already uses this slug"
-
-
 class WebinarFull(Conflict):
     code = "WEBINAR_FULL"
     default_message = "This webinar is fully booked"

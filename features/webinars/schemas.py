@@ -18,13 +18,13 @@ from pydantic import (
 )
 
 from shared.i18n import LanguageCode
+from shared.slugs import Slug
 from shared.visitors import VisitorFields
 
 WebinarStatus = Literal["draft", "published", "cancelled"]
 When = Literal["upcoming", "past"]
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 
-Slug = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 # One line of text: no control characters (a title becomes a mail subject, a header).
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 LocalizedTitle = Annotated[

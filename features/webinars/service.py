@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.webinars.errors import InvalidTransition, SlugTaken
+from features.webinars.errors import InvalidTransition
 from features.webinars.mails import queue_cancellations
 from features.webinars.models import Webinar, WebinarRegistration
 from features.webinars.schemas import WebinarCreate, WebinarPublic, WebinarStaff, WebinarUpdate, WebinarView
@@ -22,6 +22,7 @@ from shared.html import sanitize_html
 from shared.i18n import check_localized
 from shared.pagination import PageParams, paginate, sort_order
 from shared.permissions import Principal
+from shared.slugs import ensure_slug_free, flush_guarding_slug
 
 SORT_COLUMNS = {
     "starts_at": Webinar.starts_at, "created_at": Webinar.created_at, "updated_at": Webinar.updated_at,
@@ -64,32 +65,15 @@ def _check_publishable(webinar: Webinar) -> None:
         raise ValidationFailed("A published webinar needs a join_url for its confirmation mails", field="join_url")
 
 
-async def _ensure_slug_free(session: AsyncSession, slug: str, *, except_id: int | None = None) -> None:
-    statement = select(Webinar.id).where(Webinar.slug == slug)
-    if except_id is not None:
-        statement = statement.where(Webinar.id != except_id)
-    if (await session.exec(statement)).first() is not None:
-        raise SlugTaken(field="slug")
-
-
-async def _flush_guarding_slug(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        if "slug" in str(exc.orig):
-            raise SlugTaken(field="slug") from exc
-        raise
-
-
 async def create_webinar(session: AsyncSession, settings: Settings, actor: Principal, data: WebinarCreate) -> Webinar:
     fields = _clean(data.model_dump(exclude_none=True), settings)
-    await _ensure_slug_free(session, data.slug)
+    await ensure_slug_free(session, Webinar, data.slug)
     webinar = Webinar(**fields, created_by=actor.user_id)
     if webinar.status == "cancelled":
         webinar.cancelled_at = utcnow()
     _check_publishable(webinar)
     session.add(webinar)
-    await _flush_guarding_slug(session)
+    await flush_guarding_slug(session)
     return webinar
 
 
@@ -150,7 +134,7 @@ async def list_webinars(
 
 async def _apply_changes(session: AsyncSession, webinar: Webinar, changes: dict[str, Any]) -> None:
     if changes.get("slug") and changes["slug"] != webinar.slug:
-        await _ensure_slug_free(session, changes["slug"], except_id=webinar.id)
+        await ensure_slug_free(session, Webinar, changes["slug"], except_id=webinar.id)
     if changes.get("capacity") is not None:
         taken = await registration_count(session, webinar.id or 0)
         if changes["capacity"] < taken:
@@ -184,7 +168,7 @@ async def update_webinar(
         webinar.cancelled_at = webinar.updated_at
         queued = await queue_cancellations(session, settings, webinar)
     session.add(webinar)
-    await _flush_guarding_slug(session)
+    await flush_guarding_slug(session)
     return webinar, queued
 
 

@@ -1,9 +1,4 @@
-from shared.errors import Conflict, UnsupportedMediaType
-
-
-class SlugTaken(Conflict):
-    code = "SLUG_TAKEN"
-    default_message = "Another whitepaper already uses this slug"
+from shared.errors import UnsupportedMediaType
 
 
 class NotADocument(UnsupportedMediaType):

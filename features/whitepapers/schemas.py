@@ -7,9 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.http import MAX_ID
 from shared.i18n import LanguageCode
+from shared.slugs import Slug
 
 WhitepaperStatus = Literal["draft", "published"]
-Slug = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 MediaId = Annotated[int, Field(ge=1, le=MAX_ID, description="Id of a media item (POST /api/v1/content/media)")]
 Title = Annotated[
     dict[LanguageCode, Annotated[str, StringConstraints(max_length=300)]],

@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.media import api as media_api
-from features.whitepapers.errors import NotADocument, SlugTaken
+from features.whitepapers.errors import NotADocument
 from features.whitepapers.models import Whitepaper
 from features.whitepapers.schemas import WhitepaperCreate, WhitepaperPublic, WhitepaperUpdate, WhitepaperView
 from shared.config import Settings
@@ -20,6 +19,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.i18n import check_localized
 from shared.pagination import PageParams, paginate, sort_order
 from shared.permissions import Principal
+from shared.slugs import ensure_slug_free, flush_guarding_slug
 
 LOCALIZED_FIELDS = ("title", "summary")
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif"})
@@ -64,23 +64,6 @@ async def _check_cover(session: AsyncSession, settings: Settings, media_id: int)
         raise ValidationFailed("The cover must be an image", field="cover_media_id")
 
 
-async def _ensure_slug_free(session: AsyncSession, slug: str, *, except_id: int | None = None) -> None:
-    statement = select(Whitepaper.id).where(Whitepaper.slug == slug, col(Whitepaper.deleted_at).is_(None))
-    if except_id is not None:
-        statement = statement.where(Whitepaper.id != except_id)
-    if (await session.exec(statement)).first() is not None:
-        raise SlugTaken(field="slug")
-
-
-async def _flush_guarding_slug(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        if "slug" in str(exc.orig):
-            raise SlugTaken(field="slug") from exc
-        raise
-
-
 def _apply_status(whitepaper: Whitepaper, status: str) -> None:
     if status == "published" and whitepaper.published_at is None:
         whitepaper.published_at = utcnow()
@@ -92,14 +75,14 @@ async def create_whitepaper(
 ) -> Whitepaper:
     fields = data.model_dump(exclude={"status"})
     _check_fields(fields, settings)
-    await _ensure_slug_free(session, data.slug)
+    await ensure_slug_free(session, Whitepaper, data.slug)
     await _take_document(session, settings, data.document_media_id)
     if data.cover_media_id is not None:
         await _check_cover(session, settings, data.cover_media_id)
     whitepaper = Whitepaper(**fields, created_by=actor.user_id)
     _apply_status(whitepaper, data.status)
     session.add(whitepaper)
-    await _flush_guarding_slug(session)
+    await flush_guarding_slug(session)
     return whitepaper
 
 
@@ -142,7 +125,7 @@ async def update_whitepaper(
     if "status" in data.model_fields_set and data.status is None:
         raise ValidationFailed("status cannot be null", field="status")
     if changes.get("slug") and changes["slug"] != whitepaper.slug:
-        await _ensure_slug_free(session, changes["slug"], except_id=whitepaper.id)
+        await ensure_slug_free(session, Whitepaper, changes["slug"], except_id=whitepaper.id)
     if changes.get("document_media_id") is not None:
         await _take_document(session, settings, changes["document_media_id"])
     if changes.get("cover_media_id") is not None:
@@ -153,7 +136,7 @@ async def update_whitepaper(
         _apply_status(whitepaper, data.status)
     whitepaper.updated_at = utcnow()
     session.add(whitepaper)
-    await _flush_guarding_slug(session)
+    await flush_guarding_slug(session)
     return whitepaper
 
 

@@ -2,7 +2,6 @@ import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
-import pytest
 from sqlalchemy import update
 
 from conftest import TEST_PASSWORD, login_headers, make_user
@@ -11,13 +10,6 @@ from shared.db import utcnow
 from shared.security import digest
 
 NEW_PASSWORD = "a-brand-new-passphrase"
-
-
-@pytest.fixture
-def mailbox(app, smtp_server):
-    recorder, port = smtp_server
-    app.state.settings.smtp_port = port
-    return recorder
 
 
 def _token_from(message) -> str:

@@ -62,8 +62,3 @@ def book(client):
     return create
 
 
-@pytest.fixture
-def mailbox(app, smtp_server):
-    recorder, port = smtp_server
-    app.state.settings.smtp_port = port
-    return recorder

@@ -43,13 +43,6 @@ def create_webinar(client, editor_headers):
 
 
 @pytest.fixture
-def mailbox(app, smtp_server):
-    recorder, port = smtp_server
-    app.state.settings.smtp_port = port
-    return recorder
-
-
-@pytest.fixture
 def leads(app):
     """Every LeadCaptured event published on the app's bus."""
     from shared.events import LeadCaptured

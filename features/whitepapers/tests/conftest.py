@@ -83,8 +83,3 @@ def create_whitepaper(client, editor_headers, new_document):
     return create
 
 
-@pytest.fixture
-def mailbox(app, smtp_server):
-    recorder, port = smtp_server
-    app.state.settings.smtp_port = port
-    return recorder

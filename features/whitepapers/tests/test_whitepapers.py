@@ -36,7 +36,7 @@ async def test_slug_is_unique_among_live_whitepapers(client, admin_headers, edit
     first = await create_whitepaper("taken")
     again = await client.post(BASE, json=whitepaper_body(first["document_media_id"], "taken"), headers=editor_headers)
     assert again.status_code == 409 and again.json()["error"] == {
-        "code": "SLUG_TAKEN", "message": "Another whitepaper already uses this slug", "field": "slug", "details": [],
+        "code": "SLUG_TAKEN", "message": "Another item already uses this slug", "field": "slug", "details": [],
     }
     other = await create_whitepaper("other")
     renamed = await client.put(f"{BASE}/{other['id']}", json={"slug": "taken"}, headers=editor_headers)
