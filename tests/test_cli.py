@@ -308,7 +308,7 @@ def test_worker_beats_runs_jobs_and_stops_cleanly_on_sigterm(
     finished = wait_until(finished_jobs, WORKER_DEADLINE, worker, "finish every job")
     assert set(finished) == expected_jobs
     # deliver_mail is due on every poll, so it runs again within a few polls
-    wait_until(lambda: finished_jobs().get("deliver_mail", "") > finished["deliver_mail"], 5, worker, "poll again")
+    wait_until(lambda: finished_jobs().get("deliver_mail", "") > finished["deliver_mail"], WORKER_DEADLINE, worker, "poll again")
 
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=15) == 0
