@@ -37,6 +37,12 @@ class MailRecorder:
     """An aiosmtpd handler that keeps every message it receives."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    sessions: int = 0  # SMTP sessions opened (each greets with EHLO once)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server, session, envelope) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)

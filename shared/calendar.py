@@ -34,4 +34,7 @@ def ics_invite(
     event.add("organizer", vCalAddress(f"mailto:{organizer_email}"))
     event.add("attendee", vCalAddress(f"mailto:{attendee_email}"))
     calendar.add_component(event)
-    return Attachment(filename="invite.ics", content_type="text/calendar", data=calendar.to_ical())
+    return Attachment(
+        filename="invite.ics", content_type="text/calendar", data=calendar.to_ical(),
+        params=(("method", "CANCEL" if cancelled else "REQUEST"),),  # iTIP: clients act on it
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -61,7 +64,43 @@ def sqlite_file_path(database_url: str) -> str | None:
     return url.database
 
 
+class _WriterQueue:
+    """One writing transaction at a time per process, in arrival order.
+
+    SQLite admits one writer; left to itself, a waiting BEGIN IMMEDIATE polls with sleeps that
+    grow to 100 ms, so under load some requests wait seconds while others overtake them. Here a
+    waiter is woken the moment the writer before it returns its connection. Across processes
+    busy_timeout still arbitrates.
+    """
+
+    HOLDS = "magnetiq_holds_write_turn"  # key in the pooled connection's info
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def begin(self, raw_connection: Any, mode: str, info: dict[str, Any]) -> None:
+        if mode == "IMMEDIATE" and not info.get(self.HOLDS):
+            try:
+                await asyncio.wait_for(self._lock.acquire(), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            except TimeoutError:
+                # What SQLite itself says when busy_timeout runs out, so callers see one error.
+                raise OperationalError(f"BEGIN {mode}", None, sqlite3.OperationalError("database is locked")) from None
+            info[self.HOLDS] = True
+        try:
+            # BEGIN leaves no rows: its cursor needs no close (another trip); the GC finalizes it.
+            await raw_connection.execute(f"BEGIN {mode}")
+        except BaseException:
+            self.release(info)
+            raise
+
+    def release(self, info: dict[str, Any]) -> None:
+        if info.pop(self.HOLDS, False):
+            self._lock.release()
+
+
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    writers = _WriterQueue()
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN is ours to emit (SQLAlchemy's recipe).
@@ -77,17 +116,35 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         # A transaction that may write takes the write lock up front: upgrading a deferred
         # read transaction to a write fails at once with "database is locked" under contention,
-        # while BEGIN IMMEDIATE waits its turn through busy_timeout.
+        # while BEGIN IMMEDIATE waits its turn.
         mode = connection.get_execution_options().get(_BEGIN_MODE, "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        pooled = connection.connection
+        # Straight to the driver: one trip to aiosqlite's thread instead of three (cursor, execute, close).
+        pooled.dbapi_connection.run_async(lambda raw: writers.begin(raw, mode, pooled.info))
+
+    # The pool's own reset rolls back every returned connection, even one whose transaction was
+    # just committed: a wasted trip per request. This one rolls back only a connection still in a
+    # transaction, then lets the next writer in.
+    @event.listens_for(engine.sync_engine.pool, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        try:
+            if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+                dbapi_connection.rollback()
+        finally:
+            writers.release(record.info)
+
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        writers.release(record.info)
 
 
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     is_sqlite = database_url.startswith("sqlite")
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000} if is_sqlite else {}
-    engine = create_async_engine(database_url, echo=echo, connect_args=connect_args)
-    if is_sqlite:
-        _install_sqlite_hooks(engine)
+    if not is_sqlite:
+        return create_async_engine(database_url, echo=echo)
+    engine = create_async_engine(database_url, echo=echo, connect_args=connect_args, pool_reset_on_return=None)
+    _install_sqlite_hooks(engine)
     return engine
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("magnetiq.errors")
@@ -224,6 +225,17 @@ async def _http_error_handler(_request: Request, exc: StarletteHTTPException) ->
     return JSONResponse(error_body(code, message), status_code=status, headers=getattr(exc, "headers", None))
 
 
+async def _database_error_handler(request: Request, exc: OperationalError) -> JSONResponse:
+    if "database is locked" not in str(exc.orig):
+        return await _unhandled_handler(request, exc)
+    # Writers queued longer than the busy timeout: the request changed nothing, so it can simply retry.
+    logger.warning("database busy", extra={"path": request.url.path})
+    return JSONResponse(
+        error_body("SERVICE_BUSY", "The service is busy; try again shortly"), status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", extra={"path": request.url.path})
     return JSONResponse(error_body("INTERNAL_ERROR", "An unexpected error occurred"), status_code=500)
@@ -233,4 +245,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled_handler)

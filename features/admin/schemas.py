@@ -10,6 +10,7 @@ class MailOutboxCounts(BaseModel):
     pending: int
     sent: int
     failed: int
+    skipped: int  # rendered from a template that found nothing to send any more
 
 
 class SystemHealth(BaseModel):

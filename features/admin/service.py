@@ -18,7 +18,7 @@ async def mail_outbox_counts(database: Database) -> MailOutboxCounts:
     async with database.session(write=False) as session:
         rows = (await session.exec(select(OutgoingMail.status, func.count()).group_by(OutgoingMail.status))).all()
     counts = dict(rows)
-    return MailOutboxCounts(**{state: counts.get(state, 0) for state in ("pending", "sent", "failed")})
+    return MailOutboxCounts(**{state: counts.get(state, 0) for state in ("pending", "sent", "failed", "skipped")})
 
 
 async def system_health(database: Database, settings: Settings, started_at: datetime) -> SystemHealth:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from zoneinfo import ZoneInfo
 
 from features.bookings.models import Booking
@@ -79,7 +79,7 @@ def cancel_link(settings: Settings, booking: Booking) -> str | None:
 
 
 def _message(settings: Settings, booking: Booking, kind: str, *, with_link: bool, cancelled: bool = False,
-             invite: bool = False) -> EmailMessage:
+             invite: bool = False) -> Message:
     text = texts_for(booking.language)
     fields = {"when": local_time(booking, booking.language), "topic": booking.topic}
     lines = [text["greeting"].format(name=booking.first_name), "", text[f"{kind}_body"].format(**fields)]
@@ -103,13 +103,13 @@ def _message(settings: Settings, booking: Booking, kind: str, *, with_link: bool
     )
 
 
-def received_message(settings: Settings, booking: Booking) -> EmailMessage:
+def received_message(settings: Settings, booking: Booking) -> Message:
     return _message(settings, booking, "received", with_link=True)
 
 
-def confirmed_message(settings: Settings, booking: Booking) -> EmailMessage:
+def confirmed_message(settings: Settings, booking: Booking) -> Message:
     return _message(settings, booking, "confirmed", with_link=True, invite=True)
 
 
-def cancelled_message(settings: Settings, booking: Booking) -> EmailMessage:
+def cancelled_message(settings: Settings, booking: Booking) -> Message:
     return _message(settings, booking, "cancelled", with_link=False, cancelled=True, invite=True)

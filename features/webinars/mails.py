@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import timedelta
-from email.message import EmailMessage
+from email.message import Message
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -65,8 +66,10 @@ def _one_line(text: str) -> str:
     return " ".join("".join(" " if unicodedata.category(c)[0] == "C" else c for c in text).split())
 
 
-def _ascii_address(email: str) -> str:
+def ascii_address(email: str) -> str:
     """The address as plain SMTP can carry it (an international domain in punycode)."""
+    if email.isascii():
+        return email
     return validate_email(email, check_deliverability=False).ascii_email or email
 
 
@@ -98,10 +101,10 @@ def _fields(webinar: Webinar, registration: WebinarRegistration, language: str, 
 
 def _message(
     webinar: Webinar, registration: WebinarRegistration, settings: Settings, *, kind: str, cancelled: bool
-) -> EmailMessage:
+) -> Message:
     language = mail_language(registration.language, settings)
     template, fields = TEMPLATES[language], _fields(webinar, registration, language, settings)
-    recipient = _ascii_address(registration.email)
+    recipient = ascii_address(registration.email)
     invite = ics_invite(
         uid=_invite_uid(webinar, settings), summary=fields["title"], description=fields["join_url"],
         starts_at=webinar.starts_at, duration=timedelta(minutes=webinar.duration_minutes),
@@ -110,22 +113,33 @@ def _message(
         # A cancellation must outrank every invite sent before it.
         sequence=webinar.sequence + 1 if cancelled else webinar.sequence,
     )
-    message = build_message(
+    return build_message(
         settings, to=recipient, subject=_one_line(template[f"{kind}_subject"].format(**fields)),
         text=template[f"{kind}_text"].format(**fields), attachments=(invite,), language=language,
     )
-    if message["Content-Language"] is None:
-        # build_message sets it before set_content(), which clears every Content-* header.
-        message["Content-Language"] = language
-    return message
 
 
-def confirmation_message(webinar: Webinar, registration: WebinarRegistration, settings: Settings) -> EmailMessage:
+def confirmation_message(webinar: Webinar, registration: WebinarRegistration, settings: Settings) -> Message:
     """The confirmation: time in the webinar's zone, the join link, and a calendar invite."""
     return _message(webinar, registration, settings, kind="confirmation", cancelled=False)
 
 
-def cancellation_message(webinar: Webinar, registration: WebinarRegistration, settings: Settings) -> EmailMessage:
+async def render_confirmation(session: AsyncSession, settings: Settings, params: dict[str, Any]) -> Message | None:
+    """The queued confirmation, rendered when sent: with the webinar as it is then.
+
+    Nothing to send when the registration is gone, or the webinar was cancelled meanwhile
+    (its registrants get the cancellation instead).
+    """
+    registration = await session.get(WebinarRegistration, params["registration_id"])
+    if registration is None:
+        return None
+    webinar = await session.get(Webinar, registration.webinar_id)
+    if webinar is None or webinar.status == "cancelled":
+        return None
+    return confirmation_message(webinar, registration, settings)
+
+
+def cancellation_message(webinar: Webinar, registration: WebinarRegistration, settings: Settings) -> Message:
     """The cancellation notice, with an iCalendar CANCEL for the earlier invite."""
     return _message(webinar, registration, settings, kind="cancellation", cancelled=True)
 

@@ -5,22 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Boolean, String, bindparam, exists, func, insert, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.webinars.errors import WebinarCancelled, WebinarFull, WebinarNotOpen, WebinarStarted
-from features.webinars.mails import confirmation_message
+from features.webinars.mails import ascii_address
 from features.webinars.models import Webinar, WebinarRegistration
-from features.webinars.schemas import RegistrationRequest
+from features.webinars.schemas import RegistrationPublic, RegistrationRequest
 from features.webinars.service import get_webinar
 from shared.config import Settings
-from shared.db import utcnow
-from shared.errors import Conflict, NotFound
+from shared.db import UTCDateTime, utcnow
+from shared.errors import NotFound
 from shared.events import EventBus, LeadCaptured
 from shared.i18n import served_language
-from shared.mail import queue_mail
+from shared.mail import queue_template
 from shared.pagination import PageParams, paginate, sort_order
 
 SORT_COLUMNS = {
@@ -33,22 +32,41 @@ EXPORT_COLUMNS = (
 MAX_EXPORT_ROWS = 100_000
 
 
-# Built once: composing it per request would cost about as much CPU as running it.
-_REGISTRATION_LOOKUP = select(
-    Webinar,
+SEAT_COUNT = (
     select(func.count())
     .select_from(WebinarRegistration)
     .where(WebinarRegistration.webinar_id == Webinar.id)
     .correlate(Webinar)
-    .scalar_subquery(),
-    select(WebinarRegistration.id)
-    .where(
-        WebinarRegistration.webinar_id == Webinar.id,
-        WebinarRegistration.email_normalized == bindparam("email"),
+    .scalar_subquery()
+)
+ALREADY_REGISTERED = exists().where(
+    WebinarRegistration.webinar_id == Webinar.id,
+    WebinarRegistration.email_normalized == bindparam("email_normalized"),
+)
+_VISITOR_COLUMNS = ("first_name", "last_name", "email", "email_normalized", "company", "language")
+# Every rule and the insert in one statement, built once (composing it per request would cost
+# about as much CPU as running it). It writes, so it runs holding SQLite's write lock: the
+# seat count and the insert cannot interleave with another registration.
+_REGISTER_IF_OPEN = (
+    insert(WebinarRegistration.__table__)  # the table: a core insert, not the ORM's bulk path
+    .from_select(
+        ["webinar_id", *_VISITOR_COLUMNS, "consent_marketing", "created_at"],
+        select(
+            Webinar.id,
+            *(bindparam(name, type_=String) for name in _VISITOR_COLUMNS),
+            bindparam("consent_marketing", type_=Boolean),
+            bindparam("created_at", type_=UTCDateTime),
+        ).where(
+            Webinar.id == bindparam("webinar_id"),
+            Webinar.status == "published",
+            Webinar.starts_at > bindparam("created_at", type_=UTCDateTime),
+            or_(col(Webinar.capacity).is_(None), col(Webinar.capacity) > SEAT_COUNT),
+            ~ALREADY_REGISTERED,
+        ),
     )
-    .correlate(Webinar)
-    .scalar_subquery(),
-).where(Webinar.id == bindparam("webinar_id"))
+    .returning(WebinarRegistration.id)
+)
+CONFIRMATION_TEMPLATE = "webinars.confirmation"
 
 
 def _refuse_unless_open(webinar: Webinar) -> None:
@@ -62,49 +80,55 @@ def _refuse_unless_open(webinar: Webinar) -> None:
 
 async def register(
     session: AsyncSession, settings: Settings, bus: EventBus, webinar_id: int, data: RegistrationRequest
-) -> tuple[WebinarRegistration, bool]:
+) -> tuple[RegistrationPublic, bool]:
     """Registers a visitor; returns the registration and whether it is new (False: already registered).
 
-    Must run in a write transaction that holds the write lock from its first statement (the
-    kernel's BEGIN IMMEDIATE): counting the seats and inserting then cannot interleave with
-    another registration, so the capacity holds under any concurrency.
+    The fast path is one INSERT ... SELECT that checks every rule; only when it inserts
+    nothing do we look at why (not found, not open, already registered, full).
     """
-    email_key = data.normalized_email
-    # One round trip for the webinar, its seat count and this visitor's earlier registration.
-    lookup = await session.exec(_REGISTRATION_LOOKUP, params={"webinar_id": webinar_id, "email": email_key})
-    row = lookup.first()
-    if row is None:
-        raise NotFound("Webinar not found")
-    webinar, taken, existing_id = row
-    _refuse_unless_open(webinar)
-    if existing_id is not None:
-        existing = await session.get(WebinarRegistration, existing_id)
-        if existing is not None:
-            return existing, False
-    if webinar.capacity is not None and taken >= webinar.capacity:
-        raise WebinarFull()
-
-    language = served_language(data.language, settings)
-    registration = WebinarRegistration(
-        webinar_id=webinar_id, first_name=data.first_name, last_name=data.last_name, email=str(data.email),
-        email_normalized=email_key, company=data.company, language=language,
-        consent_marketing=data.consent_marketing,
+    visitor = {
+        "first_name": data.first_name, "last_name": data.last_name, "email": str(data.email),
+        "email_normalized": data.normalized_email, "company": data.company,
+        "language": served_language(data.language, settings), "consent_marketing": data.consent_marketing,
+        "created_at": utcnow(),
+    }
+    inserted = (await session.exec(_REGISTER_IF_OPEN, params={**visitor, "webinar_id": webinar_id})).first()
+    if inserted is None:
+        existing = await _explain_refusal(session, webinar_id, data.normalized_email)
+        return RegistrationPublic.model_validate(existing), False
+    registration_id = inserted[0]
+    # The confirmation is rendered when it is sent: this request stores one small row.
+    await queue_template(
+        session, CONFIRMATION_TEMPLATE, recipient=ascii_address(visitor["email"]),
+        params={"registration_id": registration_id},
     )
-    session.add(registration)
-    try:
-        # queue_mail flushes: the registration and its mail are written together, or neither is.
-        await queue_mail(session, confirmation_message(webinar, registration, settings))
-    except IntegrityError as exc:  # only without up-front write locks (not SQLite): a twin request won the race
-        raise Conflict("A registration for this address was just made; try again", field="email") from exc
     await bus.publish(
         LeadCaptured(
-            email=registration.email, first_name=registration.first_name, last_name=registration.last_name,
-            company=registration.company, language=language, consent_marketing=registration.consent_marketing,
-            source=f"webinar:{webinar_id}",
+            email=visitor["email"], first_name=data.first_name, last_name=data.last_name, company=data.company,
+            language=visitor["language"], consent_marketing=data.consent_marketing, source=f"webinar:{webinar_id}",
         ),
         session,
     )
-    return registration, True
+    return RegistrationPublic(
+        id=registration_id, webinar_id=webinar_id, email=visitor["email"], created_at=visitor["created_at"]
+    ), True
+
+
+async def _explain_refusal(session: AsyncSession, webinar_id: int, email_normalized: str) -> WebinarRegistration:
+    """Why the insert did nothing: raises the refusal, or returns the earlier registration."""
+    webinar = await session.get(Webinar, webinar_id)
+    if webinar is None:
+        raise NotFound("Webinar not found")
+    _refuse_unless_open(webinar)
+    existing = await session.exec(
+        select(WebinarRegistration).where(
+            WebinarRegistration.webinar_id == webinar_id, WebinarRegistration.email_normalized == email_normalized
+        )
+    )
+    registration = existing.first()
+    if registration is not None:
+        return registration
+    raise WebinarFull()
 
 
 def _registrations_of(webinar_id: int, consent_marketing: bool | None):

@@ -128,7 +128,7 @@ async def register_for_webinar(
         mail.deliver_soon()
     else:
         response.status_code = status.HTTP_200_OK
-    return RegistrationPublic.model_validate(registration)
+    return registration
 
 
 @router.get(

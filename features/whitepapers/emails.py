@@ -1,7 +1,7 @@
 """The mail carrying a whitepaper's download link, in the visitor's language (en or de)."""
 
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import Message
 
 from shared.config import Settings
 from shared.mail import build_message
@@ -33,7 +33,7 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 def download_message(
     settings: Settings, *, to: str, first_name: str, title: str, url: str, expires_at: datetime, language: str
-) -> EmailMessage:
+) -> Message:
     """The download mail; languages without a template get the English one."""
     language = language if language in _TEXTS else "en"
     title = _one_line(title)
@@ -41,8 +41,4 @@ def download_message(
         first_name=first_name, title=title, url=url, expires=expires_at.strftime("%Y-%m-%d %H:%M")
     )
     subject = _SUBJECTS[language].format(title=title)
-    message = build_message(settings, to=to, subject=subject, text=text, language=language)
-    # build_message sets Content-Language before set_content, which clears every Content-* header.
-    if message["Content-Language"] is None:
-        message["Content-Language"] = language
-    return message
+    return build_message(settings, to=to, subject=subject, text=text, language=language)

@@ -39,14 +39,15 @@ from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import RequestContextMiddleware
 
-# Routes are matched in order, one by one: the hottest (public reads) come first.
+# Routes are matched in order, one by one: the hottest (public reads, then the lead forms) come first.
 ROUTERS = (
-    public_pages_router, public_media_router, health_router, auth_router, admin_router, pages_router, media_router,
-    webinars_router, whitepapers_router, bookings_router, public_bookings_router,
+    public_pages_router, public_media_router, webinars_router, whitepapers_router, public_bookings_router,
+    bookings_router, health_router, auth_router, admin_router, pages_router, media_router,
 )
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     DELIVER_MAIL_JOB, *auth_api.JOBS, *pages_api.JOBS, *webinars_api.JOBS, *whitepapers_api.JOBS, *bookings_api.JOBS,
 )
+MAIL_TEMPLATES = {**webinars_api.MAIL_TEMPLATES}
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness."},
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database.from_url(settings.database_url, echo=settings.debug)
-    app.state.mailer = Mailer(settings)
+    app.state.mailer = Mailer(settings, MAIL_TEMPLATES)
     app.state.mail_kicker = DeliveryKicker()
     app.state.events = EventBus()
     app.state.rate_limiters = {}

@@ -15,7 +15,7 @@ async def test_system_health_shows_workers_jobs_and_mail_queue(app, client, admi
     assert body["health"]["version"] == "2.0.0"
     assert [w["mode"] for w in body["workers"]] == ["standalone"]
     assert [j["name"] for j in body["jobs"]] == ["noop"]
-    assert body["mail_outbox"] == {"pending": 0, "sent": 0, "failed": 0}
+    assert body["mail_outbox"] == {"pending": 0, "sent": 0, "failed": 0, "skipped": 0}
     assert "secret" not in response.text.lower()
 
 

@@ -205,3 +205,43 @@ async def test_addresses_plain_smtp_cannot_carry_are_refused_and_idn_domains_are
     accepted = await client.post(url, json=visitor("info@bücher.example"))
     assert accepted.status_code == 201 and accepted.json()["email"] == "info@bücher.example"
     assert len(mailbox.to("info@xn--bcher-kva.example")) == 1
+
+
+async def _deliver_now(app, port):
+    from shared.mail import deliver_due_mail
+
+    app.state.settings.smtp_port = port
+    async with app.state.db.session() as session:
+        await session.exec(update(OutgoingMail).values(next_attempt_at=datetime.now(UTC)))
+    return await deliver_due_mail(app.state.db, app.state.mailer)
+
+
+async def test_the_confirmation_is_rendered_when_sent_with_the_webinar_as_it_is_then(
+    app, client, create_webinar, editor_headers, smtp_server
+):
+    webinar = await create_webinar()  # no SMTP server listens yet: the confirmation waits in the outbox
+    assert (await client.post(f"{BASE}/{webinar['id']}/register", json=visitor("later@example.com"))).status_code == 201
+    moved = {"join_url": "https://meet.example/new-room"}
+    assert (await client.put(f"{BASE}/{webinar['id']}", json=moved, headers=editor_headers)).status_code == 200
+
+    recorder, port = smtp_server
+    assert await _deliver_now(app, port) == 1
+    [message] = recorder.to("later@example.com")
+    assert "https://meet.example/new-room" in message.get_body(preferencelist=("plain",)).get_content()
+
+
+async def test_a_confirmation_still_queued_when_the_webinar_is_cancelled_is_not_sent(
+    app, client, create_webinar, editor_headers, smtp_server
+):
+    webinar = await create_webinar()
+    assert (await client.post(f"{BASE}/{webinar['id']}/register", json=visitor("late@example.com"))).status_code == 201
+    cancel = await client.put(f"{BASE}/{webinar['id']}", json={"status": "cancelled"}, headers=editor_headers)
+    assert cancel.status_code == 200
+
+    recorder, port = smtp_server
+    assert await _deliver_now(app, port) == 1
+    [message] = recorder.to("late@example.com")
+    assert message["Subject"].startswith("Cancelled")
+    async with app.state.db.session(write=False) as session:
+        statuses = sorted((await session.exec(select(OutgoingMail.status))).all())
+    assert statuses == ["sent", "skipped"]

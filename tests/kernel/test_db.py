@@ -1,0 +1,93 @@
+"""Write transactions on a real SQLite file: one writer at a time per process, in arrival order."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+import shared.db
+from shared.db import Database
+
+
+@pytest.fixture
+async def database(tmp_path):
+    database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    async with database.session() as session:
+        await session.exec(text("CREATE TABLE log (who TEXT)"))
+    yield database
+    await database.dispose()
+
+
+async def _log(database: Database, who: str, order: list[str], hold: asyncio.Event | None = None) -> None:
+    async with database.session() as session:
+        await session.exec(text("INSERT INTO log VALUES (:who)"), params={"who": who})
+        order.append(who)
+        if hold is not None:
+            await hold.wait()
+
+
+async def test_waiting_writers_get_their_turn_in_arrival_order(database):
+    order, release = [], asyncio.Event()
+    first = asyncio.create_task(_log(database, "first", order, release))
+    await asyncio.sleep(0.05)
+    waiting = []
+    for name in ("second", "third", "fourth"):
+        waiting.append(asyncio.create_task(_log(database, name, order)))
+        await asyncio.sleep(0.02)  # each is queued behind the first writer before the next arrives
+    await asyncio.sleep(0.2)
+    assert order == ["first"]  # the others wait for the first transaction to end
+    release.set()
+    await asyncio.gather(first, *waiting)
+    assert order == ["first", "second", "third", "fourth"]
+    async with database.session(write=False) as session:
+        assert (await session.exec(text("SELECT count(*) FROM log"))).one()[0] == 4
+
+
+async def test_readers_do_not_wait_for_a_writer(database):
+    release = asyncio.Event()
+    writer = asyncio.create_task(_log(database, "slow", [], release))
+    await asyncio.sleep(0.05)
+    async with database.session(write=False) as session:
+        assert (await session.exec(text("SELECT count(*) FROM log"))).one()[0] == 0  # WAL: the committed state
+    release.set()
+    await writer
+
+
+async def test_a_connection_returned_inside_a_transaction_is_rolled_back_and_frees_the_turn(database):
+    session = database.writer()
+    await session.exec(text("INSERT INTO log VALUES ('abandoned')"))
+    await session.close()  # no commit, no rollback: the pool's reset must undo it
+    await asyncio.wait_for(_log(database, "next", []), timeout=2)
+    async with database.session(write=False) as reader:
+        assert [row[0] for row in (await reader.exec(text("SELECT who FROM log"))).all()] == ["next"]
+
+
+async def test_a_writer_that_waits_too_long_gets_database_is_locked(database, monkeypatch):
+    monkeypatch.setattr(shared.db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    release = asyncio.Event()
+    holder = asyncio.create_task(_log(database, "holder", [], release))
+    await asyncio.sleep(0.05)
+    with pytest.raises(OperationalError, match="database is locked"):
+        await _log(database, "late", [])
+    release.set()
+    await holder
+
+
+async def test_a_request_that_cannot_get_the_write_lock_is_told_to_retry(app, client, monkeypatch):
+    """503 with Retry-After in the error envelope, not a 500: nothing was changed."""
+    monkeypatch.setattr(shared.db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with app.state.db.session() as session:
+            await session.exec(text("SELECT 1"))
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0.05)
+    response = await client.post("/api/v1/auth/forgot-password", json={"email": "someone@example.com"})
+    release.set()
+    await holder
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "SERVICE_BUSY"

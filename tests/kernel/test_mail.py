@@ -1,0 +1,86 @@
+"""The mail kernel against a real SMTP server: templates rendered at delivery, one session per batch."""
+
+from sqlmodel import select
+
+from shared.mail import Mailer, OutgoingMail, build_message, deliver_due_mail, queue_mail, queue_template
+
+
+def _mailer(app, templates) -> Mailer:
+    return Mailer(app.state.settings, templates)
+
+
+async def _rows(app) -> dict[str, OutgoingMail]:
+    async with app.state.db.session(write=False) as session:
+        return {row.recipient: row for row in (await session.exec(select(OutgoingMail))).all()}
+
+
+async def test_a_template_is_rendered_when_sent_with_what_is_stored_then(app, mailbox):
+    seen = []
+
+    async def greeting(session, settings, params):
+        seen.append(params)
+        return build_message(settings, to=params["to"], subject=f"Grüße, {params['name']}", text="Hallo")
+
+    async with app.state.db.session() as session:
+        await queue_template(session, "test.greeting", recipient="ann@example.com",
+                             params={"to": "ann@example.com", "name": "Ann"})
+    [queued] = (await _rows(app)).values()
+    assert queued.message is None and queued.subject == ""  # nothing rendered at queue time
+
+    assert await deliver_due_mail(app.state.db, _mailer(app, {"test.greeting": greeting})) == 1
+    [message] = mailbox.to("ann@example.com")
+    assert message["Subject"] == "Grüße, Ann"
+    assert message.get_body(preferencelist=("plain",)).get_content().strip() == "Hallo"
+    sent = (await _rows(app))["ann@example.com"]
+    assert sent.status == "sent" and sent.subject == "Grüße, Ann" and seen == [{"to": "ann@example.com", "name": "Ann"}]
+
+
+async def test_a_template_with_nothing_left_to_send_is_skipped_and_an_unknown_one_retried(app, mailbox):
+    async def gone(session, settings, params):
+        return None
+
+    async with app.state.db.session() as session:
+        await queue_template(session, "test.gone", recipient="gone@example.com", params={})
+        await queue_template(session, "test.unknown", recipient="unknown@example.com", params={})
+        await queue_mail(session, build_message(app.state.settings, to="plain@example.com", subject="Hi", text="x"))
+
+    assert await deliver_due_mail(app.state.db, _mailer(app, {"test.gone": gone})) == 1
+    rows = await _rows(app)
+    assert rows["gone@example.com"].status == "skipped"
+    unknown = rows["unknown@example.com"]
+    assert unknown.status == "pending" and unknown.attempts == 1 and unknown.last_error.startswith("LookupError")
+    assert rows["plain@example.com"].status == "sent"
+    assert [m["To"] for m in mailbox.messages] == ["plain@example.com"]
+
+
+async def test_a_batch_goes_out_over_one_smtp_session(app, mailbox):
+    async with app.state.db.session() as session:
+        for n in range(5):
+            await queue_mail(session, build_message(app.state.settings, to=f"r{n}@example.com", subject="Hi", text="x"))
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 5
+    assert len(mailbox.messages) == 5 and mailbox.sessions == 1
+    assert {row.status for row in (await _rows(app)).values()} == {"sent"}
+
+
+async def test_non_ascii_subjects_are_encoded_and_calendar_parts_name_their_method(app, mailbox):
+    from datetime import UTC, datetime, timedelta
+
+    from shared.calendar import ics_invite
+
+    invite = ics_invite(
+        uid="u-1@example.com", summary="Termin", description="d", starts_at=datetime(2030, 1, 1, tzinfo=UTC),
+        duration=timedelta(minutes=30), timezone_name="Europe/Berlin", organizer_email="a@example.com",
+        attendee_email="b@example.com",
+    )
+    message = build_message(app.state.settings, to="b@example.com", subject="Bestätigung „Termin“", text="Grüße",
+                            attachments=(invite,), language="de")
+    raw = message.as_bytes()
+    assert raw.isascii()  # plain SMTP: headers encoded (RFC 2047), bodies transfer-encoded
+    async with app.state.db.session() as session:
+        await queue_mail(session, message)
+    await deliver_due_mail(app.state.db, app.state.mailer)
+    [received] = mailbox.to("b@example.com")
+    assert received["Subject"] == "Bestätigung „Termin“" and received["Content-Language"] == "de"
+    [part] = list(received.iter_attachments())
+    assert part.get_content_type() == "text/calendar" and part.get_param("method") == "REQUEST"
+    assert received.get_body(preferencelist=("plain",)).get_content().strip() == "Grüße"
