@@ -148,7 +148,8 @@ async def _queue(session: AsyncSession, **values: Any) -> None:
         "claimed_until": None, "last_error": None, "sent_at": None, "next_attempt_at": now, "created_at": now,
         **values,
     }
-    await session.exec(_QUEUE, params=row)  # type: ignore[call-overload]
+    connection = await session.connection()  # Core straight on the transaction's connection
+    await connection.execute(_QUEUE, row)
 
 
 # Renders a queued template: the message, or None when there is nothing to send any more

@@ -169,7 +169,7 @@ class RegistrationRequest(VisitorFields):
     def _reachable_by_our_mail(cls, value: str) -> str:
         # The mail path speaks plain SMTP (no SMTPUTF8): an international domain is sent as
         # punycode, but a non-ASCII local part cannot be addressed at all.
-        if validate_email(value, check_deliverability=False).ascii_email is None:
+        if not value.isascii() and validate_email(value, check_deliverability=False).ascii_email is None:
             raise ValueError("addresses with non-ASCII characters before the @ are not supported")
         return value
 

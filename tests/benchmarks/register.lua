@@ -1,4 +1,6 @@
--- Each request registers a new visitor; counts 201s per thread so the run can check the database.
+-- Each request registers a new visitor. Every thread writes the address of each 201 it gets to
+-- <dir>/accepted-<thread>.txt (dir: the argument after --), so the run can check each accepted
+-- registration is in the database.
 local threads = {}
 counter = 0
 created = 0
@@ -11,6 +13,7 @@ end
 function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  accepted = io.open(string.format("%s/accepted-%d.txt", args[1], tid), "w")
 end
 
 function request()
@@ -22,7 +25,14 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 201 then created = created + 1 end
+  if status == 201 then
+    created = created + 1
+    local email = string.match(body, '"email":"([^"]+)"')  -- the reference answers only an id
+    if email then
+      accepted:write(email, "\n")
+      accepted:flush()
+    end
+  end
 end
 
 function done(summary, latency, requests)
