@@ -31,6 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
 from shared.db import Database, UTCDateTime, utcnow
+from shared.driver import DriverStatement
 
 logger = logging.getLogger("magnetiq.mail")
 
@@ -135,9 +136,11 @@ async def queue_template(session: AsyncSession, template: str, *, recipient: str
     await _queue(session, recipient=recipient, subject="", template=template, params=params)
 
 
-# Built once, values bound per call: the statement compiles once and is cached.
-_QUEUE = insert(OUTBOX).values(
-    {name: bindparam(name, type_=column.type) for name, column in OUTBOX.columns.items() if name != "id"}
+# Compiled once and run in one trip to the driver: public forms queue mail on every request.
+_QUEUE = DriverStatement(
+    insert(OUTBOX).values(
+        {name: bindparam(name, type_=column.type) for name, column in OUTBOX.columns.items() if name != "id"}
+    )
 )
 
 
@@ -148,8 +151,7 @@ async def _queue(session: AsyncSession, **values: Any) -> None:
         "claimed_until": None, "last_error": None, "sent_at": None, "next_attempt_at": now, "created_at": now,
         **values,
     }
-    connection = await session.connection()  # Core straight on the transaction's connection
-    await connection.execute(_QUEUE, row)
+    await _QUEUE.execute(session, row)
 
 
 # Renders a queued template: the message, or None when there is nothing to send any more

@@ -16,6 +16,7 @@ from features.webinars.schemas import RegistrationPublic, RegistrationRequest
 from features.webinars.service import get_webinar
 from shared.config import Settings
 from shared.db import UTCDateTime, utcnow
+from shared.driver import DriverStatement
 from shared.errors import NotFound
 from shared.events import EventBus, LeadCaptured
 from shared.i18n import served_language
@@ -69,6 +70,7 @@ _REGISTER_IF_OPEN = (
     )
     .returning(_registrations.id)
 )
+_REGISTER = DriverStatement(_REGISTER_IF_OPEN)
 CONFIRMATION_TEMPLATE = "webinars.confirmation"
 
 
@@ -95,12 +97,11 @@ async def register(
         "language": served_language(data.language, settings), "consent_marketing": data.consent_marketing,
         "created_at": utcnow(),
     }
-    connection = await session.connection()  # Core straight on the transaction's connection
-    inserted = (await connection.execute(_REGISTER_IF_OPEN, {**visitor, "webinar_id": webinar_id})).first()
-    if inserted is None:
+    inserted = await _REGISTER.fetchall(session, {**visitor, "webinar_id": webinar_id})
+    if not inserted:
         existing = await _explain_refusal(session, webinar_id, data.normalized_email)
         return RegistrationPublic.model_validate(existing), False
-    registration_id = inserted[0]
+    registration_id = inserted[0][0]
     # The confirmation is rendered when it is sent: this request stores one small row.
     await queue_template(
         session, CONFIRMATION_TEMPLATE, recipient=ascii_address(visitor["email"]),

@@ -1,6 +1,6 @@
--- Each request registers a new visitor. Every thread writes the address of each 201 it gets to
--- <dir>/accepted-<thread>.txt (dir: the argument after --), so the run can check each accepted
--- registration is in the database.
+-- Each request registers a new visitor. Arguments after --: a directory and a round name.
+-- Every thread writes the address of each 201 it gets to <dir>/accepted-<round>-<thread>.txt,
+-- so the run can check each accepted registration is in the database.
 local threads = {}
 counter = 0
 created = 0
@@ -13,14 +13,15 @@ end
 function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  accepted = io.open(string.format("%s/accepted-%d.txt", args[1], tid), "w")
+  round = args[2] or "1"
+  accepted = io.open(string.format("%s/accepted-%s-%d.txt", args[1], round, tid), "w")
 end
 
 function request()
   counter = counter + 1
   local body = string.format(
-    '{"first_name":"Bench","last_name":"Mark","email":"v%d-%d@example.com","company":"ACME","consent_marketing":false}',
-    tid, counter)
+    '{"first_name":"Bench","last_name":"Mark","email":"r%s-v%d-%d@example.com","company":"ACME","consent_marketing":false}',
+    round, tid, counter)
   return wrk.format(nil, nil, nil, body)
 end
 

@@ -1,0 +1,61 @@
+"""DriverStatement writes exactly what the ORM would have written, in the session's transaction."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, insert
+from sqlalchemy.exc import ArgumentError, InvalidRequestError
+from sqlmodel import select
+
+from shared.driver import DriverStatement
+from shared.mail import OUTBOX, OutgoingMail
+
+_INSERT = DriverStatement(
+    insert(OUTBOX).values(
+        {name: bindparam(name, type_=column.type) for name, column in OUTBOX.columns.items() if name != "id"}
+    ).returning(OUTBOX.c.id)
+)
+WHEN = datetime(2031, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
+
+
+def _row(**changes):
+    return {
+        "recipient": "a@example.com", "subject": "", "message": None, "template": "t", "params": {"x": [1, "ü"]},
+        "status": "pending", "attempts": 0, "next_attempt_at": WHEN, "claim_id": None, "claimed_until": None,
+        "last_error": None, "created_at": WHEN, "sent_at": None, **changes,
+    }
+
+
+async def test_values_are_converted_as_sqlalchemy_converts_them(app):
+    async with app.state.db.session() as session:
+        [(new_id,)] = await _INSERT.fetchall(session, _row())
+        session.add(OutgoingMail(recipient="b@example.com", subject="", template="t", params={"x": [1, "ü"]},
+                                 next_attempt_at=WHEN, created_at=WHEN))
+    async with app.state.db.session(write=False) as session:
+        rows = {r.recipient: r for r in (await session.exec(select(OutgoingMail))).all()}
+    ours, orm = rows["a@example.com"], rows["b@example.com"]
+    assert ours.id == new_id
+    assert ours.params == orm.params == {"x": [1, "ü"]}
+    assert ours.next_attempt_at == orm.next_attempt_at == WHEN  # aware UTC, microseconds kept
+    # Stored text is identical too, so comparisons and ORDER BY in SQL agree with the ORM's rows.
+    async with app.state.db.session(write=False) as session:
+        connection = await session.connection()
+        stored = (await connection.exec_driver_sql("SELECT next_attempt_at, params FROM mail_outbox ORDER BY id")).all()
+    assert stored[0] == stored[1]
+
+
+async def test_it_runs_in_the_session_transaction_and_rolls_back_with_it(app):
+    with pytest.raises(RuntimeError):
+        async with app.state.db.session() as session:
+            await _INSERT.fetchall(session, _row())
+            raise RuntimeError("undo")
+    async with app.state.db.session(write=False) as session:
+        assert (await session.exec(select(OutgoingMail))).all() == []
+
+
+async def test_a_missing_value_is_refused_before_reaching_the_database(app):
+    values = _row()
+    del values["recipient"]
+    async with app.state.db.session() as session:
+        with pytest.raises((InvalidRequestError, ArgumentError)):
+            await _INSERT.fetchall(session, values)
