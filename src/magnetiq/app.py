@@ -90,6 +90,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.dispose()
 
 
+_WRITES = ("post", "put", "patch", "delete")
+
+
+def _declare_busy_writes(app: FastAPI) -> None:
+    """Every writing operation may answer 503 SERVICE_BUSY (write lock not had in time): say so."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        schema = build()
+        busy = {
+            "description": "Busy: the write lock was not free in time; nothing changed, retry after Retry-After",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+        }
+        for operations in schema["paths"].values():
+            for method, operation in operations.items():
+                if method in _WRITES:
+                    operation["responses"].setdefault("503", busy)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(debug=settings.debug)
@@ -126,4 +148,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
         app.include_router(router)
+    _declare_busy_writes(app)
     return app

@@ -91,3 +91,5 @@ async def test_a_request_that_cannot_get_the_write_lock_is_told_to_retry(app, cl
     await holder
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert response.json()["error"]["code"] == "SERVICE_BUSY"
+    operations = app.openapi()["paths"]["/api/v1/auth/forgot-password"]
+    assert "503" in operations["post"]["responses"]  # declared on every writing operation
