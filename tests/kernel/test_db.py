@@ -27,14 +27,30 @@ async def _log(database: Database, who: str, order: list[str], hold: asyncio.Eve
             await hold.wait()
 
 
+async def _warm_pool(database: Database, connections: int) -> None:
+    """Opens connections up front, so a writer's checkout is instant and arrival order is ours."""
+    release = asyncio.Event()
+
+    async def read() -> None:
+        async with database.session(write=False) as session:
+            await session.exec(text("SELECT 1"))
+            await release.wait()
+
+    readers = [asyncio.create_task(read()) for _ in range(connections)]
+    await asyncio.sleep(0.1)
+    release.set()
+    await asyncio.gather(*readers)
+
+
 async def test_waiting_writers_get_their_turn_in_arrival_order(database):
+    await _warm_pool(database, 4)
     order, release = [], asyncio.Event()
     first = asyncio.create_task(_log(database, "first", order, release))
     await asyncio.sleep(0.05)
     waiting = []
     for name in ("second", "third", "fourth"):
         waiting.append(asyncio.create_task(_log(database, name, order)))
-        await asyncio.sleep(0.02)  # each is queued behind the first writer before the next arrives
+        await asyncio.sleep(0.1)  # each is queued behind the first writer before the next arrives
     await asyncio.sleep(0.2)
     assert order == ["first"]  # the others wait for the first transaction to end
     release.set()
