@@ -38,6 +38,13 @@ class MailRecorder:
 
     messages: list[EmailMessage] = field(default_factory=list)
     sessions: int = 0  # SMTP sessions opened (each greets with EHLO once)
+    refused: set[str] = field(default_factory=set)  # recipients answered with 550, as a real server may
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.refused:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses) -> list[str]:
         self.sessions += 1

@@ -62,6 +62,21 @@ async def test_a_batch_goes_out_over_one_smtp_session(app, mailbox):
     assert {row.status for row in (await _rows(app)).values()} == {"sent"}
 
 
+async def test_a_refused_recipient_is_retried_later_without_holding_up_the_batch(app, mailbox):
+    mailbox.refused.add("r1@example.com")
+    async with app.state.db.session() as session:
+        for n in range(3):
+            await queue_mail(session, build_message(app.state.settings, to=f"r{n}@example.com", subject="Hi", text="x"))
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 2
+    assert sorted(m["To"] for m in mailbox.messages) == ["r0@example.com", "r2@example.com"]
+    assert mailbox.sessions == 1  # the session was reset (RSET) and reused, not reopened
+    rows = await _rows(app)
+    refused = rows["r1@example.com"]
+    assert refused.status == "pending" and refused.attempts == 1 and refused.next_attempt_at is not None
+    assert refused.last_error.startswith("SMTPRecipientsRefused")
+    assert rows["r0@example.com"].status == rows["r2@example.com"].status == "sent"
+
+
 async def test_non_ascii_subjects_are_encoded_and_calendar_parts_name_their_method(app, mailbox):
     from datetime import UTC, datetime, timedelta
 
