@@ -22,8 +22,9 @@ async def test_a_template_is_rendered_when_sent_with_what_is_stored_then(app, ma
         return build_message(settings, to=params["to"], subject=f"Grüße, {params['name']}", text="Hallo")
 
     async with app.state.db.session() as session:
-        await queue_template(session, "test.greeting", recipient="ann@example.com",
-                             params={"to": "ann@example.com", "name": "Ann"})
+        await queue_template(
+            session, "test.greeting", recipient="ann@example.com", params={"to": "ann@example.com", "name": "Ann"}
+        )
     [queued] = (await _rows(app)).values()
     assert queued.message is None and queued.subject == ""  # nothing rendered at queue time
 
@@ -83,12 +84,23 @@ async def test_non_ascii_subjects_are_encoded_and_calendar_parts_name_their_meth
     from shared.calendar import ics_invite
 
     invite = ics_invite(
-        uid="u-1@example.com", summary="Termin", description="d", starts_at=datetime(2030, 1, 1, tzinfo=UTC),
-        duration=timedelta(minutes=30), timezone_name="Europe/Berlin", organizer_email="a@example.com",
+        uid="u-1@example.com",
+        summary="Termin",
+        description="d",
+        starts_at=datetime(2030, 1, 1, tzinfo=UTC),
+        duration=timedelta(minutes=30),
+        timezone_name="Europe/Berlin",
+        organizer_email="a@example.com",
         attendee_email="b@example.com",
     )
-    message = build_message(app.state.settings, to="b@example.com", subject="Bestätigung „Termin“", text="Grüße",
-                            attachments=(invite,), language="de")
+    message = build_message(
+        app.state.settings,
+        to="b@example.com",
+        subject="Bestätigung „Termin“",
+        text="Grüße",
+        attachments=(invite,),
+        language="de",
+    )
     raw = message.as_bytes()
     assert raw.isascii()  # plain SMTP: headers encoded (RFC 2047), bodies transfer-encoded
     async with app.state.db.session() as session:
