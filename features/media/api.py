@@ -1,6 +1,8 @@
 """The media slice's public face: other slices store, look up and stream files through it."""
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -9,9 +11,19 @@ from features.media import service
 from features.media.schemas import MediaPublic
 from features.media.upload import ReceivedUpload, receive_upload
 from shared.config import Settings
+from shared.jobs import JobContext, PeriodicJob
+
+logger = logging.getLogger("magnetiq.media")
 
 __all__ = [
-    "MediaFile", "MediaPublic", "ReceivedUpload", "get_media", "make_private", "media_file", "receive_upload",
+    "JOBS",
+    "MediaFile",
+    "MediaPublic",
+    "ReceivedUpload",
+    "get_media",
+    "make_private",
+    "media_file",
+    "receive_upload",
     "store_upload",
 ]
 
@@ -32,8 +44,13 @@ async def get_media(session: AsyncSession, settings: Settings, media_id: int) ->
 
 
 async def store_upload(
-    session: AsyncSession, settings: Settings, upload: ReceivedUpload, *, alt_text: dict[str, str] | None = None,
-    created_by: int | None = None, is_public: bool = True,
+    session: AsyncSession,
+    settings: Settings,
+    upload: ReceivedUpload,
+    *,
+    alt_text: dict[str, str] | None = None,
+    created_by: int | None = None,
+    is_public: bool = True,
 ) -> tuple[MediaPublic, bool]:
     """Keeps a received upload (verified, deduplicated); returns it and whether it is new."""
     item, created = await service.store_upload(
@@ -50,3 +67,13 @@ async def make_private(session: AsyncSession, settings: Settings, media_id: int)
 async def media_file(session: AsyncSession, settings: Settings, media_id: int) -> MediaFile:
     item = await service.get_media(session, media_id)
     return MediaFile(service.file_path(settings, item), item.mime_type, item.filename, item.kind)
+
+
+async def _sweep_orphan_files(context: JobContext) -> None:
+    async with context.database.session(write=False) as session:
+        removed = await service.sweep_orphan_files(session, context.settings)
+    if removed:
+        logger.info("orphan media files removed", extra={"count": removed})
+
+
+JOBS = (PeriodicJob(name="sweep_orphan_media_files", interval=timedelta(hours=1), run=_sweep_orphan_files),)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +26,9 @@ from shared.i18n import check_localized
 from shared.pagination import PageParams, paginate, sort_order
 
 PUBLIC_PATH = "/api/v1/public/media"
+# Old enough that no upload can still be between its file and its committed record.
+ORPHAN_AGE = timedelta(hours=1)
+STORED_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,10}")
 SORT_COLUMNS = {"created_at": MediaItem.created_at, "size": MediaItem.size, "filename": MediaItem.filename}
 
 
@@ -47,17 +53,20 @@ def parse_alt_text(raw: str | None, settings: Settings) -> dict[str, str] | None
 
 
 async def store_upload(
-    session: AsyncSession, settings: Settings, upload: ReceivedUpload, *, alt_text: dict[str, str] | None,
-    created_by: int | None, is_public: bool = True,
+    session: AsyncSession,
+    settings: Settings,
+    upload: ReceivedUpload,
+    *,
+    alt_text: dict[str, str] | None,
+    created_by: int | None,
+    is_public: bool = True,
 ) -> tuple[MediaItem, bool]:
     """Keeps a received upload; returns the item and whether it is new (same bytes return the old one)."""
     assert upload.path is not None
     filename = sanitize_filename(upload.client_filename)
     extension = Path(filename).suffix.lower().lstrip(".")
     if extension not in settings.allowed_file_types:
-        raise FileTypeRefused(
-            f"Accepted file types: {', '.join(settings.allowed_file_types)}", field="file"
-        )
+        raise FileTypeRefused(f"Accepted file types: {', '.join(settings.allowed_file_types)}", field="file")
     detected = await asyncio.to_thread(detect, upload.path, extension)
     if detected is None:
         raise FileTypeRefused(f"The file's content is not a valid .{extension} file", field="file")
@@ -71,9 +80,17 @@ async def store_upload(
     os.replace(upload.path, final_path)  # same filesystem: atomic, and never a partial file
     upload.path = None
     item = MediaItem(
-        stored_name=stored_name, filename=filename, mime_type=detected.mime_type, kind=detected.kind,
-        size=upload.size, sha256=upload.sha256, width=detected.width, height=detected.height,
-        alt_text=alt_text, is_public=is_public, created_by=created_by,
+        stored_name=stored_name,
+        filename=filename,
+        mime_type=detected.mime_type,
+        kind=detected.kind,
+        size=upload.size,
+        sha256=upload.sha256,
+        width=detected.width,
+        height=detected.height,
+        alt_text=alt_text,
+        is_public=is_public,
+        created_by=created_by,
     )
     session.add(item)
     try:
@@ -127,3 +144,38 @@ async def set_visibility(session: AsyncSession, media_id: int, *, is_public: boo
 
 def file_path(settings: Settings, item: MediaItem) -> Path:
     return Path(settings.upload_dir) / item.stored_name
+
+
+def _old_files(upload_dir: Path, cutoff: float) -> tuple[list[Path], list[Path]]:
+    """Stored files and leftovers of interrupted uploads last written before `cutoff`."""
+
+    def old(path: Path) -> bool:
+        try:
+            return path.is_file() and path.stat().st_mtime < cutoff
+        except FileNotFoundError:
+            return False
+
+    # Only names this slice generates: anything else an operator keeps there is left alone.
+    stored = [p for p in upload_dir.glob("*") if STORED_NAME.fullmatch(p.name) and old(p)]
+    incoming = [p for p in (upload_dir / ".incoming").glob("upload-*") if old(p)]
+    return stored, incoming
+
+
+async def sweep_orphan_files(session: AsyncSession, settings: Settings, *, now: float | None = None) -> int:
+    """Removes files no record points at; returns how many.
+
+    They are left by a process that died mid-upload, or by a transaction rolled back after its
+    file was moved into place (a whitepaper whose other fields failed, a lost commit).
+    """
+    cutoff = (time.time() if now is None else now) - ORPHAN_AGE.total_seconds()
+    stored, incoming = await asyncio.to_thread(_old_files, Path(settings.upload_dir), cutoff)
+    known: set[str] = set()
+    for start in range(0, len(stored), 500):
+        names = [p.name for p in stored[start : start + 500]]
+        known.update(
+            (await session.exec(select(MediaItem.stored_name).where(col(MediaItem.stored_name).in_(names)))).all()
+        )
+    orphans = [p for p in stored if p.name not in known] + incoming
+    for path in orphans:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+    return len(orphans)

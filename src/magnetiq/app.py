@@ -21,6 +21,7 @@ from features.bookings.router import public_router as public_bookings_router
 from features.bookings.router import router as bookings_router
 from features.health.api import VERSION
 from features.health.router import router as health_router
+from features.media import api as media_api
 from features.media.public import router as public_media_router
 from features.media.router import router as media_router
 from features.pages import api as pages_api
@@ -41,11 +42,26 @@ from shared.middleware import RequestContextMiddleware
 
 # Routes are matched in order, one by one: the hottest (public reads, then the lead forms) come first.
 ROUTERS = (
-    public_pages_router, public_media_router, webinars_router, whitepapers_router, public_bookings_router,
-    bookings_router, health_router, auth_router, admin_router, pages_router, media_router,
+    public_pages_router,
+    public_media_router,
+    webinars_router,
+    whitepapers_router,
+    public_bookings_router,
+    bookings_router,
+    health_router,
+    auth_router,
+    admin_router,
+    pages_router,
+    media_router,
 )
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
-    DELIVER_MAIL_JOB, *auth_api.JOBS, *pages_api.JOBS, *webinars_api.JOBS, *whitepapers_api.JOBS, *bookings_api.JOBS,
+    DELIVER_MAIL_JOB,
+    *auth_api.JOBS,
+    *media_api.JOBS,
+    *pages_api.JOBS,
+    *webinars_api.JOBS,
+    *whitepapers_api.JOBS,
+    *bookings_api.JOBS,
 )
 MAIL_TEMPLATES = {**webinars_api.MAIL_TEMPLATES}
 

@@ -184,3 +184,24 @@ async def test_malformed_multipart_is_a_422_and_leaves_nothing(client, settings,
     )
     assert response.status_code == 422 and response.json()["error"]["code"] == "VALIDATION_ERROR"
     assert stored_files(settings) == []
+
+
+async def test_the_worker_sweeps_files_no_record_points_at_once_they_are_old(app, settings, upload):
+    from features.media.api import JOBS
+    from shared.jobs import JobContext, JobRunner
+
+    root = Path(settings.upload_dir)
+    kept_name = (await upload("kept.png", png_bytes())).json()["url"].rsplit("/", 1)[1]
+    old_orphan = root / ("a" * 32 + ".pdf")  # a record rolled back after the file was moved into place
+    new_orphan = root / ("b" * 32 + ".pdf")  # may still be on its way to a commit
+    stalled = root / ".incoming" / "upload-x1"  # a process died mid-upload
+    foreign = root / "robots.txt"  # not a name the store generates
+    for path in (old_orphan, new_orphan, stalled, foreign):
+        path.write_bytes(b"x")
+    two_hours_ago = os.path.getmtime(new_orphan) - 7200
+    for path in (old_orphan, stalled, foreign, root / kept_name):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    context = JobContext(database=app.state.db, settings=settings, mailer=app.state.mailer)
+    assert await JobRunner(context, JOBS, mode="in-process").run_due_jobs() == ["sweep_orphan_media_files"]
+    assert stored_files(settings) == sorted([kept_name, new_orphan.name, "robots.txt"])
