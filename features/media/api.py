@@ -73,7 +73,7 @@ async def _sweep_orphan_files(context: JobContext) -> None:
     async with context.database.session(write=False) as session:
         removed = await service.sweep_orphan_files(session, context.settings)
     if removed:
-        logger.info("orphan media files removed", extra={"count": removed})
+        logger.info("orphaned media files set aside", extra={"count": removed})
 
 
 JOBS = (PeriodicJob(name="sweep_orphan_media_files", interval=timedelta(hours=1), run=_sweep_orphan_files),)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from shared.pagination import PageParams, paginate, sort_order
 PUBLIC_PATH = "/api/v1/public/media"
 # Old enough that no upload can still be between its file and its committed record.
 ORPHAN_AGE = timedelta(hours=1)
+ORPHAN_KEEP = timedelta(days=7)
 STORED_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,10}")
 SORT_COLUMNS = {"created_at": MediaItem.created_at, "size": MediaItem.size, "filename": MediaItem.filename}
 
@@ -146,8 +148,8 @@ def file_path(settings: Settings, item: MediaItem) -> Path:
     return Path(settings.upload_dir) / item.stored_name
 
 
-def _old_files(upload_dir: Path, cutoff: float) -> tuple[list[Path], list[Path]]:
-    """Stored files and leftovers of interrupted uploads last written before `cutoff`."""
+def _old_files(directory: Path, pattern: str, cutoff: float) -> list[Path]:
+    """Files in `directory` matching `pattern`, last changed before `cutoff`."""
 
     def old(path: Path) -> bool:
         try:
@@ -155,27 +157,42 @@ def _old_files(upload_dir: Path, cutoff: float) -> tuple[list[Path], list[Path]]
         except FileNotFoundError:
             return False
 
-    # Only names this slice generates: anything else an operator keeps there is left alone.
-    stored = [p for p in upload_dir.glob("*") if STORED_NAME.fullmatch(p.name) and old(p)]
-    incoming = [p for p in (upload_dir / ".incoming").glob("upload-*") if old(p)]
-    return stored, incoming
+    return [p for p in directory.glob(pattern) if old(p)]
+
+
+def _set_aside(paths: list[Path], quarantine: Path) -> None:
+    quarantine.mkdir(exist_ok=True)
+    for path in paths:
+        target = quarantine / path.name
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, target)
+            os.utime(target)  # its age in quarantine starts now
 
 
 async def sweep_orphan_files(session: AsyncSession, settings: Settings, *, now: float | None = None) -> int:
-    """Removes files no record points at; returns how many.
+    """Sets aside files no record points at and deletes what was set aside long ago; returns how many were set aside.
 
-    They are left by a process that died mid-upload, or by a transaction rolled back after its
-    file was moved into place (a whitepaper whose other fields failed, a lost commit).
+    Orphans are left by a process that died mid-upload, or by a transaction rolled back after
+    its file was moved into place (a whitepaper whose other fields failed, a lost commit).
+    They are moved to `.orphaned/` rather than deleted, because a database restored from an
+    older backup, or a DATABASE_URL pointing at the wrong file, makes good files look orphaned:
+    the operator can move them back for ORPHAN_KEEP.
     """
-    cutoff = (time.time() if now is None else now) - ORPHAN_AGE.total_seconds()
-    stored, incoming = await asyncio.to_thread(_old_files, Path(settings.upload_dir), cutoff)
+    now = time.time() if now is None else now
+    upload_dir = Path(settings.upload_dir)
+    cutoff = now - ORPHAN_AGE.total_seconds()
+    # Only names this slice generates: anything else an operator keeps there is left alone.
+    stored = [p for p in await asyncio.to_thread(_old_files, upload_dir, "*", cutoff) if STORED_NAME.fullmatch(p.name)]
     known: set[str] = set()
     for start in range(0, len(stored), 500):
         names = [p.name for p in stored[start : start + 500]]
         known.update(
             (await session.exec(select(MediaItem.stored_name).where(col(MediaItem.stored_name).in_(names)))).all()
         )
-    orphans = [p for p in stored if p.name not in known] + incoming
-    for path in orphans:
+    orphans = [p for p in stored if p.name not in known]
+    orphans += await asyncio.to_thread(_old_files, upload_dir / ".incoming", "upload-*", cutoff)
+    quarantine = upload_dir / ".orphaned"
+    await asyncio.to_thread(_set_aside, orphans, quarantine)
+    for path in await asyncio.to_thread(_old_files, quarantine, "*", now - ORPHAN_KEEP.total_seconds()):
         await asyncio.to_thread(path.unlink, missing_ok=True)
     return len(orphans)

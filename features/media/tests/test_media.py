@@ -82,7 +82,8 @@ async def test_oversized_stream_without_length_is_cut_off_while_streaming(client
         yield f"\r\n--{boundary}--\r\n".encode()
 
     response = await client.post(
-        "/api/v1/content/media", content=body(),
+        "/api/v1/content/media",
+        content=body(),
         headers={**editor_headers, "content-type": f"multipart/form-data; boundary={boundary}"},
     )
     assert response.status_code == 413
@@ -156,10 +157,12 @@ async def test_delete_is_refused_while_something_references_the_item(app, client
 
     item = (await upload("cover.png", png_bytes())).json()
     async with app.state.db.session() as session:
-        await session.exec(text(
-            "CREATE TABLE referrer (id INTEGER PRIMARY KEY, "
-            "media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE RESTRICT)"
-        ))
+        await session.exec(
+            text(
+                "CREATE TABLE referrer (id INTEGER PRIMARY KEY, "
+                "media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE RESTRICT)"
+            )
+        )
         await session.exec(text(f"INSERT INTO referrer (media_id) VALUES ({item['id']})"))
     response = await client.delete(f"/api/v1/content/media/{item['id']}", headers=admin_headers)
     assert response.status_code == 409 and response.json()["error"]["code"] == "IN_USE"
@@ -179,14 +182,15 @@ async def test_private_items_are_not_served_publicly(app, client, upload):
 async def test_malformed_multipart_is_a_422_and_leaves_nothing(client, settings, editor_headers):
     body = b"--b\r\n[{'junk': 1}]--b--\r\n"
     response = await client.post(
-        "/api/v1/content/media", content=body,
+        "/api/v1/content/media",
+        content=body,
         headers={**editor_headers, "content-type": "multipart/form-data; boundary=b"},
     )
     assert response.status_code == 422 and response.json()["error"]["code"] == "VALIDATION_ERROR"
     assert stored_files(settings) == []
 
 
-async def test_the_worker_sweeps_files_no_record_points_at_once_they_are_old(app, settings, upload):
+async def test_the_worker_sets_aside_files_no_record_points_at_and_deletes_them_a_week_later(app, settings, upload):
     from features.media.api import JOBS
     from shared.jobs import JobContext, JobRunner
 
@@ -196,12 +200,24 @@ async def test_the_worker_sweeps_files_no_record_points_at_once_they_are_old(app
     new_orphan = root / ("b" * 32 + ".pdf")  # may still be on its way to a commit
     stalled = root / ".incoming" / "upload-x1"  # a process died mid-upload
     foreign = root / "robots.txt"  # not a name the store generates
-    for path in (old_orphan, new_orphan, stalled, foreign):
+    long_set_aside = root / ".orphaned" / ("c" * 32 + ".png")
+    long_set_aside.parent.mkdir()
+    for path in (old_orphan, new_orphan, stalled, foreign, long_set_aside):
         path.write_bytes(b"x")
-    two_hours_ago = os.path.getmtime(new_orphan) - 7200
-    for path in (old_orphan, stalled, foreign, root / kept_name):
-        os.utime(path, (two_hours_ago, two_hours_ago))
+    now = os.path.getmtime(new_orphan)
+    for path, age in (
+        (old_orphan, 7200),
+        (stalled, 7200),
+        (foreign, 7200),
+        (root / kept_name, 7200),
+        (long_set_aside, 8 * 86400),
+    ):
+        os.utime(path, (now - age, now - age))
 
     context = JobContext(database=app.state.db, settings=settings, mailer=app.state.mailer)
     assert await JobRunner(context, JOBS, mode="in-process").run_due_jobs() == ["sweep_orphan_media_files"]
-    assert stored_files(settings) == sorted([kept_name, new_orphan.name, "robots.txt"])
+    assert stored_files(settings) == sorted(
+        [kept_name, new_orphan.name, "robots.txt", f".orphaned/{old_orphan.name}", ".orphaned/upload-x1"]
+    )
+    # Set aside, not lost: an operator who restored an older database can still move it back.
+    assert (root / ".orphaned" / old_orphan.name).read_bytes() == b"x"
