@@ -24,6 +24,7 @@ from email.utils import formatdate, make_msgid
 from typing import Annotated, Any
 
 import aiosmtplib
+from email_validator import validate_email
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import JSON, LargeBinary, bindparam, insert, or_, update
 from sqlmodel import Field, SQLModel, col, select
@@ -74,6 +75,13 @@ def _header(value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8")
 
 
+def ascii_address(email: str) -> str:
+    """The address as plain SMTP (no SMTPUTF8) carries it: an international domain in punycode."""
+    if email.isascii():
+        return email
+    return validate_email(email, check_deliverability=False).ascii_email or email
+
+
 def build_message(
     settings: Settings,
     *,
@@ -110,7 +118,7 @@ def build_message(
             part.add_header("Content-Disposition", "attachment", filename=item.filename)
             message.attach(part)
     message["From"] = settings.smtp_from_email
-    message["To"] = to
+    message["To"] = ascii_address(to)
     message["Subject"] = _header(subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=settings.smtp_from_email.rsplit("@", 1)[-1])
@@ -133,7 +141,7 @@ async def queue_template(session: AsyncSession, template: str, *, recipient: str
 
     One small insert in the caller's transaction: the mail exists if and only if the change does.
     """
-    await _queue(session, recipient=recipient, subject="", template=template, params=params)
+    await _queue(session, recipient=ascii_address(recipient), subject="", template=template, params=params)
 
 
 # Compiled once and run in one trip to the driver: public forms queue mail on every request.

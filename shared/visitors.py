@@ -2,7 +2,8 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from email_validator import validate_email
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from shared.i18n import LanguageCode
 
@@ -19,6 +20,16 @@ class VisitorFields(BaseModel):
     language: LanguageCode | None = Field(default=None, description="Language for mails; default language if unset")
     # Required and never defaulted: consent must be an explicit choice of the visitor.
     consent_marketing: bool = Field(description="Whether the visitor agreed to marketing mail")
+
+    @field_validator("email")
+    @classmethod
+    def _reachable_by_our_mail(cls, value: str) -> str:
+        # The mail path speaks plain SMTP (no SMTPUTF8): an international domain is sent as
+        # punycode, but a non-ASCII local part cannot be addressed at all, and a lead we
+        # cannot write to (no download link, no cancel link) is worse than a clear refusal.
+        if not value.isascii() and validate_email(value, check_deliverability=False).ascii_email is None:
+            raise ValueError("addresses with non-ASCII characters before the @ are not supported")
+        return value
 
     @property
     def normalized_email(self) -> str:

@@ -10,7 +10,7 @@ from features.bookings.models import Booking
 from shared.calendar import ics_invite
 from shared.config import Settings
 from shared.db import utcnow
-from shared.mail import build_message
+from shared.mail import ascii_address, build_message
 from shared.security import create_link_token, read_link_token
 
 PUBLIC_PREFIX = "/api/v1/public/bookings"
@@ -94,7 +94,8 @@ def _message(settings: Settings, booking: Booking, kind: str, *, with_link: bool
                 summary=booking.topic, description=text[f"{kind}_body"].format(**fields),
                 starts_at=booking.starts_at, duration=timedelta(minutes=booking.duration_minutes),
                 timezone_name=booking.timezone, organizer_email=settings.smtp_from_email,
-                attendee_email=booking.email, url=link, cancelled=cancelled, sequence=1 if cancelled else 0,
+                attendee_email=ascii_address(booking.email), url=link, cancelled=cancelled,
+                sequence=1 if cancelled else 0,
             ),
         )
     return build_message(

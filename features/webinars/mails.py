@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from email_validator import validate_email
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,7 +16,7 @@ from features.webinars.models import Webinar, WebinarRegistration
 from shared.calendar import ics_invite
 from shared.config import Settings
 from shared.i18n import translate
-from shared.mail import build_message, queue_mail
+from shared.mail import ascii_address, build_message, queue_mail
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "en": {
@@ -64,13 +63,6 @@ TEMPLATES: dict[str, dict[str, str]] = {
 def _one_line(text: str) -> str:
     """Text fit for a header: control characters (line breaks included) become single spaces."""
     return " ".join("".join(" " if unicodedata.category(c)[0] == "C" else c for c in text).split())
-
-
-def ascii_address(email: str) -> str:
-    """The address as plain SMTP can carry it (an international domain in punycode)."""
-    if email.isascii():
-        return email
-    return validate_email(email, check_deliverability=False).ascii_email or email
 
 
 def mail_language(language: str | None, settings: Settings) -> str:

@@ -10,7 +10,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.webinars.errors import WebinarCancelled, WebinarFull, WebinarNotOpen, WebinarStarted
-from features.webinars.mails import ascii_address
 from features.webinars.models import Webinar, WebinarRegistration
 from features.webinars.schemas import RegistrationPublic, RegistrationRequest
 from features.webinars.service import get_webinar
@@ -104,7 +103,7 @@ async def register(
     registration_id = inserted[0][0]
     # The confirmation is rendered when it is sent: this request stores one small row.
     await queue_template(
-        session, CONFIRMATION_TEMPLATE, recipient=ascii_address(visitor["email"]),
+        session, CONFIRMATION_TEMPLATE, recipient=visitor["email"],
         params={"registration_id": registration_id},
     )
     await bus.publish(

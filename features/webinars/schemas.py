@@ -5,7 +5,6 @@ from functools import cache
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from email_validator import validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -14,7 +13,6 @@ from pydantic import (
     Field,
     HttpUrl,
     StringConstraints,
-    field_validator,
 )
 
 from shared.i18n import LanguageCode
@@ -164,15 +162,6 @@ class WebinarPublicPage(BaseModel):
 
 
 class RegistrationRequest(VisitorFields):
-    @field_validator("email")
-    @classmethod
-    def _reachable_by_our_mail(cls, value: str) -> str:
-        # The mail path speaks plain SMTP (no SMTPUTF8): an international domain is sent as
-        # punycode, but a non-ASCII local part cannot be addressed at all.
-        if not value.isascii() and validate_email(value, check_deliverability=False).ascii_email is None:
-            raise ValueError("addresses with non-ASCII characters before the @ are not supported")
-        return value
-
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -47,7 +47,12 @@ def download_link(settings: Settings, whitepaper_id: int) -> DownloadLink:
     return DownloadLink(download_url=url, expires_at=expires_at)
 
 
-async def _record_lead(session: AsyncSession, whitepaper_id: int, visitor: VisitorFields, language: str) -> None:
+async def _record_lead(session: AsyncSession, whitepaper_id: int, visitor: VisitorFields, language: str) -> bool:
+    """Records the download; True when it is news for the lead's subscribers.
+
+    That is a new lead, or consent to marketing given now that was not given before. A repeat
+    download is not a second lead: the email slice would otherwise count the visitor twice.
+    """
     # The request's transaction began IMMEDIATE (it holds SQLite's write lock), so this
     # read-then-write cannot race another download; the unique constraint backs it up.
     email = visitor.normalized_email
@@ -64,9 +69,11 @@ async def _record_lead(session: AsyncSession, whitepaper_id: int, visitor: Visit
         "language": language, "consent_marketing": visitor.consent_marketing,
     }
     if lead is None:
+        announce = True
         lead = WhitepaperDownload(whitepaper_id=whitepaper_id, email=email, created_at=now, last_downloaded_at=now,
                                   **answers)
     else:
+        announce = visitor.consent_marketing and not lead.consent_marketing
         # The latest answers win: a visitor may correct their name or change their consent.
         lead.sqlmodel_update({**answers, "times": lead.times + 1, "last_downloaded_at": now})
     session.add(lead)
@@ -76,23 +83,24 @@ async def _record_lead(session: AsyncSession, whitepaper_id: int, visitor: Visit
         .values(download_count=Whitepaper.download_count + 1)
     )
     await session.flush()
+    return announce
 
 
 async def request_download(
     session: AsyncSession, settings: Settings, events: EventBus, whitepaper_id: int, visitor: VisitorFields
 ) -> DownloadLink:
-    """Records the lead and the download, publishes LeadCaptured and queues the mail with the link."""
+    """Records the lead and the download, publishes LeadCaptured when it is news, queues the mail with the link."""
     whitepaper = await get_whitepaper(session, whitepaper_id, published_only=True)
     language = served_language(visitor.language, settings)
-    await _record_lead(session, whitepaper_id, visitor, language)
-    await events.publish(
-        LeadCaptured(
-            email=visitor.normalized_email, first_name=visitor.first_name, last_name=visitor.last_name,
-            company=visitor.company, language=language, consent_marketing=visitor.consent_marketing,
-            source=f"whitepaper:{whitepaper_id}",
-        ),
-        session,
-    )
+    if await _record_lead(session, whitepaper_id, visitor, language):
+        await events.publish(
+            LeadCaptured(
+                email=visitor.normalized_email, first_name=visitor.first_name, last_name=visitor.last_name,
+                company=visitor.company, language=language, consent_marketing=visitor.consent_marketing,
+                source=f"whitepaper:{whitepaper_id}",
+            ),
+            session,
+        )
     link = download_link(settings, whitepaper_id)
     title = translate(whitepaper.title, language, settings.default_language) or whitepaper.slug
     message = download_message(

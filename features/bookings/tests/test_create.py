@@ -148,6 +148,31 @@ async def test_the_visitor_is_mailed_that_the_request_was_received(client, monda
     assert preview.status_code == 200 and "Marketing automation" in preview.text
 
 
+async def test_a_mail_failure_never_loses_the_booking(app, client, monday, viewer_headers):
+    """Nothing listens on the SMTP port: the booking and its queued mail are kept for the worker."""
+    from sqlmodel import select
+
+    from shared.mail import OutgoingMail
+
+    response = await client.post(BOOKINGS, json=booking_body(berlin(monday, "10:00")))
+    assert response.status_code == 201
+    listed = await client.get(f"{BOOKINGS}/{response.json()['id']}", headers=viewer_headers)
+    assert listed.json()["status"] == "pending"
+    async with app.state.db.session(write=False) as session:
+        [mail] = (await session.exec(select(OutgoingMail))).all()
+    assert mail.recipient == "ada@example.com" and mail.status == "pending" and mail.last_error
+
+
+async def test_addresses_plain_smtp_cannot_carry_are_refused_and_idn_domains_are_punycoded(
+    client, monday, book, mailbox
+):
+    refused = await client.post(BOOKINGS, json=booking_body(berlin(monday, "10:00"), "jürgen@example.com"))
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "email"
+    await book(berlin(monday, "10:00"), "info@bücher.example")
+    [message] = mailbox.to("info@xn--bcher-kva.example")
+    assert (await client.get(path_of(link_in(message)))).status_code == 200
+
+
 async def test_public_booking_is_rate_limited(app, client, monday):
     app.state.settings.rate_limit_public_per_minute = 2
     for clock in ("10:00", "10:30"):

@@ -190,6 +190,30 @@ async def test_each_download_publishes_lead_captured(app, client, create_whitepa
     ]
 
 
+async def test_a_repeat_download_is_not_a_new_lead_unless_it_gives_consent(app, client, create_whitepaper):
+    captured: list[LeadCaptured] = []
+
+    async def record(event: LeadCaptured, _session) -> None:
+        captured.append(event)
+
+    app.state.events.subscribe(LeadCaptured, record)
+    whitepaper = await create_whitepaper()
+    for consent in (False, False, True, True, False):
+        assert (await _download(client, whitepaper["id"], consent_marketing=consent)).status_code == 201
+    assert [event.consent_marketing for event in captured] == [False, True]
+
+
+async def test_addresses_plain_smtp_cannot_carry_are_refused_and_idn_domains_are_punycoded(
+    client, mailbox, create_whitepaper
+):
+    whitepaper = await create_whitepaper()
+    refused = await _download(client, whitepaper["id"], email="jürgen@example.com")
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "email"
+    assert (await _download(client, whitepaper["id"], email="info@bücher.example")).status_code == 201
+    [message] = mailbox.to("info@xn--bcher-kva.example")
+    assert _link_in(message).startswith(PUBLIC_BASE_URL)
+
+
 async def test_consent_must_be_an_explicit_choice(client, app, create_whitepaper):
     whitepaper = await create_whitepaper()
     body = visitor()
