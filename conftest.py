@@ -167,3 +167,17 @@ async def wait_for(predicate, timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def leads(app: FastAPI) -> list:
+    """Every LeadCaptured event published on the app's bus."""
+    from shared.events import LeadCaptured
+
+    captured: list[LeadCaptured] = []
+
+    async def record(event: LeadCaptured, _session: AsyncSession) -> None:
+        captured.append(event)
+
+    app.state.events.subscribe(LeadCaptured, record)
+    return captured

@@ -114,15 +114,9 @@ async def test_an_overlapping_booking_is_refused_with_slot_taken(client, monday,
     assert (await client.post(BOOKINGS, json=booking_body(berlin(monday, "09:30")))).status_code == 201
 
 
-async def test_each_booking_publishes_a_lead(app, client, monday, book):
-    seen = []
-
-    async def record(event, session):
-        seen.append(event)
-
-    app.state.events.subscribe(LeadCaptured, record)
+async def test_each_booking_publishes_a_lead(client, monday, book, leads):
     booking = await book(berlin(monday, "10:00"), consent_marketing=False, language="de")
-    assert seen == [
+    assert leads == [
         LeadCaptured(
             email="ada@example.com", first_name="Ada", last_name="Lovelace", company="Analytical Engines",
             language="de", consent_marketing=False, source=f"booking:{booking['id']}",

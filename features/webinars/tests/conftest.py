@@ -42,15 +42,3 @@ def create_webinar(client, editor_headers):
     return create
 
 
-@pytest.fixture
-def leads(app):
-    """Every LeadCaptured event published on the app's bus."""
-    from shared.events import LeadCaptured
-
-    captured = []
-
-    async def record(event, _session):
-        captured.append(event)
-
-    app.state.events.subscribe(LeadCaptured, record)
-    return captured

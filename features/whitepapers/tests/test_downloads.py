@@ -173,16 +173,10 @@ async def test_leads_are_for_staff_only(client, create_whitepaper):
     assert (await client.get(f"{BASE}/{whitepaper['id']}/downloads")).status_code == 401
 
 
-async def test_each_download_publishes_lead_captured(app, client, create_whitepaper):
-    captured: list[LeadCaptured] = []
-
-    async def record(event: LeadCaptured, _session) -> None:
-        captured.append(event)
-
-    app.state.events.subscribe(LeadCaptured, record)
+async def test_each_download_publishes_lead_captured(client, create_whitepaper, leads):
     whitepaper = await create_whitepaper()
     await _download(client, whitepaper["id"], email="Ada@Example.com", language="de", consent_marketing=False)
-    assert captured == [
+    assert leads == [
         LeadCaptured(
             email="ada@example.com", first_name="Ada", last_name="Lovelace", company="Engines Ltd", language="de",
             consent_marketing=False, source=f"whitepaper:{whitepaper['id']}",
@@ -190,17 +184,11 @@ async def test_each_download_publishes_lead_captured(app, client, create_whitepa
     ]
 
 
-async def test_a_repeat_download_is_not_a_new_lead_unless_it_gives_consent(app, client, create_whitepaper):
-    captured: list[LeadCaptured] = []
-
-    async def record(event: LeadCaptured, _session) -> None:
-        captured.append(event)
-
-    app.state.events.subscribe(LeadCaptured, record)
+async def test_a_repeat_download_is_not_a_new_lead_unless_it_gives_consent(client, create_whitepaper, leads):
     whitepaper = await create_whitepaper()
     for consent in (False, False, True, True, False):
         assert (await _download(client, whitepaper["id"], consent_marketing=consent)).status_code == 201
-    assert [event.consent_marketing for event in captured] == [False, True]
+    assert [event.consent_marketing for event in leads] == [False, True]
 
 
 async def test_addresses_plain_smtp_cannot_carry_are_refused_and_idn_domains_are_punycoded(
