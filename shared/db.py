@@ -89,6 +89,12 @@ class _WriterQueue:
         try:
             # BEGIN leaves no rows: its cursor needs no close (another trip); the GC finalizes it.
             await raw_connection.execute(f"BEGIN {mode}")
+        except sqlite3.OperationalError as exc:
+            self.release(info)
+            # Another process held the lock past busy_timeout. Raised inside SQLAlchemy's begin
+            # event the driver's error would escape unwrapped: wrap it as the dialect does, so
+            # callers see one kind of error and the API answers 503, not 500.
+            raise OperationalError(f"BEGIN {mode}", None, exc) from None
         except BaseException:
             self.release(info)
             raise

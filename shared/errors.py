@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -12,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import loggable_path
 
 logger = logging.getLogger("magnetiq.errors")
 
@@ -225,11 +228,12 @@ async def _http_error_handler(_request: Request, exc: StarletteHTTPException) ->
     return JSONResponse(error_body(code, message), status_code=status, headers=getattr(exc, "headers", None))
 
 
-async def _database_error_handler(request: Request, exc: OperationalError) -> JSONResponse:
-    if "database is locked" not in str(exc.orig):
+async def _database_error_handler(request: Request, exc: OperationalError | sqlite3.OperationalError) -> JSONResponse:
+    # The driver's own error reaches here from statements run straight on it (shared/driver.py).
+    if "database is locked" not in str(getattr(exc, "orig", exc)):
         return await _unhandled_handler(request, exc)
     # Writers queued longer than the busy timeout: the request changed nothing, so it can simply retry.
-    logger.warning("database busy", extra={"path": request.url.path})
+    logger.warning("database busy", extra={"path": loggable_path(request.scope)})
     return JSONResponse(
         error_body("SERVICE_BUSY", "The service is busy; try again shortly"), status_code=503,
         headers={"Retry-After": "1"},
@@ -237,7 +241,7 @@ async def _database_error_handler(request: Request, exc: OperationalError) -> JS
 
 
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"path": request.url.path})
+    logger.exception("unhandled error", extra={"path": loggable_path(request.scope)})
     return JSONResponse(error_body("INTERNAL_ERROR", "An unexpected error occurred"), status_code=500)
 
 
@@ -246,4 +250,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(OperationalError, _database_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(sqlite3.OperationalError, _database_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled_handler)

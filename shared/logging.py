@@ -7,8 +7,24 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# Path parameters that are credentials (a booking's cancel link carries a signed token in its
+# path): logs show the parameter's name in their place, never the value.
+SECRET_PATH_PARAMS = frozenset({"token"})
+
+
+def loggable_path(scope: Any) -> str:
+    """The request's path fit for a log line: no query string, no secret path parameters."""
+    path: str = scope.get("path", "")
+    params = scope.get("path_params") or {}
+    for name in SECRET_PATH_PARAMS.intersection(params):
+        if value := str(params[name]):
+            path = path.replace(value, f"{{{name}}}")
+    return path
+
 
 # uvicorn adds an ANSI-coloured copy of its message; JSON logs want the plain one only.
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -44,3 +60,6 @@ def configure_logging(*, debug: bool = False) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # httpx logs every request's full URL at INFO; calls to providers can carry tokens in them.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

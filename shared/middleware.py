@@ -11,7 +11,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import error_body
-from shared.logging import request_id_var
+from shared.logging import loggable_path, request_id_var
 
 logger = logging.getLogger("magnetiq.access")
 
@@ -46,7 +46,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            logger.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
+            logger.exception("unhandled error", extra={"method": scope["method"], "path": loggable_path(scope)})
             if status_holder["started"]:
                 raise
             await self._send_internal_error(send_with_id)
@@ -60,7 +60,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],  # never the query string: it can carry tokens
+                    "path": loggable_path(scope),  # routing has filled in the path parameters by now
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

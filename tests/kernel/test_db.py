@@ -90,6 +90,31 @@ async def test_a_writer_that_waits_too_long_gets_database_is_locked(database, mo
     await holder
 
 
+async def test_a_writer_locked_out_by_another_process_gets_database_is_locked_and_frees_its_turn(
+    tmp_path, monkeypatch
+):
+    import sqlite3
+
+    monkeypatch.setattr(shared.db, "SQLITE_BUSY_TIMEOUT_MS", 200)  # read when a connection opens
+    path = tmp_path / "db.sqlite"
+    database = Database.from_url(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with database.session() as session:
+            await session.exec(text("CREATE TABLE log (who TEXT)"))
+        other_process = sqlite3.connect(path, isolation_level=None)
+        other_process.execute("BEGIN IMMEDIATE")
+        # SQLAlchemy's error (which the API turns into 503 SERVICE_BUSY), not the driver's own.
+        with pytest.raises(OperationalError, match="database is locked"):
+            await _log(database, "late", [])
+        other_process.execute("COMMIT")
+        other_process.close()
+        order: list[str] = []
+        await asyncio.wait_for(_log(database, "next", order), timeout=2)  # the turn was given back
+        assert order == ["next"]
+    finally:
+        await database.dispose()
+
+
 async def test_a_request_that_cannot_get_the_write_lock_is_told_to_retry(app, client, monkeypatch):
     """503 with Retry-After in the error envelope, not a 500: nothing was changed."""
     monkeypatch.setattr(shared.db, "SQLITE_BUSY_TIMEOUT_MS", 200)

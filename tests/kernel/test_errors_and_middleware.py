@@ -56,6 +56,28 @@ async def test_unhandled_error_is_a_500_envelope_with_request_id_and_no_internal
     await app.state.db.dispose()
 
 
+async def test_the_drivers_own_lock_error_is_a_503_and_its_other_errors_a_500(settings):
+    import sqlite3
+
+    from httpx import ASGITransport, AsyncClient
+
+    app = create_app(settings)
+    raw = APIRouter()
+
+    @raw.post("/api/v1/raw/{what}")
+    async def fail(what: str) -> None:
+        raise sqlite3.OperationalError("database is locked" if what == "locked" else "disk I/O error")
+
+    app.include_router(raw)
+    async with AsyncClient(transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t") as client:
+        locked = await client.post("/api/v1/raw/locked")
+        broken = await client.post("/api/v1/raw/broken")
+    assert locked.status_code == 503 and locked.headers["retry-after"] == "1"
+    assert locked.json()["error"]["code"] == "SERVICE_BUSY"
+    assert broken.status_code == 500 and "disk" not in broken.text
+    await app.state.db.dispose()
+
+
 async def test_every_response_carries_a_request_id(client):
     generated = await client.get("/api/v1/health")
     assert len(generated.headers["x-request-id"]) == 32
@@ -87,3 +109,22 @@ async def test_access_log_is_json_without_query_strings_or_bodies(client):
     assert '"path": "/api/v1/auth/reset-password"' in logged
     for secret in ("leaky", "t0ken-value", "p4ssw0rd-value"):
         assert secret not in logged
+
+
+def test_logging_setup_silences_loggers_that_print_urls():
+    """uvicorn's access log and httpx's request log print whole URLs, query strings and tokens included."""
+    from shared.logging import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging(debug=True)
+        assert logging.getLogger("uvicorn.access").disabled
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert logging.getLogger("magnetiq.access").isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logging.getLogger("uvicorn.access").disabled = False
+        logging.getLogger("httpx").setLevel(logging.NOTSET)
+        logging.getLogger("httpcore").setLevel(logging.NOTSET)

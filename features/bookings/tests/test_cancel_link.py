@@ -61,6 +61,21 @@ async def test_posting_the_link_cancels_the_booking_and_mails_the_visitor(client
     assert "<form" not in (await client.get(path)).text
 
 
+async def test_the_token_in_the_link_never_reaches_the_logs(client, confirmed, caplog):
+    """Whoever reads the logs must not be able to cancel the visitor's booking."""
+    import logging
+
+    _, path = confirmed
+    token = path.rsplit("/", 1)[1]
+    with caplog.at_level(logging.DEBUG, logger="magnetiq"):
+        await client.get(path)
+        await client.post(path)
+    access = [r for r in caplog.records if r.name == "magnetiq.access"]
+    assert [r.path for r in access] == [f"{CANCEL}/{{token}}"] * 2
+    ours = [r for r in caplog.records if r.name.startswith("magnetiq")]  # not the test client's own httpx log
+    assert ours and not [r for r in ours if token in r.getMessage() or token in str(r.__dict__)]
+
+
 async def test_cancelling_twice_is_idempotent(client, mailbox, confirmed):
     _, path = confirmed
     await client.post(path)
