@@ -161,7 +161,9 @@ def _old_files(directory: Path, pattern: str, cutoff: float) -> list[Path]:
 
 
 def _set_aside(paths: list[Path], quarantine: Path) -> None:
-    quarantine.mkdir(exist_ok=True)
+    if not paths:
+        return
+    quarantine.mkdir(parents=True, exist_ok=True)
     for path in paths:
         target = quarantine / path.name
         with contextlib.suppress(FileNotFoundError):

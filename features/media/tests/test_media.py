@@ -221,3 +221,13 @@ async def test_the_worker_sets_aside_files_no_record_points_at_and_deletes_them_
     )
     # Set aside, not lost: an operator who restored an older database can still move it back.
     assert (root / ".orphaned" / old_orphan.name).read_bytes() == b"x"
+
+
+async def test_the_sweep_copes_with_an_upload_dir_that_does_not_exist_yet(app, settings, tmp_path):
+    """`magnetiq worker` runs without the API's lifespan, which is what creates UPLOAD_DIR."""
+    from features.media.service import sweep_orphan_files
+
+    settings.upload_dir = str(tmp_path / "not-yet")
+    async with app.state.db.session(write=False) as session:
+        assert await sweep_orphan_files(session, settings) == 0
+    assert not (tmp_path / "not-yet").exists()
