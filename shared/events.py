@@ -34,6 +34,13 @@ class LeadCaptured(Event):
     source: str  # "webinar:<id>", "whitepaper:<id>" or "booking:<id>"
 
 
+@dataclass(frozen=True, kw_only=True)
+class UserRemoved(Event):
+    """A staff user was deleted (kept as a deactivated row, so foreign keys do not see it)."""
+
+    user_id: int
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any, AsyncSession], Awaitable[None]]
 

@@ -12,6 +12,7 @@ from features.auth.api import update_user as update_auth_user
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, SessionDep
 from shared.errors import error_responses
+from shared.events import EventBusDep
 from shared.http import IdPath
 from shared.pagination import Page, Pagination
 from shared.permissions import IsAdmin, Role
@@ -54,9 +55,9 @@ async def update_user(user_id: IdPath, body: UserUpdate, admin: IsAdmin, session
     return await update_auth_user(session, admin, user_id, body)
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
-async def deactivate_admin_user(user_id: IdPath, admin: IsAdmin, session: SessionDep) -> None:
-    """Deactivate a user: they can no longer log in and their tokens stop working."""
-    await deactivate_user(session, admin, user_id)
+async def deactivate_admin_user(user_id: IdPath, admin: IsAdmin, session: SessionDep, events: EventBusDep) -> None:
+    """Deactivate a user: they can no longer log in, their tokens stop working, their assignments are released."""
+    await deactivate_user(session, events, admin, user_id)
 
 @router.get("/system-health", response_model=SystemHealth)
 async def read_system_health(

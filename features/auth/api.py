@@ -6,6 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.auth import service, users
 from features.auth.schemas import UserCreate, UserPublic, UserUpdate
+from shared.events import EventBus
 from shared.jobs import JobContext, PeriodicJob
 from shared.pagination import PageParams
 from shared.permissions import Principal, Role
@@ -38,8 +39,8 @@ async def update_user(session: AsyncSession, actor: Principal, user_id: int, dat
     return UserPublic.model_validate(await users.update_user(session, actor, user_id, data))
 
 
-async def deactivate_user(session: AsyncSession, actor: Principal, user_id: int) -> UserPublic:
-    return UserPublic.model_validate(await users.deactivate_user(session, actor, user_id))
+async def deactivate_user(session: AsyncSession, events: EventBus, actor: Principal, user_id: int) -> UserPublic:
+    return UserPublic.model_validate(await users.deactivate_user(session, events, actor, user_id))
 
 
 async def _purge(context: JobContext) -> None:

@@ -15,6 +15,7 @@ from features.auth.models import RefreshToken, User
 from features.auth.schemas import UserCreate, UserUpdate
 from shared.db import utcnow
 from shared.errors import NotFound, PermissionDenied
+from shared.events import EventBus, UserRemoved
 from shared.pagination import PageParams, paginate, sort_order
 from shared.permissions import Principal, Role
 from shared.security import hash_password
@@ -159,11 +160,14 @@ async def _deactivate(session: AsyncSession, actor: Principal, user: User, *, de
     await revoke_all_sessions(session, user)
 
 
-async def deactivate_user(session: AsyncSession, actor: Principal, user_id: int) -> User:
-    """Soft-deletes a user: inactive, deleted_at set, every token revoked."""
+async def deactivate_user(session: AsyncSession, events: EventBus, actor: Principal, user_id: int) -> User:
+    """Soft-deletes a user: inactive, deleted_at set, every token revoked, UserRemoved published."""
     user = await get_user(session, user_id)
     if user.deleted_at is None:
         await _deactivate(session, actor, user, deleted=True)
         user.updated_at = utcnow()
         session.add(user)
+        await session.flush()
+        # The row stays, so ON DELETE rules never fire: slices that point at users hear it here.
+        await events.publish(UserRemoved(user_id=user_id), session)
     return user

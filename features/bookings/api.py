@@ -1,5 +1,21 @@
-"""The bookings slice's public face: no jobs, and nothing other slices need yet (leads go out as LeadCaptured)."""
+"""The bookings slice's public face: no jobs; it listens for removed users (leads go out as LeadCaptured)."""
 
+from sqlalchemy import update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from features.bookings.models import Booking
+from shared.events import UserRemoved
 from shared.jobs import PeriodicJob
 
 JOBS: tuple[PeriodicJob, ...] = ()
+
+
+async def _release_assignments(event: UserRemoved, session: AsyncSession) -> None:
+    # What ON DELETE SET NULL would do if users were deleted rather than deactivated.
+    await session.exec(  # type: ignore[call-overload]
+        update(Booking).where(col(Booking.assigned_to) == event.user_id).values(assigned_to=None)
+    )
+
+
+SUBSCRIPTIONS = ((UserRemoved, _release_assignments),)

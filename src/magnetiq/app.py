@@ -64,6 +64,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     *bookings_api.JOBS,
 )
 MAIL_TEMPLATES = {**webinars_api.MAIL_TEMPLATES}
+EVENT_SUBSCRIPTIONS = (*bookings_api.SUBSCRIPTIONS,)
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness."},
@@ -145,6 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = Mailer(settings, MAIL_TEMPLATES)
     app.state.mail_kicker = DeliveryKicker()
     app.state.events = EventBus()
+    for event_type, handler in EVENT_SUBSCRIPTIONS:
+        app.state.events.subscribe(event_type, handler)
     app.state.rate_limiters = {}
     app.state.caches = {}
     app.state.principal_resolver = auth_api.load_principal

@@ -122,8 +122,8 @@ async def test_completing_or_no_show_mails_nothing(client, mailbox, booking, edi
     assert len(mailbox.to("ada@example.com")) == 2  # received and confirmed
 
 
-async def test_assignee_and_notes_are_set_and_the_assignee_is_unset_when_that_user_goes(
-    app, client, booking, editor_headers
+async def test_assignee_and_notes_are_set_and_the_assignee_is_unset_when_that_user_is_deleted(
+    app, client, booking, editor_headers, admin_headers
 ):
     colleague = await make_user(app, email="consultant@example.com", role=Role.EDITOR)
     url = f"{BOOKINGS}/{booking['id']}"
@@ -132,11 +132,19 @@ async def test_assignee_and_notes_are_set_and_the_assignee_is_unset_when_that_us
     listed = (await client.get(BOOKINGS, params={"assigned_to": colleague.id}, headers=editor_headers)).json()
     assert listed["total"] == 1
 
-    async with app.state.db.session() as session:
-        await session.exec(text("DELETE FROM admin_users WHERE id = :id").bindparams(id=colleague.id))
+    assert (await client.delete(f"/api/v1/admin/users/{colleague.id}", headers=admin_headers)).status_code == 204
 
     after = (await client.get(url, headers=editor_headers)).json()
     assert after["assigned_to"] is None and after["notes"] == "VIP"
+
+
+async def test_the_database_unsets_the_assignee_if_a_user_row_is_ever_deleted(app, client, booking, editor_headers):
+    colleague = await make_user(app, email="consultant@example.com", role=Role.EDITOR)
+    url = f"{BOOKINGS}/{booking['id']}"
+    await client.put(url, json={"assigned_to": colleague.id}, headers=editor_headers)
+    async with app.state.db.session() as session:
+        await session.exec(text("DELETE FROM admin_users WHERE id = :id").bindparams(id=colleague.id))
+    assert (await client.get(url, headers=editor_headers)).json()["assigned_to"] is None
 
 
 async def test_assigning_an_unknown_or_inactive_user_is_refused(app, client, booking, editor_headers, admin_headers):
