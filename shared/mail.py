@@ -37,6 +37,7 @@ from shared.driver import DriverStatement
 logger = logging.getLogger("magnetiq.mail")
 
 MAX_ATTEMPTS = 8
+DONE = frozenset({"sent", "skipped"})  # statuses after which a row is only a record
 CLAIM_SECONDS = 120
 
 
@@ -46,7 +47,7 @@ class OutgoingMail(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     recipient: str = Field(max_length=320)
     subject: str = Field(max_length=500)  # empty until a template is rendered
-    message: bytes | None = Field(default=None, sa_type=LargeBinary)  # None: rendered from template at delivery
+    message: bytes | None = Field(default=None, sa_type=LargeBinary)  # None: a template, or already delivered
     template: str | None = Field(default=None, max_length=64)
     params: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     # pending, sent, failed, skipped (its template found nothing to send any more)
@@ -286,13 +287,17 @@ async def deliver_due_mail(database: Database, mailer: Mailer, *, batch_size: in
     sent = await _send_batch(rows, database, mailer)
     async with database.session() as session:
         for row in rows:
+            outcome = {
+                "status": row.status, "subject": row.subject, "attempts": row.attempts, "last_error": row.last_error,
+                "next_attempt_at": row.next_attempt_at, "sent_at": row.sent_at, "claim_id": None,
+                "claimed_until": None,
+            }
+            if row.status in DONE:
+                # A delivered body still carries its links (download, cancel): the outbox keeps
+                # who, what and when, not a second copy of what only the recipient should hold.
+                outcome |= {"message": None, "params": None}
             await session.exec(  # type: ignore[call-overload]
-                update(OutgoingMail)
-                .where(col(OutgoingMail.id) == row.id)
-                .values(
-                    status=row.status, subject=row.subject, attempts=row.attempts, last_error=row.last_error,
-                    next_attempt_at=row.next_attempt_at, sent_at=row.sent_at, claim_id=None, claimed_until=None,
-                )
+                update(OutgoingMail).where(col(OutgoingMail.id) == row.id).values(**outcome)
             )
     return sent
 

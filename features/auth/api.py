@@ -14,7 +14,7 @@ from shared.permissions import Principal, Role
 load_principal = service.load_principal
 
 __all__ = [
-    "JOBS", "UserCreate", "UserPublic", "UserUpdate", "create_user", "deactivate_user", "get_user",
+    "JOBS", "MAIL_TEMPLATES", "UserCreate", "UserPublic", "UserUpdate", "create_user", "deactivate_user", "get_user",
     "list_users", "load_principal", "update_user",
 ]
 
@@ -48,4 +48,5 @@ async def _purge(context: JobContext) -> None:
         await service.purge_expired_auth_records(session)
 
 
+MAIL_TEMPLATES = {service.RESET_MAIL_TEMPLATE: service.render_password_reset}
 JOBS = (PeriodicJob(name="purge_expired_auth_records", interval=timedelta(hours=1), run=_purge),)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,7 +28,7 @@ from features.auth.users import (
 from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.errors import InvalidToken
-from shared.mail import build_message, queue_mail
+from shared.mail import build_message, queue_template
 from shared.permissions import Principal, Role
 from shared.security import create_token, decode_token, digest, hash_password, new_opaque_token, verify_password
 
@@ -161,16 +165,45 @@ async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Princ
 # --- password reset --------------------------------------------------------------------------
 
 
+RESET_MAIL_TEMPLATE = "auth.password_reset"
+
+
+def _reset_token(settings: Settings, nonce: str) -> str:
+    # The queued mail keeps only the nonce: without SECRET_KEY it is no reset link, so neither
+    # the database nor a backup of it ever holds a usable token (the token table holds a digest).
+    key = settings.secret_key.get_secret_value().encode()
+    mac = hmac.new(key, f"password-reset:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
 async def request_password_reset(session: AsyncSession, settings: Settings, email: str) -> None:
     """Mails a single-use reset link to an active user; does nothing visible otherwise."""
     user = await get_user_by_email(session, email)
     if not can_log_in(user):
         return
     assert user is not None and user.id is not None
-    token = new_opaque_token()
+    nonce = new_opaque_token()
     session.add(
-        PasswordResetToken(user_id=user.id, token_digest=digest(token), expires_at=utcnow() + RESET_TOKEN_TTL)
+        PasswordResetToken(
+            user_id=user.id, token_digest=digest(_reset_token(settings, nonce)), expires_at=utcnow() + RESET_TOKEN_TTL
+        )
     )
+    await queue_template(
+        session, RESET_MAIL_TEMPLATE, recipient=user.email, params={"user_id": user.id, "nonce": nonce}
+    )
+
+
+async def render_password_reset(session: AsyncSession, settings: Settings, params: dict[str, Any]) -> Message | None:
+    """The reset mail, rendered when sent; None once the link could no longer be used."""
+    user = await session.get(User, params["user_id"])
+    token = _reset_token(settings, params["nonce"])
+    stored = (
+        await session.exec(select(PasswordResetToken).where(PasswordResetToken.token_digest == digest(token)))
+    ).first()
+    if user is None or not can_log_in(user) or stored is None or stored.used_at is not None:
+        return None
+    if stored.expires_at <= utcnow():
+        return None
     link = f"{settings.frontend_base_url.rstrip('/')}/reset-password?{urlencode({'token': token})}"
     minutes = int(RESET_TOKEN_TTL.total_seconds() // 60)
     text = (
@@ -179,7 +212,7 @@ async def request_password_reset(session: AsyncSession, settings: Settings, emai
         f"within {minutes} minutes:\n\n{link}\n\nIf it was not you, ignore this message; "
         f"your password stays as it is.\n"
     )
-    await queue_mail(session, build_message(settings, to=user.email, subject="Reset your Magnetiq password", text=text))
+    return build_message(settings, to=user.email, subject="Reset your Magnetiq password", text=text)
 
 
 async def reset_password(session: AsyncSession, *, token: str, new_password: str) -> None:

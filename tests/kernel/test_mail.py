@@ -48,6 +48,7 @@ async def test_a_template_with_nothing_left_to_send_is_skipped_and_an_unknown_on
     assert await deliver_due_mail(app.state.db, _mailer(app, {"test.gone": gone})) == 1
     rows = await _rows(app)
     assert rows["gone@example.com"].status == "skipped"
+    assert rows["unknown@example.com"].params == {}  # still pending: kept for the next attempt
     unknown = rows["unknown@example.com"]
     assert unknown.status == "pending" and unknown.attempts == 1 and unknown.last_error.startswith("LookupError")
     assert rows["plain@example.com"].status == "sent"
@@ -60,7 +61,10 @@ async def test_a_batch_goes_out_over_one_smtp_session(app, mailbox):
             await queue_mail(session, build_message(app.state.settings, to=f"r{n}@example.com", subject="Hi", text="x"))
     assert await deliver_due_mail(app.state.db, app.state.mailer) == 5
     assert len(mailbox.messages) == 5 and mailbox.sessions == 1
-    assert {row.status for row in (await _rows(app)).values()} == {"sent"}
+    rows = (await _rows(app)).values()
+    assert {row.status for row in rows} == {"sent"}
+    # Delivered: a record of who, what and when remains, not a copy of the body and its links.
+    assert {(row.message, row.params) for row in rows} == {(None, None)} and all(row.subject == "Hi" for row in rows)
 
 
 async def test_a_refused_recipient_is_retried_later_without_holding_up_the_batch(app, mailbox):

@@ -122,3 +122,47 @@ async def test_one_undeliverable_message_does_not_hold_up_the_batch(app, smtp_se
     async with app.state.db.session(write=False) as session:
         failed = (await session.exec(OutgoingMail.__table__.select().where(OutgoingMail.id == bad.id))).one()
     assert failed.status == "pending" and failed.attempts == 1 and failed.claim_id is None
+
+
+async def test_no_usable_reset_token_is_ever_stored_not_even_in_the_mail_queue(app, client, smtp_server, settings):
+    """A copy of the database (a backup, a leak) must not let anyone reset a password."""
+    import sqlite3
+
+    from shared.db import sqlite_file_path
+    from shared.mail import OutgoingMail, deliver_due_mail
+
+    user = await make_user(app, email="careful@example.com")
+    await client.post("/api/v1/auth/forgot-password", json={"email": user.email})  # no SMTP yet: it stays queued
+
+    def dump() -> str:
+        with sqlite3.connect(sqlite_file_path(settings.database_url)) as connection:
+            return "\n".join(connection.iterdump())
+
+    queued = dump()
+    recorder, port = smtp_server
+    app.state.settings.smtp_port = port
+    async with app.state.db.session() as session:
+        await session.exec(update(OutgoingMail).values(next_attempt_at=utcnow()))
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 1
+    token = _token_from(recorder.to(user.email)[0])
+    assert token not in queued and token not in dump()
+    assert (
+        await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": NEW_PASSWORD})
+    ).status_code == 204
+
+
+async def test_a_reset_mail_whose_link_died_while_queued_is_not_sent(app, client, smtp_server, admin_headers):
+    from shared.mail import OutgoingMail, deliver_due_mail
+
+    user = await make_user(app, email="gone@example.com")
+    await client.post("/api/v1/auth/forgot-password", json={"email": user.email})  # no SMTP yet: it stays queued
+    await client.put(f"/api/v1/admin/users/{user.id}", json={"is_active": False}, headers=admin_headers)
+    recorder, port = smtp_server
+    app.state.settings.smtp_port = port
+    async with app.state.db.session() as session:
+        await session.exec(update(OutgoingMail).values(next_attempt_at=utcnow()))
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 0
+    assert recorder.to(user.email) == []
+    async with app.state.db.session(write=False) as session:
+        [row] = (await session.exec(OutgoingMail.__table__.select())).all()
+    assert row.status == "skipped"
