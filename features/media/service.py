@@ -46,7 +46,7 @@ def parse_alt_text(raw: str | None, settings: Settings) -> dict[str, str] | None
         return None
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # deep nesting exhausts the parser's stack
         raise ValidationFailed('alt_text must be a JSON object such as {"en": "..."}', field="alt_text") from exc
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValidationFailed('alt_text must be a JSON object such as {"en": "..."}', field="alt_text")

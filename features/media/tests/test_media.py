@@ -91,6 +91,20 @@ async def test_oversized_stream_without_length_is_cut_off_while_streaming(client
     assert stored_files(settings) == []
 
 
+def _patched_docx(header: bytes, offset: int, value: bytes, *, name: bytes = b"word/document.xml") -> bytes:
+    """A docx-looking archive with one field of its central directory overwritten, as a fuzzer would."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<document/>")
+    data = buffer.getvalue().replace(b"word/document.xml", name.ljust(len(b"word/document.xml"), b"x"))
+    at = data.rindex(header) + offset
+    return data[:at] + value + data[at + len(value):]
+
+
 async def test_files_whose_bytes_do_not_match_their_extension_are_refused(client, settings, upload):
     cases = {
         "evil.png": b"<html><script>alert(1)</script></html>",
@@ -101,6 +115,9 @@ async def test_files_whose_bytes_do_not_match_their_extension_are_refused(client
         "tool.exe": b"MZ\x90\x00",
         "drawing.svg": b"<svg/>",
         "noextension": png_bytes(),
+        "header-only.pdf": b"%PDF-1.4\n<html><script>alert(1)</script></html>",
+        "future.docx": _patched_docx(b"PK\x01\x02", 6, b"\xff\x00"),  # needs zip version 25.5 to extract
+        "badname.docx": _patched_docx(b"PK\x01\x02", 8, b"\x00\x08", name=b"\xff\xfe.xml"),  # UTF-8 flag, not UTF-8
     }
     for filename, data in cases.items():
         response = await upload(filename, data)
@@ -120,6 +137,8 @@ async def test_path_tricks_in_the_filename_are_harmless(client, settings, upload
 
 async def test_bad_alt_text_and_missing_file_are_422(client, upload, editor_headers):
     assert (await upload("a.png", png_bytes(), alt_text="not json")).status_code == 422
+    deep = await upload("a.png", png_bytes(), alt_text="[" * 5000 + "]" * 5000)  # exhausts a recursive parser
+    assert deep.status_code == 422 and deep.json()["error"]["field"] == "alt_text"
     unknown = await upload("a.png", png_bytes(), alt_text='{"fr": "x"}')
     assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "alt_text.fr"
     no_file = await client.post("/api/v1/content/media", data={"alt_text": "{}"}, headers=editor_headers)
