@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
+
+from shared.timefields import is_time_zone
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS_RANGE = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -66,16 +68,6 @@ def parse_hours(spec: str) -> tuple[tuple[time, time], ...]:
         if opens < closes:
             raise ValueError("BOOKING_HOURS: periods overlap")
     return tuple(periods)
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def is_time_zone(name: str) -> bool:
-    """Whether `name` is an IANA zone this machine knows (never a path or anything else)."""
-    return name in _zone_names()
 
 
 @lru_cache(maxsize=32)

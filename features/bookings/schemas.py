@@ -1,12 +1,12 @@
 """Bodies of the bookings slice (CONTRACT.md §5)."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import IntEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from features.bookings.calendar_rules import is_time_zone
+from shared.timefields import TimeZoneName, UtcDatetime
 from shared.visitors import VisitorFields
 
 BookingStatus = Literal["pending", "confirmed", "cancelled", "completed", "no_show"]
@@ -19,21 +19,6 @@ class Duration(IntEnum):
     HOUR = 60
 
 
-def _in_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:  # year 1 at +05:00, say: no UTC instant exists
-        raise ValueError("is out of range") from exc
-
-
-def _known_zone(value: str) -> str:
-    if not is_time_zone(value):
-        raise ValueError("is not an IANA time zone name such as Europe/Berlin")
-    return value
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone)]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Message = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Phone = Annotated[

@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.i18n import Localized
 from shared.slugs import Slug
+from shared.timefields import UtcDatetime
 
 PageStatus = Literal["draft", "published", "scheduled"]
 
@@ -29,7 +30,7 @@ class PageCreate(BaseModel):
     seo_title: Localized | None = None
     seo_keywords: Localized | None = None
     status: PageStatus = "draft"
-    publish_at: AwareDatetime | None = Field(default=None, description="When a scheduled page goes live")
+    publish_at: UtcDatetime | None = Field(default=None, description="When a scheduled page goes live")
 
 
 class PageUpdate(BaseModel):
@@ -42,7 +43,7 @@ class PageUpdate(BaseModel):
     seo_title: Localized | None = None
     seo_keywords: Localized | None = None
     status: PageStatus | None = None
-    publish_at: AwareDatetime | None = None
+    publish_at: UtcDatetime | None = None
 
 
 class PagePublic(BaseModel):

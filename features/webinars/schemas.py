@@ -1,9 +1,7 @@
 """Bodies of the webinars slice (CONTRACT.md §5)."""
 
 from datetime import UTC, datetime
-from functools import cache
 from typing import Annotated, Literal
-from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -17,6 +15,7 @@ from pydantic import (
 
 from shared.i18n import LanguageCode
 from shared.slugs import Slug
+from shared.timefields import TimeZoneName
 from shared.visitors import VisitorFields
 
 WebinarStatus = Literal["draft", "published", "cancelled"]
@@ -35,17 +34,6 @@ LocalizedHtml = Annotated[
 ]
 
 
-@cache
-def _known_timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def _known_timezone(name: str) -> str:
-    if name not in _known_timezones():
-        raise ValueError("must be an IANA time zone name such as Europe/Berlin")
-    return name
-
-
 def _reasonable_time(value: datetime) -> datetime:
     try:
         in_utc = value.astimezone(UTC)
@@ -57,7 +45,7 @@ def _reasonable_time(value: datetime) -> datetime:
 
 
 TimezoneName = Annotated[
-    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_timezone),
+    TimeZoneName,
     Field(description="IANA time zone the webinar is announced in, e.g. Europe/Berlin"),
 ]
 StartsAt = Annotated[

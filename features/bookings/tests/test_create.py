@@ -47,6 +47,7 @@ async def test_times_are_stored_and_returned_in_utc(client, monday, viewer_heade
         (0, "10:00", {"duration_minutes": 0}, "duration_minutes"),
         (0, "10:00", {"timezone": "Mars/Base"}, "timezone"),
         (0, "10:00", {"timezone": "../../etc/passwd"}, "timezone"),
+        (0, "10:00", {"timezone": "localtime"}, "timezone"),  # the server's own zone, not an IANA name
         (0, "10:00", {"email": "not-an-address"}, "email"),
         (0, "10:00", {"topic": "   "}, "topic"),
         (0, "10:00", {"phone": "call me maybe"}, "phone"),

@@ -99,6 +99,9 @@ async def test_scheduling_needs_a_future_publish_at(client, editor_headers):
     assert missing.status_code == 422
     naive = await client.post("/api/v1/content/pages", json=page_body(status="scheduled", publish_at="2099-01-01T10:00:00"), headers=editor_headers)
     assert naive.status_code == 422
+    beyond = page_body(status="scheduled", publish_at="9999-12-31T23:30:00-01:00")  # no such instant in UTC
+    response = await client.post("/api/v1/content/pages", json=beyond, headers=editor_headers)
+    assert response.status_code == 422 and response.json()["error"]["field"] == "publish_at"
 
 
 async def test_stale_if_match_is_refused_with_412(client, create_page, editor_headers):

@@ -128,6 +128,9 @@ async def test_fields_are_validated(client, editor_headers):
         assert response.json()["error"]["code"] == "VALIDATION_ERROR"
     far = await client.post(BASE, json=webinar_body(starts_at="9999-12-31T23:59:59-23:59"), headers=editor_headers)
     assert far.status_code == 422 and far.json()["error"]["field"] == "starts_at"
+    for zone in ("localtime", "Factory", "posix/Europe/Berlin"):  # files of the zone database, not IANA names
+        response = await client.post(BASE, json=webinar_body(timezone=zone), headers=editor_headers)
+        assert response.status_code == 422 and response.json()["error"]["field"] == "timezone", zone
 
 
 async def test_a_published_webinar_needs_a_join_url(client, create_webinar, editor_headers):
