@@ -147,6 +147,12 @@ class ValidationFailed(AppError):
     default_message = "The request is not valid"
 
 
+class RangeNotSatisfiable(AppError):
+    status_code = 416
+    code = "RANGE_NOT_SATISFIABLE"
+    default_message = "The requested range lies beyond the end of the file"
+
+
 class RateLimited(AppError):
     status_code = 429
     code = "RATE_LIMITED"

@@ -1,8 +1,15 @@
 """Small HTTP building blocks shared by every router."""
 
+import os
+from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Request
+from fastapi.responses import FileResponse
+from starlette.responses import MalformedRangeHeader
+from starlette.responses import RangeNotSatisfiable as Unsatisfiable
+
+from shared.errors import RangeNotSatisfiable
 
 # SQLite integers are 64-bit; a larger id is simply not found, never an overflow.
 MAX_ID = 2**63 - 1
@@ -19,3 +26,29 @@ def etag_matches(header: str | None, etag: str) -> bool:
         if candidate == "*" or candidate.removeprefix("W/") == bare:
             return True
     return False
+
+
+class _RangedFile(FileResponse):
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        try:
+            return super()._parse_range_header(http_range, file_size)
+        except MalformedRangeHeader:
+            return []  # RFC 9110 §14.2: a Range the server cannot make sense of is ignored; the whole file goes
+
+
+def file_response(
+    request: Request, path: FilePath, *, media_type: str, filename: str, disposition: str, headers: dict[str, str]
+) -> FileResponse:
+    """A file with Range support: a range past its end is a 416 in the error envelope, a malformed one ignored."""
+    stat = os.stat(path)
+    http_range = request.headers.get("range")
+    if http_range and "if-range" not in request.headers:
+        try:
+            _RangedFile._parse_range_header(http_range, stat.st_size)
+        except Unsatisfiable:
+            raise RangeNotSatisfiable(headers={"Content-Range": f"bytes */{stat.st_size}"}) from None
+    return _RangedFile(
+        path, media_type=media_type, filename=filename, content_disposition_type=disposition, headers=headers,
+        stat_result=stat,
+    )

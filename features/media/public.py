@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from features.media import service
 from shared.config import Settings
 from shared.errors import NotFound, error_responses
+from shared.http import file_response
 
 router = APIRouter(prefix=service.PUBLIC_PATH, tags=["public media"], responses=error_responses(422, 500))
 
@@ -30,10 +31,11 @@ async def serve_media(stored_name: StoredName, request: Request) -> FileResponse
     path = Path(settings.upload_dir) / stored_name
     if item is None or not path.is_file():
         raise NotFound("File not found")
-    return FileResponse(
+    return file_response(
+        request,
         path,
         media_type=item.mime_type,
         filename=item.filename,
-        content_disposition_type="inline" if item.kind == "image" else "attachment",
+        disposition="inline" if item.kind == "image" else "attachment",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=31536000, immutable"},
     )

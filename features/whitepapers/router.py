@@ -25,7 +25,7 @@ from shared.db import SessionDep
 from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_response
-from shared.http import IdPath
+from shared.http import IdPath, file_response
 from shared.i18n import LanguageCode
 from shared.mail import MailDispatchDep
 from shared.pagination import Page, Pagination
@@ -51,7 +51,8 @@ _FILE_RESPONSE = {
     200: {
         "description": "The document, as an attachment",
         "content": {mime: {"schema": {"type": "string", "format": "binary"}} for mime in DOCUMENT_TYPES},
-    }
+    },
+    206: {"description": "Part of the document (Range request)"},
 }
 
 
@@ -148,16 +149,15 @@ async def download_whitepaper(
 
 @router.get(
     "/{whitepaper_id}/file", response_class=FileResponse, response_model=None,
-    responses={**_FILE_RESPONSE, **error_responses(403, 404)},
+    responses={**_FILE_RESPONSE, **error_responses(403, 404, 416)},
 )
 async def download_whitepaper_file(
-    whitepaper_id: IdPath, session: SessionDep, settings: SettingsDep, token: TokenParam = None
+    whitepaper_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep, token: TokenParam = None
 ) -> FileResponse:
     """The document of a download link; a missing, invalid, expired or other whitepaper's token is a 403."""
     document = await downloads.document_for_token(session, settings, whitepaper_id, token)
-    return FileResponse(
-        document.path, media_type=document.mime_type, filename=document.filename,
-        content_disposition_type="attachment",
+    return file_response(
+        request, document.path, media_type=document.mime_type, filename=document.filename, disposition="attachment",
         # The URL carries the token: keep it out of caches and out of Referer headers.
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
                  "Referrer-Policy": "no-referrer"},

@@ -54,6 +54,17 @@ async def test_range_requests_return_partial_content(client, upload):
     assert response.headers["content-range"] == f"bytes 0-4/{len(data)}"
 
 
+async def test_a_range_past_the_end_is_a_416_envelope_and_a_malformed_one_is_ignored(client, upload):
+    data = PDF
+    path = (await upload("range.pdf", data)).json()["url"].removeprefix("http://localhost:3036")
+    beyond = await client.get(path, headers={"Range": "bytes=999999-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(data)}"
+    assert beyond.json()["error"]["code"] == "RANGE_NOT_SATISFIABLE"
+    for header in ("bytes=abc", "items=0-1", "bytes=5-1", "bytes"):  # RFC 9110: ignore, send the whole file
+        whole = await client.get(path, headers={"Range": header})
+        assert whole.status_code == 200 and whole.content == data, header
+
+
 async def test_same_bytes_twice_return_the_existing_item(client, settings, upload):
     first = await upload("a.png", png_bytes())
     second = await upload("b.png", png_bytes())

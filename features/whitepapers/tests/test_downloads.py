@@ -57,6 +57,10 @@ async def test_download_returns_a_link_that_streams_the_exact_bytes(client, uplo
     assert file.headers["content-disposition"] == "attachment; filename*=utf-8''Grid%20Guide.pdf"
     assert file.headers["x-content-type-options"] == "nosniff"
     assert "no-store" in file.headers["cache-control"] and "private" in file.headers["cache-control"]
+    resumed = await client.get(local(link["download_url"]), headers={"Range": "bytes=10-"})  # a resumed download
+    assert resumed.status_code == 206 and resumed.content == data[10:]
+    beyond = await client.get(local(link["download_url"]), headers={"Range": f"bytes={len(data)}-"})
+    assert beyond.status_code == 416 and beyond.json()["error"]["code"] == "RANGE_NOT_SATISFIABLE"
 
 
 async def test_the_mail_carries_the_same_link(client, mailbox, create_whitepaper):
