@@ -131,10 +131,14 @@ async def logout(
 ) -> None:
     """Ends the login behind the access token, and the one behind the refresh token if given."""
     await _revoke_family(session, principal.login_id)
-    if refresh_token:
+    if not refresh_token:
+        return
+    try:
         claims = decode_token(refresh_token, expected_type="refresh", secret=settings.secret_key.get_secret_value())
-        if claims["sub"] == str(principal.user_id):
-            await _revoke_family(session, claims["fam"])
+    except InvalidToken:
+        return  # a refresh token that is no token ends no other login; this one is over all the same
+    if claims["sub"] == str(principal.user_id):
+        await _revoke_family(session, claims["fam"])
 
 
 async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Principal | None:

@@ -58,6 +58,7 @@ class _Receiver:
         self._field_name: str | None = None
         self._field_value = bytearray()
         self._is_file = False
+        self._form_bytes = 0
 
     def callbacks(self) -> dict:
         return {
@@ -70,7 +71,15 @@ class _Receiver:
             "on_part_end": self._part_end,
         }
 
+    def _count_form_bytes(self, size: int) -> None:
+        # Everything but the file's bytes (part headers, other fields) shares one small budget,
+        # so a chunked body without Content-Length cannot grow memory with endless small fields.
+        self._form_bytes += size
+        if self._form_bytes > MULTIPART_OVERHEAD:
+            raise PayloadTooLarge(f"Besides the file, a form may carry at most {MULTIPART_OVERHEAD} bytes")
+
     def _append(self, attribute: str, data: bytes) -> None:
+        self._count_form_bytes(len(data))
         setattr(self, attribute, getattr(self, attribute) + data)
 
     def _part_begin(self) -> None:
@@ -101,6 +110,7 @@ class _Receiver:
             self._hash.update(chunk)
             self._file.write(chunk)
         elif self._field_name:
+            self._count_form_bytes(len(chunk))
             self._field_value += chunk
             if len(self._field_value) > MAX_FIELD_BYTES:
                 raise ValidationFailed(f"{self._field_name} is too long", field=self._field_name)

@@ -82,7 +82,10 @@ class PublicPageView(BaseModel):
     """A published page in one language, as visitors' browsers receive it."""
 
     slug: str
-    language: str
+    language: str = Field(description="The language of `content`: the one asked for, or the default when missing")
+    fallback_fields: list[str] = Field(
+        default_factory=list, description="Fields served in the default language because the one asked for is missing"
+    )
     title: str
     content: str
     meta_description: str | None

@@ -209,6 +209,9 @@ async def publish_due_pages(session: AsyncSession) -> int:
     return result.rowcount
 
 
+PUBLIC_TEXT_FIELDS = ("title", "content", "meta_description", "seo_title", "seo_keywords")
+
+
 def _live_published():
     return select(Page).where(Page.is_published == True, col(Page.deleted_at).is_(None))  # noqa: E712
 
@@ -218,14 +221,16 @@ async def public_page(session: AsyncSession, settings: Settings, slug: str, lang
     if page is None:
         return None
     default = settings.default_language
-    served = language if page.content.get(language) else default
+    fields = {name: getattr(page, name) for name in PUBLIC_TEXT_FIELDS}
+    # Each field falls back on its own: a German title is served even where the body is not translated yet.
+    fallbacks = [name for name, value in fields.items() if value and not value.get(language) and language != default]
     return PublicPageView(
-        slug=page.slug, language=served,
-        title=translate(page.title, served, default) or "",
-        content=translate(page.content, served, default) or "",
-        meta_description=translate(page.meta_description, served, default),
-        seo_title=translate(page.seo_title, served, default),
-        seo_keywords=translate(page.seo_keywords, served, default),
+        slug=page.slug, language=language if page.content.get(language) else default, fallback_fields=fallbacks,
+        title=translate(page.title, language, default) or "",
+        content=translate(page.content, language, default) or "",
+        meta_description=translate(page.meta_description, language, default),
+        seo_title=translate(page.seo_title, language, default),
+        seo_keywords=translate(page.seo_keywords, language, default),
         published_at=page.published_at,
     )
 

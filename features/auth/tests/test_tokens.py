@@ -58,6 +58,16 @@ async def test_logout_kills_access_and_refresh_token(client, admin):
     assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})).status_code == 401
 
 
+async def test_logout_with_a_broken_refresh_token_still_ends_the_login(client, admin):
+    pair = await _login(client)
+    out = await client.post(
+        "/api/v1/auth/logout", json={"refresh_token": "not-a-jwt"}, headers=_bearer(pair["access_token"])
+    )
+    assert out.status_code == 204
+    assert (await client.get("/api/v1/auth/me", headers=_bearer(pair["access_token"]))).status_code == 401
+    assert (await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})).status_code == 401
+
+
 async def test_logout_revocation_is_seen_by_another_app_instance(app, app_factory, client, admin):
     """The revocation lives in the database, so a second worker process refuses the token too."""
     from httpx import ASGITransport, AsyncClient

@@ -116,6 +116,27 @@ def _patched_docx(header: bytes, offset: int, value: bytes, *, name: bytes = b"w
     return data[:at] + value + data[at + len(value):]
 
 
+async def test_a_stream_of_endless_small_fields_is_cut_off_too(client, settings, editor_headers):
+    """Without Content-Length only the parser can stop a body that never gets to its file."""
+    boundary = "xyz"
+    sent = []
+
+    async def body():
+        for n in range(1500):  # 22 MB of 15 KB fields, each under the per-field limit
+            sent.append(1)
+            yield f'--{boundary}\r\nContent-Disposition: form-data; name="f{n}"\r\n\r\n'.encode() + b"v" * 15_000 + b"\r\n"
+        yield f"--{boundary}--\r\n".encode()
+
+    response = await client.post(
+        "/api/v1/content/media",
+        content=body(),
+        headers={**editor_headers, "content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 413 and response.json()["success"] is False
+    assert len(sent) < 20
+    assert stored_files(settings) == []
+
+
 async def test_files_whose_bytes_do_not_match_their_extension_are_refused(client, settings, upload):
     cases = {
         "evil.png": b"<html><script>alert(1)</script></html>",

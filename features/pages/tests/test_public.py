@@ -24,6 +24,16 @@ async def test_missing_or_unsupported_language_is_served_in_the_default(client, 
     assert (await client.get("/api/v1/public/pages/english-only?lang=fr")).json()["language"] == "en"
 
 
+async def test_each_field_falls_back_on_its_own_and_the_fallbacks_are_named(client, create_page):
+    await create_page(
+        "half-translated", title={"en": "Pricing", "de": "Preise"}, content={"en": "<p>Plans</p>"}, status="published"
+    )
+    page = (await client.get("/api/v1/public/pages/half-translated?lang=de")).json()
+    assert page["title"] == "Preise" and page["content"] == "<p>Plans</p>"
+    assert page["language"] == "en" and "content" in page["fallback_fields"] and "title" not in page["fallback_fields"]
+    assert (await client.get("/api/v1/public/pages/half-translated?lang=en")).json()["fallback_fields"] == []
+
+
 async def test_drafts_scheduled_and_deleted_pages_are_not_public(client, create_page, admin_headers):
     await create_page("draft")
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
