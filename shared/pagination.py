@@ -1,4 +1,4 @@
-"""Lists: ?limit=&offset=, ?sort=field|-field on documented fields, and the list body."""
+"""Lists: ?limit=&offset=, ?sort=field|-field on documented fields, ?q= search, and the list body."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, exists, func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -15,6 +15,21 @@ from sqlmodel.sql.expression import SelectOfScalar
 from shared.errors import ValidationFailed
 
 T = TypeVar("T")
+
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(search: str) -> str:
+    """A lower-case LIKE pattern matching `search` anywhere; its own % and _ match only themselves."""
+    escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def localized_text_contains(column: Any, search: str) -> ColumnElement[bool]:
+    """Rows whose localized JSON column ({"en": ..., "de": ...}) has `search` in a value, in any language."""
+    values = func.json_each(column).table_valued("value")
+    return exists(select(1).select_from(values).where(func.lower(values.c.value).like(contains_pattern(search),
+                                                                                       escape=LIKE_ESCAPE)))
 
 
 class PageParams(BaseModel):

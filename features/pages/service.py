@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,7 +18,7 @@ from shared.errors import NotFound, PreconditionFailed, ValidationFailed
 from shared.html import sanitize_html
 from shared.http import etag_matches
 from shared.i18n import check_localized, translate
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import PageParams, localized_text_contains, paginate, sort_order
 from shared.permissions import Principal
 from shared.slugs import ensure_slug_free, flush_guarding_slug
 
@@ -95,12 +95,7 @@ async def list_pages(
     if status:
         statement = statement.where(Page.status == status)
     if q:
-        # Titles are JSON objects; search their values, in every language, not their keys.
-        statement = statement.where(
-            text("EXISTS (SELECT 1 FROM json_each(pages.title) WHERE lower(json_each.value) LIKE :q)").bindparams(
-                q=f"%{q.lower()}%"
-            )
-        )
+        statement = statement.where(localized_text_contains(Page.title, q))
     return await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, [col(Page.id).desc()]))
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, func, text
+from sqlalchemy import case, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,7 +20,7 @@ from shared.db import utcnow
 from shared.errors import InUse, NotFound, ValidationFailed, is_foreign_key_violation
 from shared.html import sanitize_html
 from shared.i18n import check_localized
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import PageParams, localized_text_contains, paginate, sort_order
 from shared.permissions import Principal
 from shared.slugs import ensure_slug_free, flush_guarding_slug
 
@@ -116,12 +116,7 @@ async def list_webinars(
     elif when == "past":
         statement = statement.where(Webinar.starts_at <= now)
     if q:
-        # Titles are JSON objects; search their values, in every language, not their keys.
-        statement = statement.where(
-            text("EXISTS (SELECT 1 FROM json_each(webinars.title) WHERE lower(json_each.value) LIKE :q)").bindparams(
-                q=f"%{q.lower()}%"
-            )
-        )
+        statement = statement.where(localized_text_contains(Webinar.title, q))
     upcoming = col(Webinar.starts_at) > now
     default = [
         case((upcoming, 0), else_=1), case((upcoming, Webinar.starts_at)).asc(),

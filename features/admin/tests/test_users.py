@@ -32,6 +32,7 @@ async def test_list_filters_search_sort_and_paginate(app, client, admin_headers)
     viewers = (await client.get("/api/v1/admin/users?role=viewer", headers=admin_headers)).json()
     assert viewers["total"] == 3
     found = (await client.get("/api/v1/admin/users?q=WRITER", headers=admin_headers)).json()
+    assert (await client.get("/api/v1/admin/users", params={"q": "_"}, headers=admin_headers)).json()["total"] == 0
     assert [u["email"] for u in found["items"]] == ["writer@example.com"]
     page = (await client.get("/api/v1/admin/users?sort=-email&limit=2&offset=1", headers=admin_headers)).json()
     assert [u["email"] for u in page["items"]] == ["viewer2@example.com", "viewer1@example.com"]

@@ -152,6 +152,10 @@ async def test_list_filters_searches_titles_in_any_language_and_sorts(client, cr
     found = (await client.get("/api/v1/content/pages?q=zweit", headers=editor_headers)).json()
     assert [p["slug"] for p in found["items"]] == ["beta"]
     assert (await client.get("/api/v1/content/pages?q=en", headers=editor_headers)).json()["total"] == 0
+    for wildcard in ("%", "_", "\\"):  # LIKE's wildcards are searched for literally, not matched against anything
+        assert (await client.get("/api/v1/content/pages", params={"q": wildcard}, headers=editor_headers)).json()[
+            "total"
+        ] == 0
     published = (await client.get("/api/v1/content/pages?status=published", headers=editor_headers)).json()
     assert [p["slug"] for p in published["items"]] == ["beta"]
     by_slug = (await client.get("/api/v1/content/pages?sort=-slug", headers=editor_headers)).json()
