@@ -147,9 +147,13 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     is_sqlite = database_url.startswith("sqlite")
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000} if is_sqlite else {}
+    # Bound values are visitors' emails and names, password hashes, tokens: errors and DEBUG's
+    # statement echo show the SQL without them.
     if not is_sqlite:
-        return create_async_engine(database_url, echo=echo)
-    engine = create_async_engine(database_url, echo=echo, connect_args=connect_args, pool_reset_on_return=None)
+        return create_async_engine(database_url, echo=echo, hide_parameters=True)
+    engine = create_async_engine(
+        database_url, echo=echo, connect_args=connect_args, pool_reset_on_return=None, hide_parameters=True
+    )
     _install_sqlite_hooks(engine)
     return engine
 

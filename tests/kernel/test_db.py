@@ -134,3 +134,14 @@ async def test_a_request_that_cannot_get_the_write_lock_is_told_to_retry(app, cl
     assert response.json()["error"]["code"] == "SERVICE_BUSY"
     operations = app.openapi()["paths"]["/api/v1/auth/forgot-password"]
     assert "503" in operations["post"]["responses"]  # declared on every writing operation
+
+
+async def test_database_errors_never_carry_the_values_bound_to_the_statement(database):
+    """An unexpected error is logged with its traceback: it must not spill a visitor's data into the logs."""
+    async with database.session() as session:
+        await session.exec(text("CREATE UNIQUE INDEX one_who ON log (who)"))
+        await session.exec(text("INSERT INTO log VALUES (:who)"), params={"who": "ada@example.com"})
+    with pytest.raises(Exception) as raised:
+        async with database.session() as session:
+            await session.exec(text("INSERT INTO log VALUES (:who)"), params={"who": "ada@example.com"})
+    assert "UNIQUE constraint failed" in str(raised.value) and "ada@example.com" not in str(raised.value)
