@@ -145,3 +145,16 @@ async def test_database_errors_never_carry_the_values_bound_to_the_statement(dat
         async with database.session() as session:
             await session.exec(text("INSERT INTO log VALUES (:who)"), params={"who": "ada@example.com"})
     assert "UNIQUE constraint failed" in str(raised.value) and "ada@example.com" not in str(raised.value)
+
+
+async def test_every_connection_gets_the_pragmas(database):
+    """WAL for readers beside a writer, enforced foreign keys, NORMAL sync, and a busy timeout between processes."""
+    for write in (True, False):
+        async with database.session(write=write) as session:
+            pragmas = {
+                name: (await session.exec(text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
+            }
+        assert pragmas == {
+            "journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": shared.db.SQLITE_BUSY_TIMEOUT_MS
+        }

@@ -70,12 +70,25 @@ async def test_reset_sets_password_burns_token_and_ends_every_login(app, client,
 
 async def test_reset_token_expires_after_thirty_minutes(app, client, mailbox):
     user = await make_user(app, email="slow@example.com")
+    before = utcnow()
     await client.post("/api/v1/auth/forgot-password", json={"email": user.email})
     token = _token_from(mailbox.to(user.email)[0])
+    async with app.state.db.session(write=False) as session:
+        [stored] = (await session.exec(PasswordResetToken.__table__.select())).all()
+    assert timedelta(minutes=30) <= stored.expires_at.replace(tzinfo=before.tzinfo) - before < timedelta(minutes=31)
     async with app.state.db.session() as session:
         await session.exec(update(PasswordResetToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     response = await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": NEW_PASSWORD})
     assert response.status_code == 400
+
+
+async def test_forgot_password_is_rate_limited_per_client(app, client, mailbox):
+    app.state.settings.rate_limit_public_per_minute = 2
+    for _ in range(2):
+        assert (await client.post("/api/v1/auth/forgot-password", json={"email": "x@example.com"})).status_code == 202
+    limited = await client.post("/api/v1/auth/forgot-password", json={"email": "x@example.com"})
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(limited.headers["Retry-After"]) >= 1
 
 
 async def test_forged_token_and_weak_password_are_refused(app, client, mailbox):

@@ -116,6 +116,17 @@ async def test_token_missing_a_required_claim_is_refused(app, client, admin):
     assert (await client.get("/api/v1/auth/me", headers=_bearer(token))).status_code == 401
 
 
+async def test_tokens_without_issue_time_or_id_are_refused(app, client, admin):
+    """A real access token re-signed without `iat`, then without `jti`: every other claim is intact."""
+    secret = app.state.settings.secret_key.get_secret_value()
+    pair = await _login(client)
+    claims = jwt.decode(pair["access_token"], secret, algorithms=["HS256"])
+    assert (await client.get("/api/v1/auth/me", headers=_bearer(pair["access_token"]))).status_code == 200
+    for missing in ("iat", "jti"):
+        token = jwt.encode({k: v for k, v in claims.items() if k != missing}, secret, algorithm="HS256")
+        assert (await client.get("/api/v1/auth/me", headers=_bearer(token))).status_code == 401, missing
+
+
 async def test_no_token_means_authentication_required(client):
     response = await client.get("/api/v1/auth/me")
     assert response.status_code == 401

@@ -51,3 +51,20 @@ async def test_unwritable_upload_dir_is_unhealthy(app, client, tmp_path):
     body = (await client.get("/api/v1/health/detailed")).json()
     assert body["upload_dir"]["status"] == "unhealthy"
     assert str(tmp_path) not in str(body)
+
+
+async def test_an_unreachable_database_is_unhealthy_without_saying_where_it_is(tmp_path, app_factory):
+    from httpx import ASGITransport, AsyncClient
+
+    from shared.config import Settings
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'db.sqlite'}"  # SQLite cannot create the directory
+    settings = Settings(_env_file=None, environment="test", database_url=url, upload_dir=str(tmp_path / "m"),
+                        worker_enabled=False)
+    app = app_factory(settings)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/api/v1/health/detailed")
+    await app.state.db.dispose()
+    body = response.json()
+    assert body["status"] == "unhealthy" and body["database"]["status"] == "unhealthy"
+    assert body["database"]["detail"] == "database unreachable" and str(tmp_path) not in response.text

@@ -137,6 +137,13 @@ async def test_a_stream_of_endless_small_fields_is_cut_off_too(client, settings,
     assert stored_files(settings) == []
 
 
+async def test_only_the_configured_file_types_are_accepted(client, settings, upload):
+    settings.allowed_file_types = ["png"]
+    refused = await upload("brochure.pdf", PDF)  # a genuine PDF, but not on this site's list
+    assert refused.status_code == 415 and refused.json()["error"]["code"] == "UNSUPPORTED_FILE_TYPE"
+    assert (await upload("logo.png", png_bytes())).status_code == 201
+
+
 async def test_files_whose_bytes_do_not_match_their_extension_are_refused(client, settings, upload):
     cases = {
         "evil.png": b"<html><script>alert(1)</script></html>",

@@ -71,6 +71,18 @@ async def test_hostile_html_is_sanitized_on_write(client, editor_headers):
     assert '<a href="https://ok.example"' in stored and "<p>Hi</p>" in stored
 
 
+async def test_hostile_html_is_sanitized_on_update_too(client, create_page, editor_headers):
+    page = await create_page()
+    hostile = '<p onmouseover="steal()">Hi</p><script>alert(1)</script><a href="javascript:alert(2)">x</a>'
+    response = await client.put(
+        f"/api/v1/content/pages/{page['id']}", json={"content": {"en": hostile}}, headers=editor_headers
+    )
+    assert response.status_code == 200
+    stored = response.json()["content"]["en"]
+    for bad in ("<script", "onmouseover", "javascript:", "alert("):
+        assert bad not in stored, bad
+
+
 async def test_published_status_stamps_published_at_and_is_published(client, create_page, editor_headers):
     page = await create_page()
     response = await client.put(f"/api/v1/content/pages/{page['id']}", json={"status": "published"}, headers=editor_headers)
@@ -141,6 +153,8 @@ async def test_deleted_pages_are_hidden_except_to_admins_who_ask(client, create_
     shown = (await client.get("/api/v1/content/pages?include_deleted=true", headers=admin_headers)).json()
     assert shown["total"] == 1 and shown["items"][0]["deleted_at"]
     assert (await client.get("/api/v1/content/pages?include_deleted=true", headers=editor_headers)).status_code == 403
+    refused = await client.post(f"/api/v1/content/pages/{page['id']}/restore", headers=editor_headers)
+    assert refused.status_code == 403  # bringing a page back is an admin's call, like deleting it
     restored = await client.post(f"/api/v1/content/pages/{page['id']}/restore", headers=admin_headers)
     assert restored.status_code == 200 and restored.json()["deleted_at"] is None
 
