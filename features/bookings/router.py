@@ -20,10 +20,10 @@ from features.bookings.schemas import (
     Duration,
 )
 from shared.config import SettingsDep
-from shared.db import SessionDep
+from shared.db import DatabaseDep, SessionDep
 from shared.errors import error_responses
 from shared.events import EventBusDep
-from shared.export import CSV_RESPONSE, csv_response
+from shared.export import CSV_RESPONSE, csv_export
 from shared.http import MAX_ID, IdPath
 from shared.mail import MailDispatchDep
 from shared.pagination import Page, Pagination
@@ -85,7 +85,7 @@ async def create_booking(
 
 @router.get("", response_model=Page[BookingPublic], responses={200: CSV_RESPONSE, **_STAFF})
 async def list_bookings(
-    _reader: CanRead, session: SessionDep, settings: SettingsDep, page: Pagination,
+    _reader: CanRead, session: SessionDep, database: DatabaseDep, settings: SettingsDep, page: Pagination,
     status: BookingStatus | None = None, from_: FromParam = None, to: ToParam = None,
     assigned_to: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this user's bookings")] = None,
     sort: SortParam = None,
@@ -95,8 +95,7 @@ async def list_bookings(
     start, end = time_range(from_, to, service.rules_for(settings))
     filters = {"status": status, "start": start, "end": end, "assigned_to": assigned_to, "sort": sort}
     if format == "csv":
-        rows = await service.export_bookings(session, **filters)
-        return csv_response("bookings.csv", CSV_COLUMNS, ([getattr(b, c) for c in CSV_COLUMNS] for b in rows))
+        return csv_export(database, "bookings.csv", CSV_COLUMNS, service.export_statement(**filters))
     items, total = await service.list_bookings(session, page, **filters)
     return Page(
         items=[BookingPublic.model_validate(b) for b in items], total=total, limit=page.limit, offset=page.offset

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -32,7 +33,6 @@ from shared.pagination import PageParams, paginate, sort_order
 
 MAX_RANGE = timedelta(days=31)
 AVAILABILITY_SPAN = timedelta(days=7)
-EXPORT_LIMIT = 50_000
 TRANSITIONS = {
     "pending": frozenset({"confirmed", "cancelled"}),
     "confirmed": frozenset({"completed", "cancelled", "no_show"}),
@@ -180,14 +180,13 @@ async def list_bookings(
     return await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, DEFAULT_ORDER))
 
 
-async def export_bookings(
-    session: AsyncSession, *, status: str | None = None, start: datetime | None = None, end: datetime | None = None,
+def export_statement(
+    *, status: str | None = None, start: datetime | None = None, end: datetime | None = None,
     assigned_to: int | None = None, sort: str | None = None,
-) -> list[Booking]:
-    """Every booking the filters match (up to EXPORT_LIMIT), for a CSV export."""
+) -> Any:
+    """What selects every booking the filters match, for the CSV export."""
     statement = _filtered(status=status, start=start, end=end, assigned_to=assigned_to)
-    statement = statement.order_by(*sort_order(sort, SORT_COLUMNS, DEFAULT_ORDER)).limit(EXPORT_LIMIT)
-    return list((await session.exec(statement)).all())
+    return statement.order_by(*sort_order(sort, SORT_COLUMNS, DEFAULT_ORDER))
 
 
 async def get_booking(session: AsyncSession, booking_id: int) -> Booking:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, String, bindparam, exists, func, insert, or_
@@ -29,7 +28,6 @@ SORT_COLUMNS = {
 EXPORT_COLUMNS = (
     "id", "webinar_id", "email", "first_name", "last_name", "company", "language", "consent_marketing", "created_at",
 )
-MAX_EXPORT_ROWS = 100_000
 
 
 # The hot statement is plain Core over the tables, not the ORM classes: SQLAlchemy derives a
@@ -156,12 +154,9 @@ async def list_registrations(
     return await paginate(session, _registrations_of(webinar_id, consent_marketing), params, order)
 
 
-async def export_rows(
+async def export_statement(
     session: AsyncSession, webinar_id: int, *, consent_marketing: bool | None = None, sort: str | None = None
-) -> list[Sequence[Any]]:
-    """Every registrant of a webinar (not just one page) as rows of EXPORT_COLUMNS."""
-    order = _order(sort)
+) -> Any:
+    """What selects every registrant of a webinar (not just one page), for the CSV export."""
     await get_webinar(session, webinar_id)
-    statement = _registrations_of(webinar_id, consent_marketing).order_by(*order).limit(MAX_EXPORT_ROWS)
-    registrations = (await session.exec(statement)).all()
-    return [[getattr(registration, name) for name in EXPORT_COLUMNS] for registration in registrations]
+    return _registrations_of(webinar_id, consent_marketing).order_by(*_order(sort))

@@ -19,10 +19,10 @@ from features.webinars.schemas import (
     When,
 )
 from shared.config import SettingsDep
-from shared.db import SessionDep
+from shared.db import DatabaseDep, SessionDep
 from shared.errors import error_responses
 from shared.events import EventBusDep
-from shared.export import CSV_RESPONSE, csv_response
+from shared.export import CSV_RESPONSE, csv_export
 from shared.http import IdPath
 from shared.mail import MailDispatchDep
 from shared.pagination import Page, Pagination
@@ -137,15 +137,19 @@ async def register_for_webinar(
     responses={200: CSV_RESPONSE, **error_responses(403, 404)},
 )
 async def list_webinar_registrations(
-    webinar_id: IdPath, _reader: CanRead, session: SessionDep, page: Pagination,
+    webinar_id: IdPath, _reader: CanRead, session: SessionDep, database: DatabaseDep, page: Pagination,
     consent_marketing: Annotated[bool | None, Query(description="Only those who did (not) agree to marketing")] = None,
     sort: RegistrationSort = None,
     format: ExportFormat = "json",
 ) -> Page[RegistrationStaff] | Response:
     """A webinar's registrants (staff); `?format=csv` exports all of them."""
     if format == "csv":
-        rows = await registrations.export_rows(session, webinar_id, consent_marketing=consent_marketing, sort=sort)
-        return csv_response(f"webinar-{webinar_id}-registrations.csv", registrations.EXPORT_COLUMNS, rows)
+        statement = await registrations.export_statement(
+            session, webinar_id, consent_marketing=consent_marketing, sort=sort
+        )
+        return csv_export(
+            database, f"webinar-{webinar_id}-registrations.csv", registrations.EXPORT_COLUMNS, statement
+        )
     items, total = await registrations.list_registrations(
         session, webinar_id, page, consent_marketing=consent_marketing, sort=sort
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -144,11 +145,10 @@ async def list_leads(
     return await paginate(session, _leads(whitepaper_id, consent_marketing), params, order)
 
 
-async def all_leads(
+async def export_statement(
     session: AsyncSession, whitepaper_id: int, *, consent_marketing: bool | None = None, sort: str | None = None
-) -> list[tuple]:
-    """Every lead as CSV rows (CSV_COLUMNS), for the export."""
+) -> Any:
+    """What selects every lead of a whitepaper, for the CSV export."""
     await get_whitepaper(session, whitepaper_id, include_deleted=True)
     order = sort_order(sort, LEAD_SORT_COLUMNS, [col(WhitepaperDownload.id).desc()])
-    rows = await session.exec(_leads(whitepaper_id, consent_marketing).order_by(*order))
-    return [tuple(getattr(lead, name) for name in CSV_COLUMNS) for lead in rows.all()]
+    return _leads(whitepaper_id, consent_marketing).order_by(*order)

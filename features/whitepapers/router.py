@@ -21,10 +21,10 @@ from features.whitepapers.schemas import (
     WhitepaperView,
 )
 from shared.config import SettingsDep
-from shared.db import SessionDep
+from shared.db import DatabaseDep, SessionDep
 from shared.errors import error_responses
 from shared.events import EventBusDep
-from shared.export import CSV_RESPONSE, csv_response
+from shared.export import CSV_RESPONSE, csv_export
 from shared.http import IdPath, file_response
 from shared.i18n import LanguageCode
 from shared.mail import MailDispatchDep
@@ -169,15 +169,17 @@ async def download_whitepaper_file(
     responses={200: CSV_RESPONSE, **error_responses(401, 403, 404)},
 )
 async def list_whitepaper_downloads(
-    whitepaper_id: IdPath, _reader: CanRead, session: SessionDep, page: Pagination,
+    whitepaper_id: IdPath, _reader: CanRead, session: SessionDep, database: DatabaseDep, page: Pagination,
     consent_marketing: Annotated[bool | None, Query(description="Only leads who did (not) consent")] = None,
     sort: LeadSortParam = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every lead as a spreadsheet")] = "json",
 ) -> Page[LeadPublic] | Response:
     """Who downloaded the whitepaper (one row per email), newest first; ?format=csv exports them all."""
     if format == "csv":
-        rows = await downloads.all_leads(session, whitepaper_id, consent_marketing=consent_marketing, sort=sort)
-        return csv_response(f"whitepaper-{whitepaper_id}-downloads.csv", downloads.CSV_COLUMNS, rows)
+        statement = await downloads.export_statement(
+            session, whitepaper_id, consent_marketing=consent_marketing, sort=sort
+        )
+        return csv_export(database, f"whitepaper-{whitepaper_id}-downloads.csv", downloads.CSV_COLUMNS, statement)
     items, total = await downloads.list_leads(
         session, whitepaper_id, page, consent_marketing=consent_marketing, sort=sort
     )

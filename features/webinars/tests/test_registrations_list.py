@@ -59,3 +59,18 @@ async def test_csv_export_is_quoted_and_formula_safe(client, create_webinar, vie
     assert first["last_name"] == "'+1"
     assert first["company"] == 'Acme, "Inc"'
     assert '"Acme, ""Inc"""' in response.content.decode("utf-8-sig")
+
+
+async def test_the_export_streams_every_row_batch_after_batch_in_order(client, create_webinar, viewer_headers, monkeypatch):
+    import shared.export
+
+    monkeypatch.setattr(shared.export, "EXPORT_BATCH", 2)  # three batches for five rows
+    webinar = await create_webinar()
+    for n in range(5):
+        response = await client.post(f"{BASE}/{webinar['id']}/register", json=visitor(f"r{n}@example.com"))
+        assert response.status_code == 201
+    url = f"{BASE}/{webinar['id']}/registrations"
+    response = await client.get(url, params={"format": "csv", "sort": "-email"}, headers=viewer_headers)
+    header, *records = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert [dict(zip(header, r, strict=True))["email"] for r in records] == [f"r{n}@example.com" for n in (4, 3, 2, 1, 0)]
+    assert response.content.count(b"\xef\xbb\xbf") == 1  # one byte-order mark, at the start
