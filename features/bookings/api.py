@@ -1,9 +1,10 @@
-"""The bookings slice's public face: no jobs; it listens for removed users (leads go out as LeadCaptured)."""
+"""The bookings slice's public face: its mail templates, and what it hears of removed users (no jobs)."""
 
 from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from features.bookings.mails import MAIL_TEMPLATES
 from features.bookings.models import Booking
 from shared.events import UserRemoved
 from shared.jobs import PeriodicJob
@@ -19,3 +20,5 @@ async def _release_assignments(event: UserRemoved, session: AsyncSession) -> Non
 
 
 SUBSCRIPTIONS = ((UserRemoved, _release_assignments),)
+
+__all__ = ["JOBS", "MAIL_TEMPLATES", "SUBSCRIPTIONS"]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import Message
+from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.bookings.models import Booking
 from shared.calendar import ics_invite
 from shared.config import Settings
 from shared.db import utcnow
-from shared.mail import ascii_address, build_message
+from shared.mail import Renderer, ascii_address, build_message, queue_template
 from shared.security import create_link_token, read_link_token
 
 PUBLIC_PREFIX = "/api/v1/public/bookings"
@@ -114,3 +119,30 @@ def confirmed_message(settings: Settings, booking: Booking) -> Message:
 
 def cancelled_message(settings: Settings, booking: Booking) -> Message:
     return _message(settings, booking, "cancelled", with_link=False, cancelled=True, invite=True)
+
+
+# --- rendered when sent: the mail says what holds then, and the outbox holds no cancel link ---
+
+async def _render(
+    build: Callable[[Settings, Booking], Message], still_true_for: frozenset[str],
+    session: AsyncSession, settings: Settings, params: dict[str, Any],
+) -> Message | None:
+    booking = await session.get(Booking, params["booking_id"])
+    if booking is None or booking.status not in still_true_for:
+        return None  # overtaken (a confirmation for a booking cancelled meanwhile): its own mail went out
+    return build(settings, booking)
+
+
+_KINDS: dict[str, tuple[Callable[[Settings, Booking], Message], frozenset[str]]] = {
+    "received": (received_message, frozenset({"pending", "confirmed"})),
+    "confirmed": (confirmed_message, frozenset({"confirmed"})),
+    "cancelled": (cancelled_message, frozenset({"cancelled"})),
+}
+MAIL_TEMPLATES: dict[str, Renderer] = {
+    f"bookings.{kind}": partial(_render, build, statuses) for kind, (build, statuses) in _KINDS.items()
+}
+
+
+async def queue(session: AsyncSession, booking: Booking, kind: str) -> None:
+    """Queues the `kind` mail (received, confirmed, cancelled) for the booking's visitor."""
+    await queue_template(session, f"bookings.{kind}", recipient=booking.email, params={"booking_id": booking.id})

@@ -28,7 +28,6 @@ from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.events import EventBus, LeadCaptured
 from shared.i18n import served_language
-from shared.mail import queue_mail
 from shared.pagination import PageParams, paginate, sort_order
 
 MAX_RANGE = timedelta(days=31)
@@ -152,7 +151,7 @@ async def create_booking(
         ),
         session,
     )
-    await queue_mail(session, mails.received_message(settings, booking))
+    await mails.queue(session, booking, "received")
     return booking
 
 
@@ -209,10 +208,8 @@ async def _change_status(session: AsyncSession, settings: Settings, booking: Boo
     if status not in TRANSITIONS.get(booking.status, ()):
         raise InvalidTransition(f"A {booking.status} booking cannot become {status}", field="status")
     booking.status = status
-    if status == "confirmed":
-        await queue_mail(session, mails.confirmed_message(settings, booking))
-    elif status == "cancelled":
-        await queue_mail(session, mails.cancelled_message(settings, booking))
+    if status in ("confirmed", "cancelled"):
+        await mails.queue(session, booking, status)
 
 
 async def update_booking(session: AsyncSession, settings: Settings, booking_id: int, data: BookingUpdate) -> Booking:

@@ -63,7 +63,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     *whitepapers_api.JOBS,
     *bookings_api.JOBS,
 )
-MAIL_TEMPLATES = {**auth_api.MAIL_TEMPLATES, **webinars_api.MAIL_TEMPLATES}
+MAIL_TEMPLATES = {**auth_api.MAIL_TEMPLATES, **webinars_api.MAIL_TEMPLATES, **bookings_api.MAIL_TEMPLATES}
 EVENT_SUBSCRIPTIONS = (*bookings_api.SUBSCRIPTIONS,)
 
 OPENAPI_TAGS = [

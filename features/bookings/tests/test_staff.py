@@ -196,3 +196,34 @@ async def test_csv_export_is_quoted_and_formula_safe(client, monday, book, viewe
     assert row["last_name"] == "'+SUM(A1)" and row["company"] == "'@cmd" and row["topic"] == "'-2+3"
     assert row["message"] == 'line one\nline "two", three'
     assert row["email"] == "ada@example.com" and row["status"] == "pending"
+
+
+async def test_mails_are_rendered_when_sent_so_an_overtaken_confirmation_is_not(
+    app, client, smtp_server, booking, editor_headers
+):
+    """SMTP is down while the booking is confirmed and then cancelled: once it is back, only what still holds goes."""
+    from sqlalchemy import update
+
+    from shared.db import utcnow
+    from shared.mail import OutgoingMail, deliver_due_mail
+
+    url = f"{BOOKINGS}/{booking['id']}"
+    await client.put(url, json={"status": "confirmed"}, headers=editor_headers)
+    await client.put(url, json={"status": "cancelled"}, headers=editor_headers)
+    async with app.state.db.session(write=False) as session:
+        queued = (await session.exec(OutgoingMail.__table__.select())).all()
+    # The queue holds which mail for which booking, never a body with the visitor's cancel link.
+    assert [(row.template, row.params, row.message) for row in queued] == [
+        (f"bookings.{kind}", {"booking_id": booking["id"]}, None) for kind in ("received", "confirmed", "cancelled")
+    ]
+
+    recorder, port = smtp_server
+    app.state.settings.smtp_port = port
+    async with app.state.db.session() as session:
+        await session.exec(update(OutgoingMail).values(next_attempt_at=utcnow()))
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 1
+    [message] = recorder.to("ada@example.com")
+    assert message["Subject"] == "Your consultation has been cancelled"
+    async with app.state.db.session(write=False) as session:
+        statuses = [row.status for row in (await session.exec(OutgoingMail.__table__.select())).all()]
+    assert statuses == ["skipped", "skipped", "sent"]
