@@ -8,6 +8,9 @@ import re
 import time
 import uuid
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import error_body
@@ -86,3 +89,15 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS handling; a refused preflight answers in the error envelope like every other error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        message = bytes(response.body).decode() or "CORS preflight refused"  # "Disallowed CORS origin, method"
+        return JSONResponse(error_body("CORS_NOT_ALLOWED", message), status_code=400, headers=headers)

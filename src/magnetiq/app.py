@@ -11,7 +11,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
-from starlette.middleware.cors import CORSMiddleware
 
 from features.admin.router import router as admin_router
 from features.auth import api as auth_api
@@ -38,7 +37,7 @@ from shared.events import EventBus
 from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
 from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
-from shared.middleware import RequestContextMiddleware
+from shared.middleware import CorsMiddleware, RequestContextMiddleware
 
 # Routes are matched in order, one by one: the hottest (public reads, then the lead forms) come first.
 ROUTERS = (
@@ -157,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost first: the fast path answers cached public pages inside CORS and request ids.
     app.add_middleware(pages_api.PublicPageFastPath)
     app.add_middleware(
-        CORSMiddleware,
+        CorsMiddleware,
         allow_origins=settings.allowed_origins,
         allow_methods=settings.allowed_methods,
         allow_headers=settings.allowed_headers,

@@ -93,6 +93,8 @@ async def test_cors_allows_configured_origins_only(client):
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:8036"
     refused = await client.options("/api/v1/auth/login", headers={**preflight, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in refused.headers
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "CORS_NOT_ALLOWED"
+    assert "origin" in refused.json()["error"]["message"]
 
 
 async def test_access_log_is_json_without_query_strings_or_bodies(client):
