@@ -61,7 +61,7 @@ async def store_upload(
 
 async def make_private(session: AsyncSession, settings: Settings, media_id: int) -> MediaPublic:
     """Stops serving an item at its public URL (a whitepaper's document is reached by signed link only)."""
-    return service.to_public(await service.set_visibility(session, media_id, is_public=False), settings)
+    return service.to_public(await service.set_visibility(session, settings, media_id, is_public=False), settings)
 
 
 async def media_file(session: AsyncSession, settings: Settings, media_id: int) -> MediaFile:

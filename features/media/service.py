@@ -137,8 +137,17 @@ async def find_public_file(session: AsyncSession, stored_name: str) -> MediaItem
     return item if item is not None and item.is_public else None
 
 
-async def set_visibility(session: AsyncSession, media_id: int, *, is_public: bool) -> MediaItem:
+async def set_visibility(session: AsyncSession, settings: Settings, media_id: int, *, is_public: bool) -> MediaItem:
     item = await get_media(session, media_id)
+    if item.is_public and not is_public:
+        # Its public URL may be in pages, mails and bookmarks: a new name ends it. The file gets
+        # a second name (a hard link, so nothing is copied and a rollback leaves only an orphan
+        # for the sweep); the old name, no longer in any record, is swept an hour later.
+        directory = Path(settings.upload_dir)
+        new_name = f"{uuid.uuid4().hex}{Path(item.stored_name).suffix}"
+        await asyncio.to_thread(os.link, directory / item.stored_name, directory / new_name)
+        await asyncio.to_thread(os.utime, directory / new_name)  # young again: not swept before the commit
+        item.stored_name = new_name
     item.is_public = is_public
     session.add(item)
     return item

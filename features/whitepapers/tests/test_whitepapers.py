@@ -152,7 +152,28 @@ async def test_a_referenced_document_leaves_its_public_url(client, editor_header
     gone = await client.get(local(document["url"]))
     assert gone.status_code == 404 and gone.json()["success"] is False
     item = (await client.get(f"/api/v1/content/media/{document['id']}", headers=editor_headers)).json()
-    assert item["is_public"] is False
+    # Renamed, not just hidden: the name that was public (in pages, mails, caches) names nothing any more.
+    assert item["is_public"] is False and item["url"] != document["url"]
+
+
+async def test_a_document_made_private_is_still_served_by_its_links_and_its_old_name_is_swept(
+    app, client, settings, new_document, create_whitepaper
+):
+    import os
+    from pathlib import Path
+
+    from features.media.service import sweep_orphan_files
+    from features.whitepapers.tests.conftest import visitor
+
+    document = await new_document()
+    old_file = Path(settings.upload_dir) / document["url"].rsplit("/", 1)[1]
+    whitepaper = await create_whitepaper(document_media_id=document["id"])
+    link = (await client.post(f"{BASE}/{whitepaper['id']}/download", json=visitor())).json()["download_url"]
+    assert (await client.get(local(link))).content == old_file.read_bytes()
+    later = os.path.getmtime(old_file) + 2 * 3600
+    async with app.state.db.session(write=False) as session:
+        assert await sweep_orphan_files(session, settings, now=later) == 1  # the old name only
+    assert not old_file.exists() and (await client.get(local(link))).status_code == 200
 
 
 async def test_a_new_document_given_by_update_leaves_its_public_url(client, editor_headers, new_document, create_whitepaper):
