@@ -39,7 +39,7 @@ async def list_media(
     status_code=status.HTTP_201_CREATED,
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
     responses={200: {"model": MediaPublic, "description": "The same bytes were uploaded before"},
-               **error_responses(413, 415)},
+               **error_responses(409, 413, 415)},
 )
 async def upload_media(
     request: Request, principal: CanWrite, session: SessionDep, settings: SettingsDep, response: Response

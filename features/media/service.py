@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.media.errors import FileTypeRefused
+from features.media.errors import FileTypeRefused, PrivateFile
 from features.media.filetypes import detect
 from features.media.models import MediaItem
 from features.media.schemas import MediaPublic
@@ -75,6 +75,9 @@ async def store_upload(
 
     existing = (await session.exec(select(MediaItem).where(MediaItem.sha256 == upload.sha256))).first()
     if existing is not None:
+        if is_public and not existing.is_public:
+            # One file, one record: handing back the private item would give a URL that answers 404.
+            raise PrivateFile(field="file")
         return existing, False
 
     stored_name = f"{uuid.uuid4().hex}.{extension}"

@@ -210,6 +210,14 @@ async def test_uploading_bytes_that_were_public_makes_them_private(client, edito
     assert (await client.get(local(public["url"]))).status_code == 404
 
 
+async def test_a_private_documents_bytes_cannot_be_uploaded_again_as_public_media(client, editor_headers, upload_media):
+    data = pdf_bytes("private-first")
+    files = {"file": ("Guide.pdf", data, "application/pdf")}
+    assert (await client.post(f"{BASE}/documents", files=files, headers=editor_headers)).status_code == 201
+    again = await client.post("/api/v1/content/media", files=files, headers=editor_headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "FILE_IS_PRIVATE"
+
+
 async def test_document_upload_refuses_images_and_fakes(client, editor_headers):
     image = await client.post(f"{BASE}/documents", files={"file": ("cover.png", png_bytes())}, headers=editor_headers)
     assert image.status_code == 415 and image.json()["error"]["code"] == "UNSUPPORTED_FILE_TYPE"
