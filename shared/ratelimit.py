@@ -1,9 +1,16 @@
-"""Per-client limits for public writes: a sliding window kept in this process's memory."""
+"""Per-client limits for public writes, shared by every process that serves the same database.
+
+With a SQLite file database the counts live in a small SQLite file beside it, so N processes
+(`magnetiq serve --workers N`) allow the limit once, not N times. Without one (an in-memory
+database in tests) they live in this process's memory.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -11,7 +18,10 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 
 from shared.config import Settings
+from shared.db import sqlite_file_path
 from shared.errors import RateLimited
+
+logger = logging.getLogger("magnetiq.ratelimit")
 
 
 class SlidingWindowLimiter:
@@ -45,6 +55,109 @@ class SlidingWindowLimiter:
             del self._hits[key]
 
 
+class CounterFile:
+    """The SQLite file where every process counts hits (opened on first use)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self.last_sweep = 0.0
+
+    @classmethod
+    def beside(cls, database_url: str) -> CounterFile | None:
+        database = sqlite_file_path(database_url)
+        return None if database is None else cls(f"{database}-ratelimit")
+
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            # Tiny transactions, run on the event loop: a 50 ms wait at most for another process,
+            # no fsync (the counts are disposable), WAL so readers never block.
+            connection = sqlite3.connect(self.path, timeout=0.05, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=OFF")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS rate_limit_windows (bucket TEXT NOT NULL, key TEXT NOT NULL,"
+                " window INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (bucket, key, window))"
+            )
+            self._connection = connection
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _seconds_to_wait(limit: int, window: float, elapsed: float, previous: int, current: int) -> float | None:
+    """None when one more hit fits, else how long until it would.
+
+    The sliding window is estimated from two fixed windows: the previous one counts in
+    proportion to how much of it the sliding window still covers.
+    """
+    if previous * (1 - elapsed / window) + current + 1 <= limit:
+        return None
+    if current + 1 <= limit:  # the previous window's share has to shrink
+        return window * (1 - (limit - 1 - current) / previous) - elapsed
+    # Not before this window ends; then this window's hits are the previous ones.
+    return window - elapsed + window * max(0.0, 1 - (limit - 1) / current)
+
+
+class SharedWindowLimiter:
+    """About `limit` hits per key within `window` seconds, counted in a file all processes share.
+
+    Constant work per hit (two counters, one short transaction), however high the limit.
+    If the file cannot be used, this process's own memory decides, and a warning is logged.
+    """
+
+    def __init__(
+        self, counters: CounterFile, bucket: str, limit: int, window_seconds: float,
+        clock: Callable[[], float] = time.time,  # wall time: processes share it, not their monotonic clocks
+    ) -> None:
+        self.counters = counters
+        self.bucket = bucket
+        self.limit = limit
+        self.window = window_seconds
+        self._clock = clock
+        self._fallback = SlidingWindowLimiter(limit, window_seconds)
+
+    def hit(self, key: str) -> float | None:
+        try:
+            return self._hit(key, self._clock())
+        except sqlite3.Error:
+            logger.warning("rate limit file unavailable; this process counts alone", extra={"bucket": self.bucket})
+            return self._fallback.hit(key)
+
+    def _hit(self, key: str, now: float) -> float | None:
+        connection = self.counters.connection()
+        current = int(now // self.window)
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            counts = dict(
+                connection.execute(
+                    "SELECT window, hits FROM rate_limit_windows WHERE bucket = ? AND key = ? AND window >= ?",
+                    (self.bucket, key, current - 1),
+                ).fetchall()
+            )
+            wait = _seconds_to_wait(
+                self.limit, self.window, now - current * self.window, counts.get(current - 1, 0), counts.get(current, 0)
+            )
+            if wait is None:
+                connection.execute(
+                    "INSERT INTO rate_limit_windows VALUES (?, ?, ?, 1)"
+                    " ON CONFLICT (bucket, key, window) DO UPDATE SET hits = hits + 1",
+                    (self.bucket, key, current),
+                )
+            if now - self.counters.last_sweep >= self.window:  # forget windows no estimate uses any more
+                self.counters.last_sweep = now
+                connection.execute("DELETE FROM rate_limit_windows WHERE window < ?", (current - 1,))
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return wait
+
+
 def client_address(request: Request, trusted_proxies: list[str]) -> str:
     """The caller's address; X-Forwarded-For is believed only from a trusted proxy."""
     peer = request.client.host if request.client else "unknown"
@@ -76,11 +189,16 @@ def public_write_limit(bucket: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency that limits one kind of public write per client address."""
 
     async def check(request: Request) -> None:
-        limiters: dict[str, SlidingWindowLimiter] = request.app.state.rate_limiters
+        limiters: dict[str, SlidingWindowLimiter | SharedWindowLimiter] = request.app.state.rate_limiters
         settings: Settings = request.app.state.settings
         limiter = limiters.get(bucket)
         if limiter is None:
-            limiter = limiters[bucket] = SlidingWindowLimiter(settings.rate_limit_public_per_minute, 60)
+            counters: CounterFile | None = request.app.state.rate_limit_counters
+            limit = settings.rate_limit_public_per_minute
+            if counters is None:
+                limiter = limiters[bucket] = SlidingWindowLimiter(limit, 60)
+            else:
+                limiter = limiters[bucket] = SharedWindowLimiter(counters, bucket, limit, 60)
         retry_after = limiter.hit(client_address(request, settings.trusted_proxies))
         if retry_after is not None:
             raise RateLimited(math.ceil(retry_after))

@@ -38,6 +38,7 @@ from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
 from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import CorsMiddleware, RequestContextMiddleware
+from shared.ratelimit import CounterFile
 
 # Routes are matched in order, one by one: the hottest (public reads, then the lead forms) come first.
 ROUTERS = (
@@ -104,6 +105,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(worker_task, timeout=10)
         await app.state.db.dispose()
+        if app.state.rate_limit_counters is not None:
+            app.state.rate_limit_counters.close()
 
 
 _WRITES = ("post", "put", "patch", "delete")
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for event_type, handler in EVENT_SUBSCRIPTIONS:
         app.state.events.subscribe(event_type, handler)
     app.state.rate_limiters = {}
+    app.state.rate_limit_counters = CounterFile.beside(settings.database_url)
     app.state.caches = {}
     app.state.principal_resolver = auth_api.load_principal
     app.state.started_at = utcnow()

@@ -1,0 +1,67 @@
+"""Public-write limits shared by every process on one database: counted in a SQLite file beside it."""
+
+from httpx import ASGITransport, AsyncClient
+
+from shared.ratelimit import CounterFile, SharedWindowLimiter
+
+WINDOW_START = 60 * 16_667.0  # a minute boundary, so the clock below reads 20 s into a window
+
+
+def _pair(tmp_path, clock, limit=3):
+    """Two limiters on one counter file, each with its own connection: two processes."""
+    path = str(tmp_path / "db.sqlite-ratelimit")
+    return [SharedWindowLimiter(CounterFile(path), "register", limit, 60, clock=clock) for _ in range(2)]
+
+
+def test_processes_share_one_count_and_are_told_when_to_retry(tmp_path):
+    now = [WINDOW_START + 20]
+    first, second = _pair(tmp_path, lambda: now[0])
+    assert [first.hit("198.51.100.7"), second.hit("198.51.100.7"), first.hit("198.51.100.7")] == [None] * 3
+    assert second.hit("198.51.100.7") == 60  # the other process saw the three hits
+    assert first.hit("203.0.113.9") is None  # per client
+    now[0] += 59
+    assert first.hit("198.51.100.7") is not None
+    now[0] += 1
+    assert second.hit("198.51.100.7") is None
+
+
+def test_the_window_slides_rather_than_resetting_at_the_minute(tmp_path):
+    now = [WINDOW_START + 55]
+    limiter, _ = _pair(tmp_path, lambda: now[0])
+    assert [limiter.hit("a") for _ in range(3)] == [None] * 3  # three hits at the end of one minute
+    now[0] += 10  # 5 s into the next: those hits still count almost fully
+    wait = limiter.hit("a")
+    assert wait is not None and 0 < wait <= 60
+
+
+def test_buckets_are_separate(tmp_path):
+    now = [WINDOW_START + 20]
+    path = str(tmp_path / "c")
+    register = SharedWindowLimiter(CounterFile(path), "register", 1, 60, clock=lambda: now[0])
+    download = SharedWindowLimiter(CounterFile(path), "download", 1, 60, clock=lambda: now[0])
+    assert register.hit("a") is None and download.hit("a") is None
+    assert register.hit("a") is not None
+
+
+def test_without_its_file_a_process_still_limits_on_its_own(tmp_path):
+    counters = CounterFile(str(tmp_path / "missing-dir" / "c"))  # cannot be created
+    limiter = SharedWindowLimiter(counters, "register", 2, 60)
+    assert [limiter.hit("a"), limiter.hit("a")] == [None, None]
+    assert limiter.hit("a") is not None
+
+
+async def test_two_api_processes_on_one_database_allow_the_limit_once(app, app_factory, settings):
+    settings.rate_limit_public_per_minute = 2
+    other = app_factory(settings)
+    body = {"email": "someone@example.com"}
+    try:
+        async with (
+            AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as one,
+            AsyncClient(transport=ASGITransport(app=other), base_url="http://t") as two,
+        ):
+            assert (await one.post("/api/v1/auth/forgot-password", json=body)).status_code == 202
+            assert (await two.post("/api/v1/auth/forgot-password", json=body)).status_code == 202
+            refused = await one.post("/api/v1/auth/forgot-password", json=body)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "RATE_LIMITED"
+    finally:
+        await other.state.db.dispose()
