@@ -73,12 +73,16 @@ class CounterFile:
             # Tiny transactions, run on the event loop: a 50 ms wait at most for another process,
             # no fsync (the counts are disposable), WAL so readers never block.
             connection = sqlite3.connect(self.path, timeout=0.05, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=OFF")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS rate_limit_windows (bucket TEXT NOT NULL, key TEXT NOT NULL,"
-                " window INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (bucket, key, window))"
-            )
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=OFF")
+                connection.execute(
+                    "CREATE TABLE IF NOT EXISTS rate_limit_windows (bucket TEXT NOT NULL, key TEXT NOT NULL,"
+                    " window INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (bucket, key, window))"
+                )
+            except sqlite3.Error:
+                connection.close()  # another process may be creating the file: the next hit tries again
+                raise
             self._connection = connection
         return self._connection
 
