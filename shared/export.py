@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import anyio
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from shared.db import Database
 
@@ -53,15 +55,37 @@ async def _csv_chunks(database: Database, statement: Any, columns: Sequence[str]
     writer = _CsvWriter()
     yield _BOM.encode() + writer.rows([columns])
     # Its own read transaction: one consistent snapshot, while writers carry on (WAL).
-    async with database.session(write=False) as session:
+    session = database.reader()
+    try:
         result = await session.stream_scalars(statement)
         async for batch in result.partitions(EXPORT_BATCH):
             yield writer.rows([getattr(item, name) for name in columns] for item in batch)
+    finally:
+        # A client that hangs up cancels this task; unshielded, the close would be cancelled too
+        # and the connection, with its open snapshot, would stay checked out until GC.
+        with anyio.CancelScope(shield=True):
+            await session.close()
+
+
+class _ClosingStreamingResponse(StreamingResponse):
+    """Closes its generator when the response ends, however it ends.
+
+    Starlette abandons the body iterator when the client hangs up mid-download; left to the
+    garbage collector, the generator's cleanup (returning its database connection) runs late,
+    outside any task, and fails.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
 def csv_export(database: Database, filename: str, columns: Sequence[str], statement: Any) -> StreamingResponse:
     """Every row `statement` selects, as a CSV download of `columns` (attributes of each row), streamed."""
-    return StreamingResponse(
+    return _ClosingStreamingResponse(
         _csv_chunks(database, statement, columns),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
