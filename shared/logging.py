@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -16,6 +17,12 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 SECRET_PATH_PARAMS = frozenset({"token"})
 
 
+# A path segment that looks like a credential: long, URL-safe, mixed case (a JWT, a random
+# token). Catches tokens in paths no route matched (a 404, a redirect), where no parameter is
+# known. Slugs are lower case and media names are short, so they are kept.
+_TOKEN_LIKE = re.compile(r"(?=[^/]*[A-Z])[A-Za-z0-9_.~=-]{40,}")
+
+
 def loggable_path(scope: Any) -> str:
     """The request's path fit for a log line: no query string, no secret path parameters."""
     path: str = scope.get("path", "")
@@ -23,7 +30,7 @@ def loggable_path(scope: Any) -> str:
     for name in SECRET_PATH_PARAMS.intersection(params):
         if value := str(params[name]):
             path = path.replace(value, f"{{{name}}}")
-    return path
+    return "/".join(_TOKEN_LIKE.sub("{redacted}", segment) for segment in path.split("/"))
 
 
 # uvicorn adds an ANSI-coloured copy of its message; JSON logs want the plain one only.

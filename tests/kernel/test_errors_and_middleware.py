@@ -130,3 +130,13 @@ def test_logging_setup_silences_loggers_that_print_urls():
         logging.getLogger("uvicorn.access").disabled = False
         logging.getLogger("httpx").setLevel(logging.NOTSET)
         logging.getLogger("httpcore").setLevel(logging.NOTSET)
+
+
+def test_logged_paths_keep_slugs_and_file_names_but_not_token_like_segments():
+    from shared.logging import loggable_path
+
+    slug = "/api/v1/public/pages/how-to-build-a-marketing-funnel-for-b2b-saas-companies-in-2027"
+    media = "/api/v1/public/media/0123456789abcdef0123456789abcdef.pdf"
+    assert loggable_path({"path": slug}) == slug and loggable_path({"path": media}) == media
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMiJ9.Q2xh_c3NpZmllZA-abc"
+    assert loggable_path({"path": f"/x/{token}/y"}) == "/x/{redacted}/y"
