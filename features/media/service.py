@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import time
@@ -25,6 +26,8 @@ from shared.config import Settings
 from shared.errors import InUse, NotFound, ValidationFailed, is_foreign_key_violation
 from shared.i18n import check_localized
 from shared.pagination import PageParams, paginate, sort_order
+
+logger = logging.getLogger("magnetiq.media")
 
 PUBLIC_PATH = "/api/v1/public/media"
 # Old enough that no upload can still be between its file and its committed record.
@@ -148,9 +151,16 @@ async def set_visibility(session: AsyncSession, settings: Settings, media_id: in
         # for the sweep); the old name, no longer in any record, is swept an hour later.
         directory = Path(settings.upload_dir)
         new_name = f"{uuid.uuid4().hex}{Path(item.stored_name).suffix}"
-        await asyncio.to_thread(os.link, directory / item.stored_name, directory / new_name)
-        await asyncio.to_thread(os.utime, directory / new_name)  # young again: not swept before the commit
-        item.stored_name = new_name
+        try:
+            # Young again first (both names are one file), so a sweep never sees the new name old.
+            await asyncio.to_thread(os.utime, directory / item.stored_name)
+            await asyncio.to_thread(os.link, directory / item.stored_name, directory / new_name)
+        except OSError:
+            # A missing file (it serves nobody) or a filesystem without hard links: the item
+            # is still made private, under the name it has.
+            logger.warning("media item kept its name when made private", extra={"media_id": item.id})
+        else:
+            item.stored_name = new_name
     item.is_public = is_public
     session.add(item)
     return item

@@ -156,6 +156,15 @@ async def test_a_referenced_document_leaves_its_public_url(client, editor_header
     assert item["is_public"] is False and item["url"] != document["url"]
 
 
+async def test_a_document_whose_file_is_gone_can_still_be_attached(client, settings, new_document, create_whitepaper):
+    from pathlib import Path
+
+    document = await new_document()
+    (Path(settings.upload_dir) / document["url"].rsplit("/", 1)[1]).unlink()
+    whitepaper = await create_whitepaper(document_media_id=document["id"])  # not a 500
+    assert whitepaper["document_media_id"] == document["id"]
+
+
 async def test_a_document_made_private_is_still_served_by_its_links_and_its_old_name_is_swept(
     app, client, settings, new_document, create_whitepaper
 ):
