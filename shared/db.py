@@ -64,6 +64,10 @@ def sqlite_file_path(database_url: str) -> str | None:
     return url.database
 
 
+def _casefold(value: Any) -> str | None:
+    return None if value is None else str(value).casefold()
+
+
 class _WriterQueue:
     """One writing transaction at a time per process, in arrival order.
 
@@ -117,6 +121,8 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+        # SQLite's lower() and LIKE fold ASCII only: "Über" would never match "über".
+        dbapi_connection.create_function("casefold", 1, _casefold, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -20,16 +20,19 @@ LIKE_ESCAPE = "\\"
 
 
 def contains_pattern(search: str) -> str:
-    """A lower-case LIKE pattern matching `search` anywhere; its own % and _ match only themselves."""
-    escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A case-folded LIKE pattern matching `search` anywhere; its own % and _ match only themselves.
+
+    Compare it with `casefold(column)` (a function every connection has, see shared/db.py).
+    """
+    escaped = search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 def localized_text_contains(column: Any, search: str) -> ColumnElement[bool]:
     """Rows whose localized JSON column ({"en": ..., "de": ...}) has `search` in a value, in any language."""
     values = func.json_each(column).table_valued("value")
-    return exists(select(1).select_from(values).where(func.lower(values.c.value).like(contains_pattern(search),
-                                                                                       escape=LIKE_ESCAPE)))
+    pattern = contains_pattern(search)
+    return exists(select(1).select_from(values).where(func.casefold(values.c.value).like(pattern, escape=LIKE_ESCAPE)))
 
 
 class PageParams(BaseModel):

@@ -107,7 +107,7 @@ async def list_users(
     if q:
         pattern = contains_pattern(q)
         statement = statement.where(
-            or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE)
+            or_(*(func.casefold(column).like(pattern, escape=LIKE_ESCAPE)
                   for column in (col(User.email), col(User.first_name), col(User.last_name))))
         )
     order = sort_order(sort, USER_SORT_COLUMNS, default=[col(User.id).asc()])

@@ -159,6 +159,14 @@ async def test_deleted_pages_are_hidden_except_to_admins_who_ask(client, create_
     assert restored.status_code == 200 and restored.json()["deleted_at"] is None
 
 
+async def test_search_ignores_case_beyond_ascii(client, create_page, editor_headers):
+    await create_page("ueber-uns", title={"en": "About", "de": "Über uns"})
+    await create_page("other", title={"en": "Other"})
+    for search in ("über", "ÜBER", "Über"):
+        found = (await client.get("/api/v1/content/pages", params={"q": search}, headers=editor_headers)).json()
+        assert [page["slug"] for page in found["items"]] == ["ueber-uns"], search
+
+
 async def test_list_filters_searches_titles_in_any_language_and_sorts(client, create_page, editor_headers):
     await create_page("alpha", title={"en": "Alpha", "de": "Erster"})
     await create_page("beta", title={"en": "Beta", "de": "Zweiter"}, status="published")
