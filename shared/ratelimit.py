@@ -123,12 +123,16 @@ class SharedWindowLimiter:
         self.window = window_seconds
         self._clock = clock
         self._fallback = SlidingWindowLimiter(limit, window_seconds)
+        self._warned_at = -math.inf
 
     def hit(self, key: str) -> float | None:
+        now = self._clock()
         try:
-            return self._hit(key, self._clock())
+            return self._hit(key, now)
         except sqlite3.Error:
-            logger.warning("rate limit file unavailable; this process counts alone", extra={"bucket": self.bucket})
+            if now - self._warned_at >= self.window:  # once a window, not once a request
+                self._warned_at = now
+                logger.warning("rate limit file unavailable; this process counts alone", extra={"bucket": self.bucket})
             return self._fallback.hit(key)
 
     def _hit(self, key: str, now: float) -> float | None:
