@@ -58,16 +58,17 @@ class RequestContextMiddleware:
             # Successful reads are the bulk of traffic and the proxy in front logs them anyway;
             # at INFO they would cost a sizable share of a cached read. DEBUG=true shows them.
             level = logging.DEBUG if scope["method"] in _READS and status < 400 else logging.INFO
-            logger.log(
-                level,
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": loggable_path(scope),  # routing has filled in the path parameters by now
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            if logger.isEnabledFor(level):  # a record that goes nowhere costs nothing to build
+                logger.log(
+                    level,
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": loggable_path(scope),  # routing has filled in the path parameters by now
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
             request_id_var.reset(token)
 
     @staticmethod
