@@ -17,20 +17,39 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 SECRET_PATH_PARAMS = frozenset({"token"})
 
 
-# A path segment that looks like a credential: long, URL-safe, mixed case (a JWT, a random
+# A run of URL-safe characters that looks like a credential: long and mixed case (a JWT, a random
 # token). Catches tokens in paths no route matched (a 404, a redirect), where no parameter is
-# known. Slugs are lower case and media names are short, so they are kept.
-_TOKEN_LIKE = re.compile(r"(?=[^/]*[A-Z])[A-Za-z0-9_.~=-]{40,}")
+# known. Slugs are lower case and media names are short, so they are kept. No lookaround: each
+# character is looked at a bounded number of times, so the work stays linear in the path.
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9_.~=-]{40,}")
+_HAS_UPPER = re.compile(r"[A-Z]")
+# Longer paths are cut in logs (their full length is logged beside them).
+MAX_LOGGED_PATH = 512
+
+
+def _redact_token_run(match: re.Match[str]) -> str:
+    return "{redacted}" if _HAS_UPPER.search(match.group()) else match.group()
 
 
 def loggable_path(scope: Any) -> str:
-    """The request's path fit for a log line: no query string, no secret path parameters."""
+    """The request's path fit for a log line: no query string, no secret path parameters, bounded."""
     path: str = scope.get("path", "")
     params = scope.get("path_params") or {}
     for name in SECRET_PATH_PARAMS.intersection(params):
         if value := str(params[name]):
             path = path.replace(value, f"{{{name}}}")
-    return "/".join(_TOKEN_LIKE.sub("{redacted}", segment) for segment in path.split("/"))
+    path = _TOKEN_RUN.sub(_redact_token_run, path)  # before the cut, so no token is cut into an unredacted stub
+    if len(path) > MAX_LOGGED_PATH:
+        return f"{path[:MAX_LOGGED_PATH]}…"
+    return path
+
+
+def path_fields(scope: Any) -> dict[str, Any]:
+    """Log fields for a request's path: the loggable path, and its length when it had to be cut."""
+    fields: dict[str, Any] = {"path": loggable_path(scope)}
+    if len(scope.get("path", "")) > MAX_LOGGED_PATH:
+        fields["path_length"] = len(scope["path"])
+    return fields
 
 
 # uvicorn adds an ANSI-coloured copy of its message; JSON logs want the plain one only.
