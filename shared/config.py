@@ -17,6 +17,9 @@ _TIME_RANGE = r"([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-4]):[0-5]\d"
 _BOOKING_HOURS = re.compile(rf"^{_TIME_RANGE}(\s*,\s*{_TIME_RANGE})*$")
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-production"
+# Upload routes declare their body bound when the app is built, before settings exist: MAX_FILE_SIZE
+# may not exceed it (each upload then cuts its stream at the configured size).
+MAX_FILE_SIZE_CEILING = 1024 * 1024 * 1024
 MIN_PRODUCTION_SECRET_LENGTH = 32
 
 CommaList = Annotated[list[str], NoDecode]
@@ -28,7 +31,13 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     database_url: str = "sqlite+aiosqlite:///./data/magnetiq.db"
+    database_pool_size: int = Field(5, ge=1, le=100)
+    database_max_overflow: int = Field(10, ge=0, le=100)
+    # A request waits this long for a free connection, then answers 503 SERVICE_BUSY instead of hanging.
+    database_pool_timeout_seconds: float = Field(10, gt=0, le=120)
     debug: bool = False
+    # Every body but an upload's is refused past this size while it is read, before it is buffered.
+    max_request_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     allowed_origins: CommaList = ["http://localhost:8036", "http://localhost:3000"]
     allowed_methods: CommaList = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -49,7 +58,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     email_send_rate: int = Field(50, ge=1)
 
-    max_file_size: int = Field(10 * 1024 * 1024, ge=1)
+    max_file_size: int = Field(10 * 1024 * 1024, ge=1, le=MAX_FILE_SIZE_CEILING)
     allowed_file_types: CommaList = ["jpg", "jpeg", "png", "gif", "pdf", "docx"]
     upload_dir: str = "./data/media"
 

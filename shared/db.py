@@ -150,15 +150,28 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         writers.release(record.info)
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolLimits:
+    """How many connections a process keeps and how long a request waits for one."""
+
+    size: int = 5
+    max_overflow: int = 10
+    timeout_seconds: float = 10.0
+
+
+def create_engine(database_url: str, *, echo: bool = False, pool: PoolLimits | None = None) -> AsyncEngine:
     is_sqlite = database_url.startswith("sqlite")
-    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000} if is_sqlite else {}
+    pool = pool or PoolLimits()
+    pool_args: dict[str, Any] = {}
+    if not is_sqlite or sqlite_file_path(database_url) is not None:  # an in-memory SQLite has a static pool
+        pool_args = {"pool_size": pool.size, "max_overflow": pool.max_overflow, "pool_timeout": pool.timeout_seconds}
     # Bound values are visitors' emails and names, password hashes, tokens: errors and DEBUG's
     # statement echo show the SQL without them.
     if not is_sqlite:
-        return create_async_engine(database_url, echo=echo, hide_parameters=True)
+        return create_async_engine(database_url, echo=echo, hide_parameters=True, pool_pre_ping=True, **pool_args)
     engine = create_async_engine(
-        database_url, echo=echo, connect_args=connect_args, pool_reset_on_return=None, hide_parameters=True
+        database_url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_reset_on_return=None, hide_parameters=True, **pool_args,
     )
     _install_sqlite_hooks(engine)
     return engine
@@ -173,8 +186,8 @@ class Database:
     reader: async_sessionmaker[AsyncSession]
 
     @classmethod
-    def from_url(cls, database_url: str, *, echo: bool = False) -> Database:
-        engine = create_engine(database_url, echo=echo)
+    def from_url(cls, database_url: str, *, echo: bool = False, pool: PoolLimits | None = None) -> Database:
+        engine = create_engine(database_url, echo=echo, pool=pool)
         read_engine = engine.execution_options(**{_BEGIN_MODE: "DEFERRED"})
         return cls(
             engine=engine,
