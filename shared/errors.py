@@ -10,11 +10,15 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.routing import Match
 
-from shared.logging import loggable_path
+from shared.logging import path_fields
 
 logger = logging.getLogger("magnetiq.errors")
 
@@ -187,6 +191,7 @@ _HTTP_CODES = {
     409: "CONFLICT",
     411: "LENGTH_REQUIRED",
     413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",
     429: "RATE_LIMITED",
@@ -227,27 +232,58 @@ async def _validation_handler(_request: Request, exc: RequestValidationError) ->
     )
 
 
-async def _http_error_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """Every method some route of this path answers (routing names only the first route's), HEAD with GET."""
+    scope = request.scope
+    probe = {"type": "http", "path": scope["path"], "method": "", "root_path": scope.get("root_path", "")}
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods and route.matches(dict(probe))[0] is not Match.NONE:
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def _http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     status = exc.status_code
     code = _HTTP_CODES.get(status, HTTPStatus(status).name if status in HTTPStatus._value2member_map_ else "ERROR")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
-    return JSONResponse(error_body(code, message), status_code=status, headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:
+        headers["Allow"] = allowed_methods(request)
+    if status == 413 and (limit := request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)) is not None:
+        message = f"The request body may be at most {limit} bytes"
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers or None)
 
 
-async def _database_error_handler(request: Request, exc: OperationalError | sqlite3.OperationalError) -> JSONResponse:
-    # The driver's own error reaches here from statements run straight on it (shared/driver.py).
-    if "database is locked" not in str(getattr(exc, "orig", exc)):
-        return await _unhandled_handler(request, exc)
-    # Writers queued longer than the busy timeout: the request changed nothing, so it can simply retry.
-    logger.warning("database busy", extra={"path": loggable_path(request.scope)})
+def is_service_busy(exc: BaseException) -> bool:
+    """Whether an error means "try again shortly": no pooled connection free in time, or the write
+    lock held past the busy timeout. The request changed nothing, so it can simply be retried."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, OperationalError | sqlite3.OperationalError):
+        # The driver's own error reaches here from statements run straight on it (shared/driver.py).
+        return "database is locked" in str(getattr(exc, "orig", exc))
+    return False
+
+
+def service_busy_response() -> JSONResponse:
     return JSONResponse(
         error_body("SERVICE_BUSY", "The service is busy; try again shortly"), status_code=503,
         headers={"Retry-After": "1"},
     )
 
 
+async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if not is_service_busy(exc):
+        return await _unhandled_handler(request, exc)
+    logger.warning("service busy", extra={**path_fields(request.scope), "reason": type(exc).__name__})
+    return service_busy_response()
+
+
 async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"path": loggable_path(request.scope)})
+    logger.exception("unhandled error", extra=path_fields(request.scope))
     return JSONResponse(error_body("INTERNAL_ERROR", "An unexpected error occurred"), status_code=500)
 
 
@@ -257,4 +293,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(OperationalError, _database_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(sqlite3.OperationalError, _database_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(PoolTimeout, _database_error_handler)
     app.add_exception_handler(Exception, _unhandled_handler)

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.media import service
 from features.media.schemas import MediaPublic
-from features.media.upload import ReceivedUpload, receive_upload
+from features.media.upload import UPLOAD_BODY_LIMIT, ReceivedUpload, receive_upload
 from shared.config import Settings
 from shared.jobs import JobContext, PeriodicJob
 
@@ -17,6 +17,7 @@ logger = logging.getLogger("magnetiq.media")
 
 __all__ = [
     "JOBS",
+    "UPLOAD_BODY_LIMIT",
     "MediaFile",
     "MediaPublic",
     "ReceivedUpload",

@@ -7,7 +7,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
 from features.media import service
 from features.media.schemas import UPLOAD_REQUEST_BODY, MediaKind, MediaPublic
-from features.media.upload import receive_upload
+from features.media.upload import UPLOAD_BODY_LIMIT, receive_upload
 from shared.config import SettingsDep
 from shared.db import SessionDep
 from shared.errors import error_responses
@@ -38,6 +38,7 @@ async def list_media(
     response_model=MediaPublic,
     status_code=status.HTTP_201_CREATED,
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+    max_body_size=UPLOAD_BODY_LIMIT,
     responses={200: {"model": MediaPublic, "description": "The same bytes were uploaded before"},
                **error_responses(409, 413, 415)},
 )

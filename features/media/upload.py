@@ -18,10 +18,14 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from shared.config import MAX_FILE_SIZE_CEILING
 from shared.errors import PayloadTooLarge, ValidationFailed
 
 MAX_FIELD_BYTES = 16 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
+# Upload routes lift the app's small body limit to this outer bound (declared when routes are
+# built, before settings exist); receive_upload cuts each stream at the configured MAX_FILE_SIZE.
+UPLOAD_BODY_LIMIT = MAX_FILE_SIZE_CEILING + MULTIPART_OVERHEAD
 
 
 @dataclass

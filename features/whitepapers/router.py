@@ -86,7 +86,7 @@ async def create_whitepaper(
 
 @router.post(
     "/documents", response_model=media_api.MediaPublic, status_code=status.HTTP_201_CREATED,
-    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY}, max_body_size=media_api.UPLOAD_BODY_LIMIT,
     responses={200: {"model": media_api.MediaPublic, "description": "The same bytes were uploaded before"},
                **error_responses(401, 403, 413, 415)},
 )

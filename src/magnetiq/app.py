@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from features.admin.router import router as admin_router
 from features.auth import api as auth_api
@@ -31,7 +32,7 @@ from features.webinars.router import router as webinars_router
 from features.whitepapers import api as whitepapers_api
 from features.whitepapers.router import router as whitepapers_router
 from shared.config import Settings, get_settings
-from shared.db import Database, utcnow
+from shared.db import Database, PoolLimits, utcnow
 from shared.errors import install_error_handlers
 from shared.events import EventBus
 from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
@@ -109,26 +110,34 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.rate_limit_counters.close()
 
 
-_WRITES = ("post", "put", "patch", "delete")
-
-
-def _declare_busy_writes(app: FastAPI) -> None:
-    """Every writing operation may answer 503 SERVICE_BUSY (write lock not had in time): say so."""
+def _declare_common_responses(app: FastAPI) -> None:
+    """Statuses any operation may answer, declared once: 503 SERVICE_BUSY (no connection or write
+    lock free in time) everywhere, 413 wherever a request body is accepted."""
     build = app.openapi
 
     def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
         schema = build()
-        busy = {
-            "description": "Busy: the write lock was not free in time; nothing changed, retry after Retry-After",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
-        }
+        envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        busy = {"description": "Busy: nothing changed; retry after Retry-After", "content": envelope}
+        too_large = {"description": "The request body is larger than allowed", "content": envelope}
         for operations in schema["paths"].values():
-            for method, operation in operations.items():
-                if method in _WRITES:
-                    operation["responses"].setdefault("503", busy)
+            for operation in operations.values():
+                operation["responses"].setdefault("503", busy)
+                if "requestBody" in operation:
+                    operation["responses"].setdefault("413", too_large)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _index() -> dict[str, str]:
+    """Where a newcomer who opens the bare address should look next."""
+    return {
+        "name": "Magnetiq API", "version": VERSION, "docs": "/docs", "redoc": "/redoc",
+        "openapi": "/openapi.json", "health": "/api/v1/health", "api": "/api/v1",
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -137,14 +146,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPIOffline(
         title="Magnetiq API",
         version=VERSION,
-        description="Backend of the Magnetiq B2B marketing site. Errors share one envelope; see CONTRACT.md.",
+        description=(
+            "Backend of the Magnetiq B2B marketing site. Every error has one envelope "
+            "(`success`, `error.code`, `error.message`, `error.field`, `error.details`); "
+            "the repository's README describes every convention."
+        ),
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         favicon_url="data:,",
     )
     app.state.settings = settings
-    app.state.db = Database.from_url(settings.database_url, echo=settings.debug)
+    app.state.db = Database.from_url(
+        settings.database_url, echo=settings.debug,
+        pool=PoolLimits(settings.database_pool_size, settings.database_max_overflow,
+                        settings.database_pool_timeout_seconds),
+    )
     app.state.mailer = Mailer(settings, MAIL_TEMPLATES)
     app.state.mail_kicker = DeliveryKicker()
     app.state.events = EventBus()
@@ -157,7 +174,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.started_at = utcnow()
 
     install_error_handlers(app)
-    # Innermost first: the fast path answers cached public pages inside CORS and request ids.
+    # Innermost first. Bodies past the limit are refused with 413 while read (upload routes lift it
+    # with their own max_body_size); inside the request context, which puts the 413 in the envelope.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_body_bytes)
+    # The fast path answers cached public pages inside CORS and request ids.
     app.add_middleware(pages_api.PublicPageFastPath)
     app.add_middleware(
         CorsMiddleware,
@@ -170,5 +190,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
         app.include_router(router)
-    _declare_busy_writes(app)
+    app.add_api_route("/", _index, methods=["GET"], include_in_schema=False)
+    _declare_common_responses(app)
     return app
