@@ -68,6 +68,13 @@ def _casefold(value: Any) -> str | None:
     return None if value is None else str(value).casefold()
 
 
+class NestedWriteSession(RuntimeError):
+    """A task that holds the write lock asked for a second writing session: a programming error.
+
+    The second session would wait for the first, which waits for the task: a deadlock until the
+    busy timeout. Pass the open session down instead."""
+
+
 class _WriterQueue:
     """One writing transaction at a time per process, in arrival order.
 
@@ -81,14 +88,21 @@ class _WriterQueue:
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
 
     async def begin(self, raw_connection: Any, mode: str, info: dict[str, Any]) -> None:
         if mode == "IMMEDIATE" and not info.get(self.HOLDS):
+            task = asyncio.current_task()
+            if self._lock.locked() and self._holder is task:
+                raise NestedWriteSession(
+                    "this task already holds a writing session; pass that session down instead of opening another"
+                )
             try:
                 await asyncio.wait_for(self._lock.acquire(), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
             except TimeoutError:
                 # What SQLite itself says when busy_timeout runs out, so callers see one error.
                 raise OperationalError(f"BEGIN {mode}", None, sqlite3.OperationalError("database is locked")) from None
+            self._holder = task
             info[self.HOLDS] = True
         try:
             # BEGIN leaves no rows: its cursor needs no close (another trip); the GC finalizes it.
@@ -105,6 +119,7 @@ class _WriterQueue:
 
     def release(self, info: dict[str, Any]) -> None:
         if info.pop(self.HOLDS, False):
+            self._holder = None
             self._lock.release()
 
 

@@ -158,3 +158,21 @@ async def test_every_connection_gets_the_pragmas(database):
         assert pragmas == {
             "journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": shared.db.SQLITE_BUSY_TIMEOUT_MS
         }
+
+
+async def test_a_nested_writing_session_in_the_same_task_fails_at_once(database):
+    """Instead of waiting the busy timeout for itself and answering an unfixable 503."""
+    async with database.session() as outer:
+        await outer.exec(text("INSERT INTO log VALUES ('outer')"))
+        with pytest.raises(shared.db.NestedWriteSession, match="pass that session down"):
+            async with asyncio.timeout(2):
+                async with database.session() as inner:
+                    await inner.exec(text("INSERT INTO log VALUES ('inner')"))
+        async with database.session(write=False) as reader:  # reading beside it is fine
+            await reader.exec(text("SELECT 1"))
+    order: list[str] = []
+    await asyncio.wait_for(_log(database, "after", order), timeout=2)  # the write turn was given back
+    async with database.session(write=False) as session:
+        rows = (await session.exec(text("SELECT who FROM log"))).all()
+    assert [who for (who,) in rows] == ["outer", "after"]
+
