@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -192,6 +192,11 @@ def create_engine(database_url: str, *, echo: bool = False, pool: PoolLimits | N
     return engine
 
 
+# Sees a request's session once its transaction has committed, and may hand back work to run
+# after the response (mail queued in that transaction goes out then, with no handler asking).
+CommitHook = Callable[[dict[str, Any]], Callable[[], Awaitable[None]] | None]
+
+
 @dataclass
 class Database:
     """The engine and two session factories: writers lock up front, readers do not."""
@@ -199,6 +204,7 @@ class Database:
     engine: AsyncEngine
     writer: async_sessionmaker[AsyncSession]
     reader: async_sessionmaker[AsyncSession]
+    commit_hooks: list[CommitHook] = field(default_factory=list)
 
     @classmethod
     def from_url(cls, database_url: str, *, echo: bool = False, pool: PoolLimits | None = None) -> Database:
@@ -233,11 +239,15 @@ class Database:
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request, committed before the response is sent."""
+async def get_session(request: Request, background: BackgroundTasks) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed before the response is sent; then the commit hooks run."""
     database: Database = request.app.state.db
     async with database.session(write=request.method not in _SAFE_METHODS) as session:
         yield session
+    # Reached only after a commit: a rolled-back request hands nothing on.
+    for hook in database.commit_hooks:
+        if (work := hook(session.info)) is not None:
+            background.add_task(work)
 
 
 # scope="function": the commit happens before the response leaves, so a 201 means stored.

@@ -21,17 +21,17 @@ from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
-from typing import Annotated, Any
+from functools import partial
+from typing import Any
 
 import aiosmtplib
 from email_validator import validate_email
-from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import JSON, LargeBinary, bindparam, insert, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import Database, UTCDateTime, utcnow
+from shared.db import CommitHook, Database, UTCDateTime, utcnow
 from shared.driver import DriverStatement
 
 logger = logging.getLogger("magnetiq.mail")
@@ -145,6 +145,10 @@ async def queue_template(session: AsyncSession, template: str, *, recipient: str
     await _queue(session, recipient=ascii_address(recipient), subject="", template=template, params=params)
 
 
+# Set on a session that queued mail; the request's commit hook starts delivery once it commits.
+MAIL_QUEUED = "magnetiq_mail_queued"
+
+
 # Compiled once and run in one trip to the driver: public forms queue mail on every request.
 _QUEUE = DriverStatement(
     insert(OUTBOX).values(
@@ -161,6 +165,7 @@ async def _queue(session: AsyncSession, **values: Any) -> None:
         **values,
     }
     await _QUEUE.execute(session, row)
+    session.info[MAIL_QUEUED] = True
 
 
 # Renders a queued template: the message, or None when there is nothing to send any more
@@ -329,21 +334,12 @@ class DeliveryKicker:
         finally:
             self._running = False
 
+    def commit_hook(self, database: Database, mailer: Mailer) -> CommitHook:
+        """Delivery right after the response of any request whose committed transaction queued mail."""
 
-class MailDispatch:
-    """Lets a request ask for its queued mail to go out right after the response."""
+        def after_commit(info: dict[str, Any]) -> Callable[[], Awaitable[None]] | None:
+            if info.pop(MAIL_QUEUED, False):
+                return partial(self.run, database, mailer)
+            return None
 
-    def __init__(self, request: Request, background: BackgroundTasks) -> None:
-        self._state = request.app.state
-        self._background = background
-
-    def deliver_soon(self) -> None:
-        self._background.add_task(self._state.mail_kicker.run, self._state.db, self._state.mailer)
-
-
-async def _mail_dispatch(request: Request, background: BackgroundTasks) -> MailDispatch:
-    return MailDispatch(request, background)
-
-
-# Small dependencies are async: a sync one would cost a threadpool hop on every request.
-MailDispatchDep = Annotated[MailDispatch, Depends(_mail_dispatch)]
+        return after_commit

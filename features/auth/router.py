@@ -17,7 +17,6 @@ from features.auth.schemas import (
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, SessionDep
 from shared.errors import error_responses
-from shared.mail import MailDispatchDep
 from shared.permissions import CurrentPrincipal, IsAdmin
 from shared.ratelimit import public_write_limit
 
@@ -75,11 +74,10 @@ async def register_user(body: UserCreate, _admin: IsAdmin, session: SessionDep) 
     responses=error_responses(429),
 )
 async def forgot_password(
-    body: ForgotPasswordRequest, session: SessionDep, settings: SettingsDep, mail: MailDispatchDep
+    body: ForgotPasswordRequest, session: SessionDep, settings: SettingsDep
 ) -> MessageResponse:
     """Mail a reset link; the answer is the same whether or not the address has an account."""
     await service.request_password_reset(session, settings, body.email)
-    mail.deliver_soon()
     return MessageResponse(message=FORGOT_PASSWORD_ANSWER)
 
 

@@ -25,7 +25,6 @@ from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import MAX_ID, IdPath
-from shared.mail import MailDispatchDep
 from shared.pagination import Page, Pagination
 from shared.permissions import CanRead, CanWrite
 from shared.ratelimit import public_write_limit
@@ -75,11 +74,10 @@ async def read_availability(
     dependencies=[Depends(public_write_limit("booking"))], responses=error_responses(409, 429),
 )
 async def create_booking(
-    body: BookingCreate, session: SessionDep, settings: SettingsDep, events: EventBusDep, mail: MailDispatchDep
+    body: BookingCreate, session: SessionDep, settings: SettingsDep, events: EventBusDep
 ) -> BookingReceipt:
     """Book a free slot (public): a pending booking; 409 SLOT_TAKEN if it overlaps another."""
     booking = await service.create_booking(session, settings, events, body)
-    mail.deliver_soon()
     return BookingReceipt.model_validate(booking)
 
 
@@ -111,12 +109,10 @@ async def read_booking(booking_id: IdPath, _reader: CanRead, session: SessionDep
 @router.put("/{booking_id}", response_model=BookingPublic, responses={**_STAFF, **error_responses(404, 409)})
 async def update_booking(
     booking_id: IdPath, body: BookingUpdate, _writer: CanWrite, session: SessionDep, settings: SettingsDep,
-    mail: MailDispatchDep,
 ) -> BookingPublic:
     """Change status (pending → confirmed | cancelled; confirmed → completed | cancelled | no_show, else 409
     INVALID_TRANSITION), assignee or notes; confirming or cancelling mails the visitor."""
     booking = await service.update_booking(session, settings, booking_id, body)
-    mail.deliver_soon()
     return BookingPublic.model_validate(booking)
 
 
@@ -142,12 +138,10 @@ def _wants_json(request: Request) -> bool:
                **error_responses(404, 409, 422, 429, 500)},
 )
 async def cancel_booking(
-    token: CancelToken, request: Request, session: SessionDep, settings: SettingsDep, mail: MailDispatchDep
+    token: CancelToken, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Cancel the visitor's own booking (idempotent); 404 for an invalid or expired link."""
     booking, changed = await service.cancel_by_visitor(session, settings, token)
-    if changed:
-        mail.deliver_soon()
     if _wants_json(request):
         result = CancelResult(
             id=booking.id, status=booking.status, starts_at=booking.starts_at, already_cancelled=not changed

@@ -24,7 +24,6 @@ from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import IdPath
-from shared.mail import MailDispatchDep
 from shared.pagination import Page, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite, OptionalPrincipal, Permission, Principal
 from shared.ratelimit import public_write_limit
@@ -91,12 +90,9 @@ async def read_webinar(webinar_id: IdPath, principal: OptionalPrincipal, session
 @router.put("/{webinar_id}", response_model=WebinarStaff, responses=error_responses(403, 404, 409))
 async def update_webinar(
     webinar_id: IdPath, body: WebinarUpdate, _editor: CanWrite, session: SessionDep, settings: SettingsDep,
-    mail: MailDispatchDep,
 ) -> WebinarView:
     """Change a webinar; `status: cancelled` is final and mails every registrant once."""
-    webinar, mails_queued = await service.update_webinar(session, settings, webinar_id, body)
-    if mails_queued:
-        mail.deliver_soon()
+    webinar, _ = await service.update_webinar(session, settings, webinar_id, body)
     return service.to_view(webinar, await service.registration_count(session, webinar_id), staff=True)
 
 
@@ -120,13 +116,11 @@ async def delete_webinar(webinar_id: IdPath, _admin: CanDelete, session: Session
 )
 async def register_for_webinar(
     webinar_id: IdPath, body: RegistrationRequest, session: SessionDep, settings: SettingsDep, bus: EventBusDep,
-    mail: MailDispatchDep, response: Response,
+    response: Response,
 ) -> RegistrationPublic:
     """Register for a published, upcoming webinar (no account needed); mails a confirmation with an invite."""
     registration, created = await registrations.register(session, settings, bus, webinar_id, body)
-    if created:
-        mail.deliver_soon()
-    else:
+    if not created:
         response.status_code = status.HTTP_200_OK
     return registration
 

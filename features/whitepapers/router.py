@@ -27,7 +27,6 @@ from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import IdPath, file_response
 from shared.i18n import LanguageCode
-from shared.mail import MailDispatchDep
 from shared.pagination import Page, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite, OptionalPrincipal
 from shared.ratelimit import public_write_limit
@@ -139,12 +138,9 @@ async def delete_whitepaper(whitepaper_id: IdPath, _admin: CanDelete, session: S
 )
 async def download_whitepaper(
     whitepaper_id: IdPath, body: VisitorFields, session: SessionDep, settings: SettingsDep, events: EventBusDep,
-    mail: MailDispatchDep,
 ) -> DownloadLink:
     """Leave your details to get a link to the document (valid 24 hours), also sent by email."""
-    link = await downloads.request_download(session, settings, events, whitepaper_id, body)
-    mail.deliver_soon()
-    return link
+    return await downloads.request_download(session, settings, events, whitepaper_id, body)
 
 
 @router.get(

@@ -115,3 +115,29 @@ async def test_non_ascii_subjects_are_encoded_and_calendar_parts_name_their_meth
     [part] = list(received.iter_attachments())
     assert part.get_content_type() == "text/calendar" and part.get_param("method") == "REQUEST"
     assert received.get_body(preferencelist=("plain",)).get_content().strip() == "Grüße"
+
+
+async def test_a_request_that_queued_mail_starts_delivery_once_it_commits_and_one_that_failed_sends_nothing(
+    app, client, mailbox
+):
+    """No handler asks for delivery: the request's commit hook starts it; a rollback hands nothing on."""
+    from fastapi import APIRouter
+
+    from shared.db import SessionDep
+    from shared.errors import Conflict
+
+    routes = APIRouter()
+
+    @routes.post("/api/v1/test/mail/{outcome}")
+    async def queue_one(outcome: str, session: SessionDep) -> dict:
+        message = build_message(app.state.settings, to=f"{outcome}@example.com", subject="Hi", text="x")
+        await queue_mail(session, message)
+        if outcome == "refused":
+            raise Conflict()
+        return {}
+
+    app.include_router(routes)
+    assert (await client.post("/api/v1/test/mail/refused")).status_code == 409
+    assert (await client.post("/api/v1/test/mail/kept")).status_code == 200
+    assert [m["To"] for m in mailbox.messages] == ["kept@example.com"]  # delivered by the time it answered
+    assert set(await _rows(app)) == {"kept@example.com"}
