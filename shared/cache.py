@@ -13,11 +13,11 @@ from typing import Any
 
 from fastapi import Depends, Request
 from sqlalchemy import text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database
+from shared.dialect import insert_or_update
 
 
 class CacheVersion(SQLModel, table=True):
@@ -28,7 +28,7 @@ class CacheVersion(SQLModel, table=True):
 
 
 async def bump_cache_version(session: AsyncSession, namespace: str) -> None:
-    statement = sqlite_insert(CacheVersion).values(namespace=namespace, version=1)
+    statement = insert_or_update(session, CacheVersion).values(namespace=namespace, version=1)
     statement = statement.on_conflict_do_update(
         index_elements=["namespace"], set_={"version": CacheVersion.version + 1}
     )

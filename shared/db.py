@@ -19,6 +19,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.dialect import python_casefold
+
 # Set before any table exists so every constraint gets a stable name (Alembic batch mode needs them).
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -62,10 +64,6 @@ def sqlite_file_path(database_url: str) -> str | None:
     if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
         return None
     return url.database
-
-
-def _casefold(value: Any) -> str | None:
-    return None if value is None else str(value).casefold()
 
 
 class NestedWriteSession(RuntimeError):
@@ -137,7 +135,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
         # SQLite's lower() and LIKE fold ASCII only: "Über" would never match "über".
-        dbapi_connection.create_function("casefold", 1, _casefold, deterministic=True)
+        dbapi_connection.create_function("casefold", 1, python_casefold, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.routing import Match
 
+from shared.dialect import is_database_locked
 from shared.logging import path_fields
 
 logger = logging.getLogger("magnetiq.errors")
@@ -120,11 +121,6 @@ class Conflict(AppError):
 class InUse(Conflict):
     code = "IN_USE"
     default_message = "Something still refers to this item"
-
-
-def is_foreign_key_violation(exc: Exception) -> bool:
-    """Whether a database error is a refused delete or insert because of a foreign key."""
-    return "FOREIGN KEY constraint failed" in str(getattr(exc, "orig", exc))
 
 
 class PayloadTooLarge(AppError):
@@ -263,8 +259,8 @@ def is_service_busy(exc: BaseException) -> bool:
     if isinstance(exc, PoolTimeout):
         return True
     if isinstance(exc, OperationalError | sqlite3.OperationalError):
-        # The driver's own error reaches here from statements run straight on it (shared/driver.py).
-        return "database is locked" in str(getattr(exc, "orig", exc))
+        # The driver's own error reaches here from statements run straight on it (DriverStatement).
+        return is_database_locked(exc)
     return False
 
 

@@ -32,7 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
 from shared.db import CommitHook, Database, UTCDateTime, utcnow
-from shared.driver import DriverStatement
+from shared.dialect import DriverStatement
 
 logger = logging.getLogger("magnetiq.mail")
 

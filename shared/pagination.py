@@ -12,6 +12,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from shared.dialect import casefold, localized_values
 from shared.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -22,17 +23,21 @@ LIKE_ESCAPE = "\\"
 def contains_pattern(search: str) -> str:
     """A case-folded LIKE pattern matching `search` anywhere; its own % and _ match only themselves.
 
-    Compare it with `casefold(column)` (a function every connection has, see shared/db.py).
+    Compare it with `casefold(column)` (shared/dialect.py), as `text_contains` does.
     """
     escaped = search.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
+def text_contains(column: Any, search: str) -> ColumnElement[bool]:
+    """Rows whose text column has `search` in it, whatever the case, its own % and _ taken literally."""
+    return casefold(column).like(contains_pattern(search), escape=LIKE_ESCAPE)
+
+
 def localized_text_contains(column: Any, search: str) -> ColumnElement[bool]:
     """Rows whose localized JSON column ({"en": ..., "de": ...}) has `search` in a value, in any language."""
-    values = func.json_each(column).table_valued("value")
-    pattern = contains_pattern(search)
-    return exists(select(1).select_from(values).where(func.casefold(values.c.value).like(pattern, escape=LIKE_ESCAPE)))
+    values = localized_values(column)
+    return exists(select(1).select_from(values).where(text_contains(values.c.value, search)))
 
 
 class PageParams(BaseModel):

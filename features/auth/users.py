@@ -16,7 +16,7 @@ from features.auth.schemas import UserCreate, UserUpdate
 from shared.db import utcnow
 from shared.errors import NotFound, PermissionDenied
 from shared.events import EventBus, UserRemoved
-from shared.pagination import LIKE_ESCAPE, PageParams, contains_pattern, paginate, sort_order
+from shared.pagination import PageParams, paginate, sort_order, text_contains
 from shared.permissions import Principal, Role
 from shared.security import hash_password
 
@@ -105,10 +105,8 @@ async def list_users(
     if is_active is not None:
         statement = statement.where(User.is_active == is_active)
     if q:
-        pattern = contains_pattern(q)
         statement = statement.where(
-            or_(*(func.casefold(column).like(pattern, escape=LIKE_ESCAPE)
-                  for column in (col(User.email), col(User.first_name), col(User.last_name))))
+            or_(*(text_contains(column, q) for column in (col(User.email), col(User.first_name), col(User.last_name))))
         )
     order = sort_order(sort, USER_SORT_COLUMNS, default=[col(User.id).asc()])
     return await paginate(session, statement, params, order)

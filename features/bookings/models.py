@@ -2,10 +2,11 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, text
+from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
+from shared.dialect import partial_unique_index
 
 STATUSES = ("pending", "confirmed", "cancelled", "completed", "no_show")
 ACTIVE_STATUSES = ("pending", "confirmed")  # these hold their time slot
@@ -22,10 +23,7 @@ class Booking(SQLModel, table=True):
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         # The service refuses overlaps inside one serialized write; this also stops two
         # writers that somehow got past it from both holding the very same start.
-        Index(
-            "uq_bookings_active_start", "starts_at", unique=True,
-            sqlite_where=text("status IN ('pending', 'confirmed')"),
-        ),
+        partial_unique_index("uq_bookings_active_start", "starts_at", where="status IN ('pending', 'confirmed')"),
         Index("ix_bookings_starts_at_ends_at", "starts_at", "ends_at"),
     )
 

@@ -23,7 +23,8 @@ from features.media.models import MediaItem
 from features.media.schemas import MediaPublic
 from features.media.upload import ReceivedUpload, sanitize_filename
 from shared.config import Settings
-from shared.errors import InUse, NotFound, ValidationFailed, is_foreign_key_violation
+from shared.dialect import is_foreign_key_violation
+from shared.errors import InUse, NotFound, ValidationFailed
 from shared.i18n import check_localized
 from shared.pagination import PageParams, paginate, sort_order
 

@@ -3,17 +3,18 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
+from shared.dialect import partial_unique_index
 
 
 class Page(SQLModel, table=True):
     __tablename__ = "pages"
     __table_args__ = (
         # A deleted page's slug may be reused, so uniqueness covers live pages only.
-        Index("uq_pages_slug_live", "slug", unique=True, sqlite_where=text("deleted_at IS NULL")),
+        partial_unique_index("uq_pages_slug_live", "slug", where="deleted_at IS NULL"),
         CheckConstraint("status IN ('draft', 'published', 'scheduled')", name="status_known"),
         CheckConstraint("is_published = (status = 'published')", name="published_matches_status"),
     )

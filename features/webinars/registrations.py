@@ -14,7 +14,7 @@ from features.webinars.schemas import RegistrationPublic, RegistrationRequest
 from features.webinars.service import get_webinar
 from shared.config import Settings
 from shared.db import UTCDateTime, utcnow
-from shared.driver import DriverStatement
+from shared.dialect import DriverStatement
 from shared.errors import NotFound
 from shared.events import EventBus, LeadCaptured
 from shared.i18n import served_language

@@ -17,7 +17,8 @@ from features.webinars.models import Webinar, WebinarRegistration
 from features.webinars.schemas import WebinarCreate, WebinarPublic, WebinarStaff, WebinarUpdate, WebinarView
 from shared.config import Settings
 from shared.db import utcnow
-from shared.errors import InUse, NotFound, ValidationFailed, is_foreign_key_violation
+from shared.dialect import is_foreign_key_violation
+from shared.errors import InUse, NotFound, ValidationFailed
 from shared.html import sanitize_html
 from shared.i18n import check_localized
 from shared.pagination import PageParams, localized_text_contains, paginate, sort_order

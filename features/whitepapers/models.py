@@ -2,10 +2,11 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime, utcnow
+from shared.dialect import partial_unique_index
 
 
 class Whitepaper(SQLModel, table=True):
@@ -14,7 +15,7 @@ class Whitepaper(SQLModel, table=True):
     __tablename__ = "whitepapers"
     __table_args__ = (
         # A deleted whitepaper's slug may be reused, so uniqueness covers live whitepapers only.
-        Index("uq_whitepapers_slug_live", "slug", unique=True, sqlite_where=text("deleted_at IS NULL")),
+        partial_unique_index("uq_whitepapers_slug_live", "slug", where="deleted_at IS NULL"),
         CheckConstraint("status IN ('draft', 'published')", name="status_known"),
         CheckConstraint("download_count >= 0", name="download_count_not_negative"),
     )

@@ -51,7 +51,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('pages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pages_status'), ['status'], unique=False)
-        batch_op.create_index('uq_pages_slug_live', ['slug'], unique=True, sqlite_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('uq_pages_slug_live', ['slug'], unique=True, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.create_table('page_revisions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -79,7 +79,7 @@ def downgrade() -> None:
 
     op.drop_table('page_revisions')
     with op.batch_alter_table('pages', schema=None) as batch_op:
-        batch_op.drop_index('uq_pages_slug_live', sqlite_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('uq_pages_slug_live', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_pages_status'))
 
     op.drop_table('pages')

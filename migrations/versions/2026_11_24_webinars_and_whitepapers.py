@@ -92,7 +92,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_whitepapers_cover_media_id'), ['cover_media_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_whitepapers_document_media_id'), ['document_media_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_whitepapers_status'), ['status'], unique=False)
-        batch_op.create_index('uq_whitepapers_slug_live', ['slug'], unique=True, sqlite_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('uq_whitepapers_slug_live', ['slug'], unique=True, sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
 
     op.create_table('whitepaper_downloads',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -125,7 +125,7 @@ def downgrade() -> None:
 
     op.drop_table('whitepaper_downloads')
     with op.batch_alter_table('whitepapers', schema=None) as batch_op:
-        batch_op.drop_index('uq_whitepapers_slug_live', sqlite_where=sa.text('deleted_at IS NULL'))
+        batch_op.drop_index('uq_whitepapers_slug_live', sqlite_where=sa.text('deleted_at IS NULL'), postgresql_where=sa.text('deleted_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_whitepapers_status'))
         batch_op.drop_index(batch_op.f('ix_whitepapers_document_media_id'))
         batch_op.drop_index(batch_op.f('ix_whitepapers_cover_media_id'))

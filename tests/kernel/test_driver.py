@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import ArgumentError, InvalidRequestError
 from sqlmodel import select
 
-from shared.driver import DriverStatement
+from shared.dialect import DriverStatement
 from shared.mail import OUTBOX, OutgoingMail
 
 _INSERT = DriverStatement(

@@ -1,0 +1,147 @@
+"""Everything in the code that depends on the database engine, behind named functions.
+
+Today the engine is SQLite. Moving to another one (PostgreSQL is planned) means changing this
+module, the connection set-up in shared/db.py (pragmas, BEGIN IMMEDIATE, the writer queue) and
+the migrations; no slice spells engine-specific SQL or matches driver messages itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Index, String, func, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.functions import GenericFunction
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+# --- schema ------------------------------------------------------------------------------------
+
+
+def partial_unique_index(name: str, *columns: str, where: str) -> Index:
+    """A unique index over the rows matching `where`, on every engine.
+
+    Declared per dialect: an engine without its own `*_where` would silently build a full index,
+    and a unique one would then refuse rows it should allow (a slug reused after a delete)."""
+    return Index(name, *columns, unique=True, sqlite_where=text(where), postgresql_where=text(where))
+
+
+# --- text search -------------------------------------------------------------------------------
+
+
+class casefold(GenericFunction[str]):
+    """Unicode case folding in SQL: "Über" and "über" compare equal.
+
+    SQLite's lower() folds ASCII only, so every SQLite connection gets Python's str.casefold as
+    a function (shared/db.py); PostgreSQL's lower() is Unicode-aware."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(casefold, "postgresql")
+def _casefold_on_postgresql(element: casefold, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+def python_casefold(value: Any) -> str | None:
+    """The SQLite connection's `casefold` function."""
+    return None if value is None else str(value).casefold()
+
+
+def localized_values(column: Any) -> Any:
+    """The text values of a localized JSON column ({"en": ..., "de": ...}) as a table with a `value` column.
+
+    On PostgreSQL this becomes jsonb_each_text(column)."""
+    return func.json_each(column).table_valued("value")
+
+
+# --- statements --------------------------------------------------------------------------------
+
+
+def insert_or_update(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that can take `.on_conflict_do_update(...)`, for the session's engine."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def _driver_message(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc))
+
+
+def is_foreign_key_violation(exc: BaseException) -> bool:
+    """Whether a database error is a refused delete or insert because of a foreign key."""
+    return "FOREIGN KEY constraint failed" in _driver_message(exc)
+
+
+def is_database_locked(exc: BaseException) -> bool:
+    """Whether a database error means the write lock was not had within the busy timeout."""
+    return "database is locked" in _driver_message(exc)
+
+
+# --- the hot path ------------------------------------------------------------------------------
+
+_SQLITE = SQLiteDialect_aiosqlite()
+
+
+class DriverStatement:
+    """A Core statement compiled once and run straight on the SQLite driver, in one trip.
+
+    SQLAlchemy's aiosqlite adapter spends three or four trips to the driver's thread on every
+    statement (create a cursor, execute, fetch, close), and the session derives a cache key from
+    the statement on every execution. The few statements on public write paths that run hundreds
+    of times a second use this instead (it buys the registration benchmark most of its ratio):
+    compiled with SQLAlchemy's own compiler and type processors, run inside the session's
+    transaction. It raises the driver's own errors, and exists only for SQLite: on another engine
+    these statements go through the session."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self._compiled = statement.compile(dialect=_SQLITE)
+        self.sql = self._compiled.string
+        self._order: Sequence[str] = self._compiled.positiontup or ()
+        self._processors = {
+            name: bind.type.dialect_impl(_SQLITE).bind_processor(_SQLITE)
+            for name, bind in self._compiled.binds.items()
+        }
+
+    def parameters(self, values: dict[str, Any]) -> list[Any]:
+        """The positional parameters, converted as SQLAlchemy would (dates, booleans, JSON)."""
+        named = self._compiled.construct_params(values)  # adds literals, refuses missing values
+        ordered = []
+        for name in self._order:
+            value, processor = named[name], self._processors.get(name)
+            ordered.append(processor(value) if processor is not None else value)
+        return ordered
+
+    async def _driver(self, session: AsyncSession) -> Any:
+        connection = await session.connection()  # begins the session's transaction if need be
+        return (await connection.get_raw_connection()).driver_connection
+
+    async def fetchall(self, session: AsyncSession, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Runs the statement and returns its rows (say, from RETURNING); raises the driver's own errors."""
+        driver = await self._driver(session)
+        return list(await driver.execute_fetchall(self.sql, self.parameters(values)))
+
+    async def execute(self, session: AsyncSession, values: dict[str, Any]) -> None:
+        """Runs a statement that returns no rows; its cursor holds nothing and is left to the GC."""
+        driver = await self._driver(session)
+        await driver.execute(self.sql, self.parameters(values))
+
+
+__all__ = [
+    "DriverStatement",
+    "casefold",
+    "insert_or_update",
+    "is_database_locked",
+    "is_foreign_key_violation",
+    "localized_values",
+    "partial_unique_index",
+    "python_casefold",
+]

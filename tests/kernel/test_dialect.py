@@ -1,0 +1,45 @@
+"""Engine-specific SQL lives in shared/dialect.py (and the connection set-up in shared/db.py), nowhere else."""
+
+import re
+from pathlib import Path
+
+from sqlalchemy import Index, column, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateIndex
+
+from magnetiq.registry import metadata
+from shared.dialect import casefold
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE_SPECIFIC = re.compile(r"sqlite_where|postgresql_where|json_each|dialects\.(sqlite|postgresql)|create_function")
+ALLOWED = {"shared/dialect.py", "shared/db.py"}
+
+
+def test_no_slice_or_kernel_module_spells_engine_specific_sql():
+    offenders = []
+    for path in [*ROOT.glob("features/**/*.py"), *ROOT.glob("shared/*.py"), *ROOT.glob("src/**/*.py")]:
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in ALLOWED or "/tests/" in relative:
+            continue
+        if ENGINE_SPECIFIC.search(path.read_text()):
+            offenders.append(relative)
+    assert offenders == []
+
+
+def test_every_partial_index_is_partial_on_every_engine():
+    partial = [index for table in metadata.tables.values() for index in table.indexes
+               if index.dialect_options["sqlite"]["where"] is not None]
+    assert {index.name for index in partial} >= {"uq_pages_slug_live", "uq_whitepapers_slug_live",
+                                                 "uq_bookings_active_start"}
+    for index in partial:
+        assert isinstance(index, Index)
+        on_sqlite = str(CreateIndex(index).compile(dialect=sqlite.dialect()))
+        on_postgresql = str(CreateIndex(index).compile(dialect=postgresql.dialect()))
+        assert " WHERE " in on_sqlite and " WHERE " in on_postgresql, index.name
+        assert on_sqlite.split(" WHERE ")[1] == on_postgresql.split(" WHERE ")[1]
+
+
+def test_casefold_is_the_connection_function_on_sqlite_and_lower_on_postgresql():
+    statement = select(casefold(column("title")))
+    assert "casefold(title)" in str(statement.compile(dialect=sqlite.dialect()))
+    assert "lower(title)" in str(statement.compile(dialect=postgresql.dialect()))
