@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     x_redirect_uri: str = ""
     x_authorize_url: str = "https://x.com/i/oauth2/authorize"
     x_api_base_url: str = "https://api.x.com"
+    # A call to LinkedIn or X not answered within this is abandoned (its outcome is then unknown).
+    provider_timeout_seconds: float = Field(20, gt=0, le=300)
 
     @field_validator(
         "allowed_origins", "allowed_methods", "allowed_headers", "supported_languages",

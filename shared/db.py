@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -87,11 +88,15 @@ class _WriterQueue:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+        _WRITER_QUEUES.add(self)
+
+    def held_by_current_task(self) -> bool:
+        return self._lock.locked() and self._holder is asyncio.current_task()
 
     async def begin(self, raw_connection: Any, mode: str, info: dict[str, Any]) -> None:
         if mode == "IMMEDIATE" and not info.get(self.HOLDS):
             task = asyncio.current_task()
-            if self._lock.locked() and self._holder is task:
+            if self.held_by_current_task():
                 raise NestedWriteSession(
                     "this task already holds a writing session; pass that session down instead of opening another"
                 )
@@ -119,6 +124,14 @@ class _WriterQueue:
         if info.pop(self.HOLDS, False):
             self._holder = None
             self._lock.release()
+
+
+_WRITER_QUEUES: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
+
+
+def holds_write_lock() -> bool:
+    """Whether the running task holds a write transaction of some database of this process."""
+    return any(queue.held_by_current_task() for queue in list(_WRITER_QUEUES))
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
