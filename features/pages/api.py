@@ -1,9 +1,8 @@
-"""The pages slice's public face: its background job and the fast path for cached public reads."""
+"""The pages slice's public face: its background job."""
 
 from datetime import timedelta
 
 from features.pages import service
-from features.pages.public import PublicPageFastPath
 from shared.jobs import JobContext, PeriodicJob
 
 
@@ -14,4 +13,4 @@ async def _publish_due_pages(context: JobContext) -> None:
 
 JOBS = (PeriodicJob(name="publish_due_pages", interval=timedelta(seconds=0), run=_publish_due_pages),)
 
-__all__ = ["JOBS", "PublicPageFastPath"]
+__all__ = ["JOBS"]

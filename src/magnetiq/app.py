@@ -13,24 +13,9 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from features.admin.router import router as admin_router
 from features.auth import api as auth_api
-from features.auth.router import router as auth_router
-from features.bookings import api as bookings_api
-from features.bookings.router import public_router as public_bookings_router
-from features.bookings.router import router as bookings_router
 from features.health.api import VERSION
-from features.health.router import router as health_router
-from features.media import api as media_api
-from features.media.public import router as public_media_router
-from features.media.router import router as media_router
-from features.pages import api as pages_api
-from features.pages.public import router as public_pages_router
-from features.pages.router import router as pages_router
-from features.webinars import api as webinars_api
-from features.webinars.router import router as webinars_router
-from features.whitepapers import api as whitepapers_api
-from features.whitepapers.router import router as whitepapers_router
+from magnetiq.registry import SLICES
 from shared.config import Settings, get_settings
 from shared.db import Database, PoolLimits, utcnow
 from shared.errors import install_error_handlers
@@ -41,44 +26,11 @@ from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import CorsMiddleware, RequestContextMiddleware
 from shared.ratelimit import CounterFile
 
-# Routes are matched in order, one by one: the hottest (public reads, then the lead forms) come first.
-ROUTERS = (
-    public_pages_router,
-    public_media_router,
-    webinars_router,
-    whitepapers_router,
-    public_bookings_router,
-    bookings_router,
-    health_router,
-    auth_router,
-    admin_router,
-    pages_router,
-    media_router,
-)
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
-    DELIVER_MAIL_JOB,
-    *auth_api.JOBS,
-    *media_api.JOBS,
-    *pages_api.JOBS,
-    *webinars_api.JOBS,
-    *whitepapers_api.JOBS,
-    *bookings_api.JOBS,
-)
-MAIL_TEMPLATES = {**auth_api.MAIL_TEMPLATES, **webinars_api.MAIL_TEMPLATES, **bookings_api.MAIL_TEMPLATES}
-EVENT_SUBSCRIPTIONS = (*bookings_api.SUBSCRIPTIONS,)
-
-OPENAPI_TAGS = [
-    {"name": "health", "description": "Liveness and readiness."},
-    {"name": "auth", "description": "Logins, tokens, password resets."},
-    {"name": "admin", "description": "User administration and system health."},
-    {"name": "pages", "description": "Multilingual pages with revisions (staff)."},
-    {"name": "public pages", "description": "Published pages for visitors, cached."},
-    {"name": "media", "description": "Uploads: verified, deduplicated files (staff)."},
-    {"name": "public media", "description": "Uploaded files at stable public URLs."},
-    {"name": "webinars", "description": "Webinars and their registrations (lead capture)."},
-    {"name": "whitepapers", "description": "Whitepapers behind a lead form, downloaded by signed link."},
-    {"name": "bookings", "description": "Consultation bookings in business hours."},
-]
+ROUTERS = tuple(router for slice_ in SLICES for router in slice_.routers)
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *(job for slice_ in SLICES for job in slice_.jobs))
+MAIL_TEMPLATES = {name: render for slice_ in SLICES for name, render in slice_.mail_templates.items()}
+EVENT_SUBSCRIPTIONS = tuple(subscription for slice_ in SLICES for subscription in slice_.subscriptions)
+OPENAPI_TAGS = [tag for slice_ in SLICES for tag in slice_.openapi_tags]
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -178,8 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Innermost first. Bodies past the limit are refused with 413 while read (upload routes lift it
     # with their own max_body_size); inside the request context, which puts the 413 in the envelope.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_body_bytes)
-    # The fast path answers cached public pages inside CORS and request ids.
-    app.add_middleware(pages_api.PublicPageFastPath)
+    for slice_ in SLICES:  # a slice's fast paths answer inside CORS and the request context
+        for middleware in slice_.middleware:
+            app.add_middleware(middleware)
     app.add_middleware(
         CorsMiddleware,
         allow_origins=settings.allowed_origins,
