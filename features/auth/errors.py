@@ -13,7 +13,7 @@ class RefreshTokenReused(AuthenticationRequired):
 
 
 class TooManyLoginAttempts(RateLimited):
-    default_message = "Too many failed logins for this account; try again later"
+    default_message = "Too many login attempts for this account; try again later"
 
 
 class EmailTaken(Conflict):
