@@ -15,7 +15,13 @@ from sqlalchemy import delete, update
 from sqlmodel import col, exists, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.auth.errors import InvalidCredentials, InvalidResetToken, RefreshTokenReused, TooManyLoginAttempts
+from features.auth.errors import (
+    InvalidCredentials,
+    InvalidResetToken,
+    RefreshTokenReused,
+    RefreshTokenRotated,
+    TooManyLoginAttempts,
+)
 from features.auth.models import FailedLogin, PasswordResetToken, RefreshToken, User
 from features.auth.schemas import TokenPair
 from features.auth.users import (
@@ -128,12 +134,19 @@ async def _revoke_family(session: AsyncSession, family_id: str) -> None:
 
 
 async def rotate_refresh_token(session: AsyncSession, settings: Settings, refresh_token: str) -> TokenPair:
+    """A new pair for a refresh token used once only. Runs in a writing transaction, so two
+    exchanges of one token are serialized: the second sees the first's `rotated_at`."""
     claims = decode_token(refresh_token, expected_type="refresh", secret=settings.secret_key.get_secret_value())
     stored = await session.get(RefreshToken, claims["jti"])
     if stored is None or stored.revoked_at is not None:
         raise InvalidToken()
     if stored.rotated_at is not None:
-        # A token already exchanged is being replayed: someone else holds a copy.
+        # Presented again right after its exchange, it is most likely a second tab that refreshed
+        # at the same moment: refused, but the login lives on (its successor works). The refusal
+        # hands out no tokens, so a thief racing the owner gains nothing from the grace.
+        if utcnow() - stored.rotated_at < timedelta(seconds=settings.refresh_reuse_grace_seconds):
+            raise RefreshTokenRotated()
+        # Later, someone else holds a copy of a token already exchanged.
         await _revoke_family(session, stored.family_id)
         raise RefreshTokenReused()
     user = await session.get(User, stored.user_id)
