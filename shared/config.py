@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     access_token_expire_minutes: int = Field(15, ge=1, le=24 * 60)
     refresh_token_expire_days: int = Field(7, ge=1, le=365)
+    # A used refresh token presented again this soon is taken for a second tab, not for a thief.
+    refresh_reuse_grace_seconds: int = Field(10, ge=0, le=300)
 
     supported_languages: CommaList = ["en", "de"]
     public_base_url: str = "http://localhost:3036"

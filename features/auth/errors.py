@@ -12,8 +12,13 @@ class RefreshTokenReused(AuthenticationRequired):
     persist_changes = True  # revoking the stolen token's family must survive the refusal
 
 
+class RefreshTokenRotated(AuthenticationRequired):
+    code = "TOKEN_ROTATED"
+    default_message = "This refresh token was just exchanged for a new pair; use that pair"
+
+
 class TooManyLoginAttempts(RateLimited):
-    default_message = "Too many failed logins for this account; try again later"
+    default_message = "Too many login attempts for this account; try again later"
 
 
 class EmailTaken(Conflict):

@@ -42,7 +42,9 @@ class RefreshToken(SQLModel, table=True):
 
 
 class FailedLogin(SQLModel, table=True):
-    """A failed login for an account, keyed by a digest of the email (the address itself is not kept)."""
+    """A login attempt counted against an account, keyed by a digest of the email (the address itself
+    is not kept). Written before the password is checked, so attempts in flight count too; a
+    successful login deletes its own and earlier ones."""
 
     __tablename__ = "auth_failed_logins"
     __table_args__ = (Index("ix_auth_failed_logins_account", "email_digest", "attempted_at"),)

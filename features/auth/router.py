@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Depends, status
 
 from features.auth import service, users
+from features.auth.errors import RefreshTokenRotated
 from features.auth.schemas import (
     ForgotPasswordRequest,
     LoginRequest,
@@ -16,13 +17,24 @@ from features.auth.schemas import (
 )
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, SessionDep
-from shared.errors import error_responses
+from shared.errors import error_body, error_responses
 from shared.permissions import CurrentPrincipal, IsAdmin
 from shared.ratelimit import public_write_limit
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=error_responses(400, 422, 500))
 
 FORGOT_PASSWORD_ANSWER = "If an account exists for this address, a reset link is on its way."
+
+_REFRESH_REFUSED = {
+    **error_responses(401)[401],
+    "description": "INVALID_TOKEN (unknown, revoked or replayed: the login has ended), TOKEN_EXPIRED, or "
+    "TOKEN_ROTATED (exchanged moments ago by another request: use the pair that request received)",
+    "content": {
+        "application/json": {
+            "example": error_body(RefreshTokenRotated.code, RefreshTokenRotated.default_message)
+        }
+    },
+}
 
 
 @router.post(
@@ -40,10 +52,16 @@ async def login(body: LoginRequest, database: DatabaseDep, settings: SettingsDep
     "/refresh",
     response_model=TokenPair,
     dependencies=[Depends(public_write_limit("refresh"))],
-    responses=error_responses(401, 429),
+    responses={**error_responses(429), 401: _REFRESH_REFUSED},
 )
 async def refresh_tokens(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
-    """Trade a refresh token for a new pair; the old refresh token stops working."""
+    """Trade a refresh token for a new pair; the old refresh token stops working.
+
+    Presented again within `REFRESH_REUSE_GRACE_SECONDS` (10 by default) of its exchange, as when
+    two tabs refresh at the same moment, it answers 401 `TOKEN_ROTATED` and ends nothing: the
+    client should use the pair the other request received (another tab's storage). Presented
+    later it counts as theft: every token of that login stops working (401 `INVALID_TOKEN`).
+    """
     return await service.rotate_refresh_token(session, settings, body.refresh_token)
 
 

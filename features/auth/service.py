@@ -15,7 +15,13 @@ from sqlalchemy import delete, update
 from sqlmodel import col, exists, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.auth.errors import InvalidCredentials, InvalidResetToken, RefreshTokenReused, TooManyLoginAttempts
+from features.auth.errors import (
+    InvalidCredentials,
+    InvalidResetToken,
+    RefreshTokenReused,
+    RefreshTokenRotated,
+    TooManyLoginAttempts,
+)
 from features.auth.models import FailedLogin, PasswordResetToken, RefreshToken, User
 from features.auth.schemas import TokenPair
 from features.auth.users import (
@@ -61,43 +67,61 @@ async def _issue_token_pair(
     )
 
 
-async def login(database: Database, settings: Settings, *, email: str, password: str) -> TokenPair:
-    """Checks credentials and opens a login. Takes the database, not a session: it reads,
-    verifies the password with no transaction open, then writes, so argon2's slowness
-    never holds SQLite's write lock."""
-    account = digest(normalize_email(email))
+async def _reserve_login_attempt(session: AsyncSession, account: str) -> int:
+    """Counts this attempt as a failure before its password is checked (its reservation's id),
+    or refuses it when the account has had its attempts in the window.
+
+    Runs inside a writing transaction, which holds SQLite's write lock from its first statement:
+    no other attempt can count between this count and this insert."""
     now = utcnow()
-    async with database.session(write=False) as session:
-        failures = (
-            await session.exec(
-                select(FailedLogin.attempted_at)
-                .where(FailedLogin.email_digest == account, FailedLogin.attempted_at > now - LOCKOUT_WINDOW)
-                .order_by(col(FailedLogin.attempted_at))
-            )
-        ).all()
+    recent = (
+        await session.exec(
+            select(FailedLogin.attempted_at)
+            .where(FailedLogin.email_digest == account, FailedLogin.attempted_at > now - LOCKOUT_WINDOW)
+            .order_by(col(FailedLogin.attempted_at).desc())
+            .limit(LOCKOUT_ATTEMPTS)
+        )
+    ).all()
+    if len(recent) >= LOCKOUT_ATTEMPTS:
+        # Open again once the fifth most recent attempt leaves the window.
+        raise TooManyLoginAttempts(int((recent[-1] + LOCKOUT_WINDOW - now).total_seconds()) + 1)
+    reservation = FailedLogin(email_digest=account, attempted_at=now)
+    session.add(reservation)
+    await session.flush()
+    assert reservation.id is not None
+    return reservation.id
+
+
+async def login(database: Database, settings: Settings, *, email: str, password: str) -> TokenPair:
+    """Checks credentials and opens a login. Takes the database, not a session: the password is
+    verified between two short transactions, so argon2's slowness never holds SQLite's write lock."""
+    account = digest(normalize_email(email))
+    async with database.session() as session:
+        # The first statement waits for the write lock; only then is the time read, so a request
+        # that queued is counted when it is admitted, in the order it is admitted.
         user = await get_user_by_email(session, email)
-    if len(failures) >= LOCKOUT_ATTEMPTS:
-        unlock_at = failures[-LOCKOUT_ATTEMPTS] + LOCKOUT_WINDOW
-        raise TooManyLoginAttempts(int((unlock_at - now).total_seconds()) + 1)
+        reservation_id = await _reserve_login_attempt(session, account)
 
     # Unknown, inactive and deleted accounts are verified against a dummy hash: same time, same answer.
     check = await verify_password(user.hashed_password if can_log_in(user) else None, password)
+    if not check.valid:
+        raise InvalidCredentials()  # the reservation already records this failure
 
     async with database.session() as session:
-        if not check.valid:
-            session.add(FailedLogin(email_digest=account))
-            await session.commit()
-            raise InvalidCredentials()
         assert user is not None
         user = await session.get(User, user.id)
-        if not can_log_in(user):  # deactivated between our read and now
+        if not can_log_in(user):  # deactivated while its password was being checked
             raise InvalidCredentials()
         assert user is not None
         user.last_login = utcnow()
         if check.new_hash:
             user.hashed_password = check.new_hash
         session.add(user)
-        await session.exec(delete(FailedLogin).where(FailedLogin.email_digest == account))  # type: ignore[call-overload]
+        # A success forgives the attempts counted before it. Those reserved since are still being
+        # checked, so they keep counting: deleting them would give a concurrent guesser more tries.
+        await session.exec(  # type: ignore[call-overload]
+            delete(FailedLogin).where(FailedLogin.email_digest == account, col(FailedLogin.id) <= reservation_id)
+        )
         return await _issue_token_pair(session, settings, user)
 
 
@@ -110,12 +134,19 @@ async def _revoke_family(session: AsyncSession, family_id: str) -> None:
 
 
 async def rotate_refresh_token(session: AsyncSession, settings: Settings, refresh_token: str) -> TokenPair:
+    """A new pair for a refresh token used once only. Runs in a writing transaction, so two
+    exchanges of one token are serialized: the second sees the first's `rotated_at`."""
     claims = decode_token(refresh_token, expected_type="refresh", secret=settings.secret_key.get_secret_value())
     stored = await session.get(RefreshToken, claims["jti"])
     if stored is None or stored.revoked_at is not None:
         raise InvalidToken()
     if stored.rotated_at is not None:
-        # A token already exchanged is being replayed: someone else holds a copy.
+        # Presented again right after its exchange, it is most likely a second tab that refreshed
+        # at the same moment: refused, but the login lives on (its successor works). The refusal
+        # hands out no tokens, so a thief racing the owner gains nothing from the grace.
+        if utcnow() - stored.rotated_at < timedelta(seconds=settings.refresh_reuse_grace_seconds):
+            raise RefreshTokenRotated()
+        # Later, someone else holds a copy of a token already exchanged.
         await _revoke_family(session, stored.family_id)
         raise RefreshTokenReused()
     user = await session.get(User, stored.user_id)

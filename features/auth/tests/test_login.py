@@ -1,7 +1,38 @@
+import asyncio
 import time
+from collections import Counter
 
-from conftest import TEST_PASSWORD, login_headers, make_user
+from conftest import TEST_PASSWORD, login_headers, make_user, wait_for
+from features.auth import service
+from features.auth.errors import TooManyLoginAttempts
 from shared.permissions import Role
+
+LOGIN = "/api/v1/auth/login"
+RIGHT = {"email": "target@example.com", "password": TEST_PASSWORD}
+WRONG = {"email": "target@example.com", "password": "wrong-password-123"}
+
+
+def _spy_on_password_checks(monkeypatch, *, hold: asyncio.Event | None = None, held: str | None = None) -> list[str]:
+    """Every password the login service checks, in order; the real check still runs.
+
+    With `hold`, a check of the `held` password waits for it first, so the attempt stays in
+    flight: counted, not yet answered."""
+    checked: list[str] = []
+    real = service.verify_password
+
+    async def spy(stored_hash, password):
+        checked.append(password)
+        if hold is not None and password == held:
+            await hold.wait()
+        return await real(stored_hash, password)
+
+    monkeypatch.setattr(service, "verify_password", spy)
+    return checked
+
+
+def _lets_many_requests_through(app) -> None:
+    # The per-address limit (30 a minute) would refuse the bursts before the account rule is reached.
+    app.state.settings.rate_limit_public_per_minute = 10_000
 
 
 async def test_login_returns_token_pair_and_sets_last_login(client, admin):
@@ -113,3 +144,70 @@ async def test_login_is_rate_limited_per_client_address(app, client):
     response = await client.post("/api/v1/auth/login", json={"email": "y@example.com", "password": "whatever-123456"})
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_hundred_concurrent_wrong_passwords_get_five_checks_and_five_401s(app, client, monkeypatch):
+    _lets_many_requests_through(app)
+    await make_user(app, email="target@example.com")
+    checked = _spy_on_password_checks(monkeypatch)
+    responses = await asyncio.gather(*(client.post(LOGIN, json=WRONG) for _ in range(100)))
+    assert Counter(r.status_code for r in responses) == {401: 5, 429: 95}
+    refused = [r for r in responses if r.status_code == 429]
+    assert {r.json()["error"]["message"] for r in refused} == {TooManyLoginAttempts.default_message}
+    assert all(14 * 60 < int(r.headers["retry-after"]) <= 15 * 60 + 1 for r in refused)
+    assert len(checked) == 5
+
+
+async def test_a_burst_after_five_attempts_are_in_flight_is_refused_right_password_included(app, client, monkeypatch):
+    _lets_many_requests_through(app)
+    await make_user(app, email="target@example.com")
+    release = asyncio.Event()
+    checked = _spy_on_password_checks(monkeypatch, hold=release, held=WRONG["password"])
+    in_flight = [asyncio.create_task(client.post(LOGIN, json=WRONG)) for _ in range(5)]
+    await wait_for(lambda: len(checked) == 5)
+    # The right password as request 40 of a burst, while the five wrong guesses are still being checked.
+    burst = [RIGHT if n == 39 else WRONG for n in range(60)]
+    responses = await asyncio.gather(*(client.post(LOGIN, json=body) for body in burst))
+    assert [r.status_code for r in responses] == [429] * 60
+    assert "access_token" not in responses[39].json()
+    release.set()
+    assert [r.status_code for r in await asyncio.gather(*in_flight)] == [401] * 5
+    assert checked == [WRONG["password"]] * 5
+
+
+async def test_right_password_after_the_lock_is_refused_without_being_checked(app, client, monkeypatch):
+    await make_user(app, email="target@example.com")
+    for _ in range(5):
+        assert (await client.post(LOGIN, json=WRONG)).status_code == 401
+    checked = _spy_on_password_checks(monkeypatch)
+    response = await client.post(LOGIN, json=RIGHT)
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "RATE_LIMITED"
+    assert 14 * 60 < int(response.headers["retry-after"]) <= 15 * 60 + 1
+    assert "access_token" not in response.json()
+    assert checked == []
+
+
+async def test_unknown_email_is_locked_after_five_attempts_too(client):
+    unknown = {"email": "nobody@example.com", "password": "wrong-password-123"}
+    for _ in range(5):
+        assert (await client.post(LOGIN, json=unknown)).status_code == 401
+    assert (await client.post(LOGIN, json=unknown)).status_code == 429
+
+
+async def test_a_success_forgives_only_the_attempts_counted_before_it(app, client, monkeypatch):
+    _lets_many_requests_through(app)
+    await make_user(app, email="target@example.com")
+    release = asyncio.Event()
+    checked = _spy_on_password_checks(monkeypatch, hold=release, held=TEST_PASSWORD)
+    right = asyncio.create_task(client.post(LOGIN, json=RIGHT))
+    await wait_for(lambda: checked == [TEST_PASSWORD])
+    # Counted after the right password's attempt: four more fit in the window beside it.
+    for _ in range(4):
+        assert (await client.post(LOGIN, json=WRONG)).status_code == 401
+    assert (await client.post(LOGIN, json=WRONG)).status_code == 429
+    release.set()
+    assert (await right).status_code == 200
+    # The four guesses made while it was checked still count: one more, then the lock.
+    assert (await client.post(LOGIN, json=WRONG)).status_code == 401
+    assert (await client.post(LOGIN, json=WRONG)).status_code == 429

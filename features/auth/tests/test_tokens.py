@@ -1,9 +1,16 @@
+import asyncio
 from datetime import timedelta
 
 import jwt
+from sqlalchemy import update
+from sqlmodel import col
 
 from conftest import TEST_PASSWORD, login_headers, make_user
+from features.auth.models import RefreshToken
+from shared.db import utcnow
 from shared.security import create_token
+
+REFRESH = "/api/v1/auth/refresh"
 
 
 async def _login(client, email="admin@example.com"):
@@ -25,7 +32,8 @@ async def test_refresh_rotates_and_the_used_token_dies(client, admin):
     assert (await client.get("/api/v1/auth/me", headers=_bearer(second["access_token"]))).status_code == 200
 
 
-async def test_replayed_refresh_token_revokes_the_whole_login(client, admin):
+async def test_replayed_refresh_token_revokes_the_whole_login(app, client, admin):
+    app.state.settings.refresh_reuse_grace_seconds = 0  # every replay is late
     first = await _login(client)
     second = (await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
     third = (await client.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})).json()
@@ -38,12 +46,41 @@ async def test_replayed_refresh_token_revokes_the_whole_login(client, admin):
     assert (await client.get("/api/v1/auth/me", headers=_bearer(third["access_token"]))).status_code == 401
 
 
-async def test_theft_response_spares_other_logins_of_the_same_user(client, admin):
+async def test_theft_response_spares_other_logins_of_the_same_user(app, client, admin):
+    app.state.settings.refresh_reuse_grace_seconds = 0  # every replay is late
     stolen = await _login(client)
     other = await _login(client)
     await client.post("/api/v1/auth/refresh", json={"refresh_token": stolen["refresh_token"]})
     await client.post("/api/v1/auth/refresh", json={"refresh_token": stolen["refresh_token"]})
     assert (await client.get("/api/v1/auth/me", headers=_bearer(other["access_token"]))).status_code == 200
+
+
+async def test_two_tabs_refreshing_at_once_keep_the_login(client, admin):
+    pair = await _login(client)
+    responses = await asyncio.gather(*(client.post(REFRESH, json={"refresh_token": pair["refresh_token"]}) for _ in range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 401]
+    winner = next(r for r in responses if r.status_code == 200).json()
+    loser = next(r for r in responses if r.status_code == 401)
+    assert loser.json()["error"]["code"] == "TOKEN_ROTATED"
+    assert loser.headers["www-authenticate"] == "Bearer"
+    assert (await client.get("/api/v1/auth/me", headers=_bearer(winner["access_token"]))).status_code == 200
+    assert (await client.post(REFRESH, json={"refresh_token": winner["refresh_token"]})).status_code == 200
+
+
+async def test_replay_after_the_grace_window_still_revokes_the_login(app, client, admin):
+    pair = await _login(client)
+    winner = (await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})).json()
+    async with app.state.db.session() as db:
+        # The exchange happened just longer ago than the grace allows.
+        grace = timedelta(seconds=app.state.settings.refresh_reuse_grace_seconds)
+        await db.exec(
+            update(RefreshToken).where(col(RefreshToken.rotated_at).is_not(None)).values(rotated_at=utcnow() - grace - timedelta(seconds=1))
+        )
+    replay = await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
+    assert replay.status_code == 401
+    assert replay.json()["error"]["code"] == "INVALID_TOKEN"
+    assert (await client.get("/api/v1/auth/me", headers=_bearer(winner["access_token"]))).status_code == 401
+    assert (await client.post(REFRESH, json={"refresh_token": winner["refresh_token"]})).status_code == 401
 
 
 async def test_logout_kills_access_and_refresh_token(client, admin):
