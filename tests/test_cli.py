@@ -15,10 +15,13 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from alembic import command as alembic_command
 
+from conftest import free_port
 from shared.config import DEV_SECRET_KEY, MIN_PRODUCTION_SECRET_LENGTH, Settings
-from shared.schema import head_revision
+from shared.schema import alembic_config, head_revision
 
 MAGNETIQ = Path(sys.executable).parent / "magnetiq"
 COMMAND_TIMEOUT = 60
@@ -208,6 +211,77 @@ def test_production_accepts_a_long_random_secret_key(tmp_path: Path, length: int
 
     assert result.returncode == 0, result.stderr
     assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+
+
+# --- serve and worker need the schema at head ------------------------------------------------------
+
+SCHEMA_USERS = ["serve", "worker"]
+
+
+@pytest.mark.parametrize("command", SCHEMA_USERS)
+def test_refuses_to_run_on_a_database_file_that_does_not_exist(tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+
+    result = workspace.run(*COMMANDS[command], timeout=30)
+
+    assert_refused(result, "never been migrated", "magnetiq db upgrade")
+    assert not workspace.db.exists(), "a refusal must not create the database file"
+
+
+@pytest.mark.parametrize("command", SCHEMA_USERS)
+def test_refuses_to_run_on_a_database_never_migrated(tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+    query(workspace.db, "CREATE TABLE notes (body TEXT)")  # a database, but no Alembic revision in it
+
+    result = workspace.run(*COMMANDS[command], timeout=30)
+
+    assert_refused(result, "never been migrated", "magnetiq db upgrade")
+
+
+@pytest.mark.parametrize("command", SCHEMA_USERS)
+def test_refuses_to_run_on_a_database_one_revision_behind(seeded: Seeded, tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+    copy_database(seeded.workspace.db, workspace.db)
+    alembic_command.downgrade(alembic_config(workspace.env["DATABASE_URL"]), "-1")
+    (behind,) = query(workspace.db, "SELECT version_num FROM alembic_version")[0]
+    assert behind != head_revision()
+
+    result = workspace.run(*COMMANDS[command], timeout=30)
+
+    assert_refused(result, behind, head_revision(), "magnetiq db upgrade")
+    assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(behind,)], "nothing migrated behind our back"
+
+
+def test_serve_at_head_starts_and_reports_healthy(seeded: Seeded, tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path)
+    copy_database(seeded.workspace.db, workspace.db)
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(MAGNETIQ), "serve", "--port", str(port)], cwd=workspace.root,
+            env={**workspace.env, "WORKER_ENABLED": "false"}, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + WORKER_DEADLINE
+        while True:
+            assert process.poll() is None, f"serve exited with {process.returncode}:\n{log_path.read_text()}"
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, f"serve did not answer within {WORKER_DEADLINE} s"
+                time.sleep(0.1)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "healthy"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log_path.read_text()
 
 
 # --- backup ------------------------------------------------------------------------------------

@@ -22,10 +22,33 @@ def _load_settings() -> Settings:
         sys.exit(f"magnetiq: configuration refused: {problems}")
 
 
+def _require_schema_at_head(settings: Settings) -> None:
+    """Refuse to run on a database whose schema is not this code's newest migration: it would answer 500s."""
+    from shared.db import Database, sqlite_file_path
+    from shared.schema import current_revision, head_revision
+
+    async def read_revision() -> str | None:
+        database = Database.from_url(settings.database_url)
+        try:
+            return await current_revision(database)
+        finally:
+            await database.dispose()
+
+    path = sqlite_file_path(settings.database_url)
+    # A missing SQLite file is not created here: refusing must leave nothing behind.
+    revision = None if path is not None and not Path(path).exists() else asyncio.run(read_revision())
+    head = head_revision()
+    if revision == head:
+        return
+    state = "has never been migrated" if revision is None else f"is at revision {revision}, not the newest {head}"
+    sys.exit(f"magnetiq: the database {state}; run `magnetiq db upgrade` first (`make run` does it for you)")
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    _load_settings()  # refuse bad configuration before forking workers
+    settings = _load_settings()  # refuse bad configuration before forking workers
+    _require_schema_at_head(settings)
     uvicorn.run(
         "magnetiq.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         proxy_headers=False, log_config=None, access_log=False,
@@ -84,6 +107,7 @@ def _worker(_args: argparse.Namespace) -> None:
     from magnetiq.app import build_job_runner, create_app
 
     settings = _load_settings()
+    _require_schema_at_head(settings)
     app = create_app(settings)
 
     async def run() -> None:
