@@ -1,4 +1,4 @@
-"""The `magnetiq` command: serve, db upgrade, create-admin, worker, backup."""
+"""The `magnetiq` command: serve, db upgrade, create-admin, worker, backup, mail-sink."""
 
 from __future__ import annotations
 
@@ -144,6 +144,27 @@ def _backup(args: argparse.Namespace) -> None:
     print(f"backup written to {target}")
 
 
+def _mail_sink(args: argparse.Namespace) -> None:
+    from magnetiq.mail_sink import PortTaken, serve_mail_sink
+
+    if args.only_if_default:
+        settings = _load_settings()
+        fields = Settings.model_fields
+        defaults = (fields["smtp_host"].default, fields["smtp_port"].default)
+        if (settings.smtp_host, settings.smtp_port) != defaults:
+            print(f"mail sink not started: SMTP_HOST and SMTP_PORT point at {settings.smtp_host}:{settings.smtp_port}")
+            return
+    try:
+        asyncio.run(serve_mail_sink(args.host, args.port, Path(args.dir)))
+    except PortTaken as exc:
+        if args.only_if_default:
+            print(f"mail sink not started: {exc} is taken (another mail catcher runs there, presumably)")
+            return
+        sys.exit(f"magnetiq: {exc} is taken; choose another --port")
+    except OSError as exc:  # an address that cannot be bound, a folder that cannot be made
+        sys.exit(f"magnetiq: mail sink cannot start: {exc.strerror or exc}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="magnetiq", description="Magnetiq v2 backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="online backup of the SQLite database")
     backup.add_argument("path")
     backup.set_defaults(handler=_backup)
+
+    sink = commands.add_parser(
+        "mail-sink", help="development SMTP server: prints each message and saves it as a .eml file"
+    )
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=1025)
+    sink.add_argument("--dir", default="./data/mail", help="folder for the .eml files")
+    sink.add_argument(
+        "--only-if-default", action="store_true",
+        help="exit quietly when SMTP_HOST/SMTP_PORT are not localhost:1025 or the port is taken (make run uses it)",
+    )
+    sink.set_defaults(handler=_mail_sink)
     return parser
 
 
