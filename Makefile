@@ -14,14 +14,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+# The mail sink and serve share one shell, so its trap stops the sink when serve exits; the sink
+# steps aside when SMTP_HOST/SMTP_PORT are not the defaults or port 1025 is taken.
 run: install
 	mkdir -p data
 	$(BIN)/magnetiq db upgrade
 	@echo
 	@echo "  Magnetiq is starting on http://localhost:3036 (docs at /docs)."
+	@echo "  Mail goes to the development mail sink: printed here and saved in data/mail."
 	@echo "  First time? In another terminal create an admin:"
 	@echo "    $(BIN)/magnetiq create-admin --email admin@example.com --password 'a-long-unique-passphrase'"
 	@echo
+	$(BIN)/magnetiq mail-sink --only-if-default & sink=$$!; \
+	trap 'kill $$sink 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/magnetiq serve
 
 lint: install

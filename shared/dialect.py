@@ -22,12 +22,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 # --- schema ------------------------------------------------------------------------------------
 
 
-def partial_unique_index(name: str, *columns: str, where: str) -> Index:
-    """A unique index over the rows matching `where`, on every engine.
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index over the rows matching `where` only, on every engine.
 
     Declared per dialect: an engine without its own `*_where` would silently build a full index,
     and a unique one would then refuse rows it should allow (a slug reused after a delete)."""
-    return Index(name, *columns, unique=True, sqlite_where=text(where), postgresql_where=text(where))
+    return Index(name, *columns, unique=unique, sqlite_where=text(where), postgresql_where=text(where))
+
+
+def partial_unique_index(name: str, *columns: str, where: str) -> Index:
+    """Uniqueness among the rows matching `where` (live rows, active bookings)."""
+    return partial_index(name, *columns, where=where, unique=True)
 
 
 # --- text search -------------------------------------------------------------------------------
@@ -142,6 +147,7 @@ __all__ = [
     "is_database_locked",
     "is_foreign_key_violation",
     "localized_values",
+    "partial_index",
     "partial_unique_index",
     "python_casefold",
 ]

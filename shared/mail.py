@@ -32,7 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
 from shared.db import CommitHook, Database, UTCDateTime, utcnow
-from shared.dialect import DriverStatement
+from shared.dialect import DriverStatement, partial_index
 
 logger = logging.getLogger("magnetiq.mail")
 
@@ -43,6 +43,10 @@ CLAIM_SECONDS = 120
 
 class OutgoingMail(SQLModel, table=True):
     __tablename__ = "mail_outbox"
+    # System health shows the newest failure; rows without one (nearly all) stay out of the index.
+    __table_args__ = (
+        partial_index("ix_mail_outbox_last_error_at", "last_error_at", where="last_error_at IS NOT NULL"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     recipient: str = Field(max_length=320)
@@ -57,6 +61,7 @@ class OutgoingMail(SQLModel, table=True):
     claim_id: str | None = Field(default=None, max_length=32)
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=500)
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # when a delivery attempt failed
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -161,7 +166,8 @@ async def _queue(session: AsyncSession, **values: Any) -> None:
     now = utcnow()  # a core insert skips the model's Python-side defaults
     row = {
         "message": None, "template": None, "params": None, "status": "pending", "attempts": 0, "claim_id": None,
-        "claimed_until": None, "last_error": None, "sent_at": None, "next_attempt_at": now, "created_at": now,
+        "claimed_until": None, "last_error": None, "last_error_at": None, "sent_at": None, "next_attempt_at": now,
+        "created_at": now,
         **values,
     }
     await _QUEUE.execute(session, row)
@@ -232,6 +238,7 @@ async def _claim_batch(database: Database, limit: int) -> list[OutgoingMail]:
 def _record_failure(row: OutgoingMail, exc: BaseException) -> None:
     row.attempts += 1
     row.last_error = f"{type(exc).__name__}: {str(exc)[:400]}"
+    row.last_error_at = utcnow()
     if row.attempts >= MAX_ATTEMPTS:
         row.status = "failed"
     else:
@@ -260,7 +267,7 @@ async def _send_batch(rows: list[OutgoingMail], database: Database, mailer: Mail
             try:
                 raw = await mailer.render(database, row)
                 if raw is None:
-                    row.status, row.last_error = "skipped", "nothing to send any more"
+                    row.status, row.last_error, row.last_error_at = "skipped", "nothing to send any more", None
                     continue
                 if client is None or not client.is_connected:
                     client = mailer.client()
@@ -270,7 +277,7 @@ async def _send_batch(rows: list[OutgoingMail], database: Database, mailer: Mail
                 _record_failure(row, exc)
                 client = await _reset_or_drop(client)
             else:
-                row.status, row.sent_at, row.last_error = "sent", utcnow(), None
+                row.status, row.sent_at, row.last_error, row.last_error_at = "sent", utcnow(), None, None
                 sent += 1
                 await asyncio.sleep(pause)
     finally:
@@ -294,8 +301,8 @@ async def deliver_due_mail(database: Database, mailer: Mailer, *, batch_size: in
         for row in rows:
             outcome = {
                 "status": row.status, "subject": row.subject, "attempts": row.attempts, "last_error": row.last_error,
-                "next_attempt_at": row.next_attempt_at, "sent_at": row.sent_at, "claim_id": None,
-                "claimed_until": None,
+                "last_error_at": row.last_error_at, "next_attempt_at": row.next_attempt_at, "sent_at": row.sent_at,
+                "claim_id": None, "claimed_until": None,
             }
             if row.status in DONE:
                 # A delivered body still carries its links (download, cancel): the outbox keeps

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 from shared.db import Database
@@ -22,8 +24,14 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    # Reading the revision files costs milliseconds; they do not change while a process runs.
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 async def current_revision(database: Database) -> str | None:
@@ -34,3 +42,8 @@ async def current_revision(database: Database) -> str | None:
             return result.scalar_one_or_none()
     except OperationalError:
         return None
+
+
+def stamp_head(connection: Connection) -> None:
+    """Record the newest revision on a schema built by `metadata.create_all`, as `alembic stamp head` would."""
+    MigrationContext.configure(connection).stamp(_scripts(), "head")

@@ -6,6 +6,8 @@ import json
 import os
 import secrets
 import signal
+import smtplib
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,12 +15,17 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import pytest
+from alembic import command as alembic_command
 
+from conftest import free_port
 from shared.config import DEV_SECRET_KEY, MIN_PRODUCTION_SECRET_LENGTH, Settings
-from shared.schema import head_revision
+from shared.schema import alembic_config, head_revision
 
 MAGNETIQ = Path(sys.executable).parent / "magnetiq"
 COMMAND_TIMEOUT = 60
@@ -107,7 +114,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
 def test_help_lists_every_command(tmp_path: Path) -> None:
     result = make_workspace(tmp_path).run("--help")
     assert result.returncode == 0, result.stderr
-    for name in ("serve", "db", "create-admin", "worker", "backup"):
+    for name in ("serve", "db", "create-admin", "worker", "backup", "mail-sink"):
         assert name in result.stdout
 
 
@@ -208,6 +215,77 @@ def test_production_accepts_a_long_random_secret_key(tmp_path: Path, length: int
 
     assert result.returncode == 0, result.stderr
     assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+
+
+# --- serve and worker need the schema at head ------------------------------------------------------
+
+SCHEMA_USERS = ["serve", "worker"]
+
+
+@pytest.mark.parametrize("command", SCHEMA_USERS)
+def test_refuses_to_run_on_a_database_file_that_does_not_exist(tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+
+    result = workspace.run(*COMMANDS[command], timeout=30)
+
+    assert_refused(result, "never been migrated", "magnetiq db upgrade")
+    assert not workspace.db.exists(), "a refusal must not create the database file"
+
+
+@pytest.mark.parametrize("command", SCHEMA_USERS)
+def test_refuses_to_run_on_a_database_never_migrated(tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+    query(workspace.db, "CREATE TABLE notes (body TEXT)")  # a database, but no Alembic revision in it
+
+    result = workspace.run(*COMMANDS[command], timeout=30)
+
+    assert_refused(result, "never been migrated", "magnetiq db upgrade")
+
+
+@pytest.mark.parametrize("command", SCHEMA_USERS)
+def test_refuses_to_run_on_a_database_one_revision_behind(seeded: Seeded, tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+    copy_database(seeded.workspace.db, workspace.db)
+    alembic_command.downgrade(alembic_config(workspace.env["DATABASE_URL"]), "-1")
+    (behind,) = query(workspace.db, "SELECT version_num FROM alembic_version")[0]
+    assert behind != head_revision()
+
+    result = workspace.run(*COMMANDS[command], timeout=30)
+
+    assert_refused(result, behind, head_revision(), "magnetiq db upgrade")
+    assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(behind,)], "nothing migrated behind our back"
+
+
+def test_serve_at_head_starts_and_reports_healthy(seeded: Seeded, tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path)
+    copy_database(seeded.workspace.db, workspace.db)
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(MAGNETIQ), "serve", "--port", str(port)], cwd=workspace.root,
+            env={**workspace.env, "WORKER_ENABLED": "false"}, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + WORKER_DEADLINE
+        while True:
+            assert process.poll() is None, f"serve exited with {process.returncode}:\n{log_path.read_text()}"
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, f"serve did not answer within {WORKER_DEADLINE} s"
+                time.sleep(0.1)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "healthy"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log_path.read_text()
 
 
 # --- backup ------------------------------------------------------------------------------------
@@ -318,3 +396,84 @@ def test_worker_beats_runs_jobs_and_stops_cleanly_on_sigterm(
     assert "worker stopped" in output
     assert query(db, "SELECT count(*) FROM worker_heartbeats WHERE worker_id = ?", worker_id) == [(0,)]
     assert query(db, "SELECT count(*) FROM job_schedules WHERE locked_by IS NOT NULL") == [(0,)]
+
+
+# --- mail-sink ---------------------------------------------------------------------------------
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_mail_sink_prints_each_message_and_saves_it_as_eml(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path)
+    port, folder, log_path = free_port(), tmp_path / "mail", tmp_path / "sink.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(MAGNETIQ), "mail-sink", "--port", str(port), "--dir", str(folder)], cwd=workspace.root,
+            env=workspace.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + WORKER_DEADLINE
+        while not _listening(port):
+            assert process.poll() is None, f"mail-sink exited with {process.returncode}:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, "mail-sink did not listen in time"
+            time.sleep(0.1)
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "noreply@magnetiq.local", "ada@example.com", "Willkommen, Ada"
+        message.set_content("Hello Ada,\n\nyour seat is booked.\n")
+        message.add_alternative("<p>Hello Ada, <b>your seat is booked.</b></p>", subtype="html")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.send_message(message)
+
+        while not (files := list(folder.glob("*.eml"))) or "your seat is booked" not in log_path.read_text():
+            assert time.monotonic() < deadline, f"no message seen in time:\n{log_path.read_text()}"
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=15)
+
+    output = log_path.read_text()
+    assert returncode == 0 and "Traceback" not in output, output
+    assert "From:    noreply@magnetiq.local" in output
+    assert "To:      ada@example.com" in output
+    assert "Subject: Willkommen, Ada" in output
+    assert "your seat is booked." in output and "<b>" not in output, "the text part is shown, not the HTML"
+    assert len(files) == 1 and files[0].name in output
+    saved = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert saved["Subject"] == "Willkommen, Ada" and saved["To"] == "ada@example.com"
+    assert "your seat is booked." in saved.get_body(preferencelist=("plain",)).get_content()
+    assert "mail sink stopped" in output
+
+
+def test_mail_sink_only_if_default_stays_off_when_smtp_points_elsewhere(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path)
+    port = free_port()
+
+    result = workspace.run(
+        "mail-sink", "--only-if-default", "--port", str(port), "--dir", str(tmp_path / "mail"), timeout=30,
+        SMTP_PORT="2525",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "not started" in result.stdout and "2525" in result.stdout
+    assert not (tmp_path / "mail").exists()
+
+
+@pytest.mark.parametrize("only_if_default", [True, False])
+def test_mail_sink_on_a_taken_port(tmp_path: Path, only_if_default: bool) -> None:
+    workspace = make_workspace(tmp_path)
+    with socket.socket() as other_catcher:
+        other_catcher.bind(("127.0.0.1", 0))
+        other_catcher.listen()
+        port = other_catcher.getsockname()[1]
+        flags = ["--only-if-default"] if only_if_default else []
+
+        result = workspace.run("mail-sink", *flags, "--port", str(port), "--dir", str(tmp_path / "mail"), timeout=30)
+
+    if only_if_default:  # someone runs a real catcher there: make run carries on without ours
+        assert result.returncode == 0, result.stderr
+        assert "not started" in result.stdout and "taken" in result.stdout
+    else:
+        assert_refused(result, "taken", str(port))

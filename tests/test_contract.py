@@ -25,6 +25,7 @@ from magnetiq.app import create_app
 from magnetiq.registry import metadata
 from shared.config import Settings
 from shared.permissions import Role
+from shared.schema import stamp_head
 from shared.security import create_token
 
 _workdir = Path(tempfile.mkdtemp(prefix="magnetiq-contract-"))
@@ -42,6 +43,7 @@ def _prepare_database() -> int:
     engine = create_engine(f"sqlite:///{_workdir / 'contract.db'}")
     metadata.create_all(engine)
     with engine.begin() as connection:
+        stamp_head(connection)  # at head, as `magnetiq db upgrade` leaves it: /health checks the revision
         result = connection.execute(
             insert(User).values(
                 email="contract-admin@example.com", hashed_password=PasswordHasher().hash("contract-admin-pass"),

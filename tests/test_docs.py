@@ -49,6 +49,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "WORKER_ENABLED": "false",
         "ENVIRONMENT": "test",
     }
+    # Migrated first, as `make run` does: /health answers 200 only on a schema at head.
+    subprocess.run([sys.executable, "-m", "magnetiq.cli", "db", "upgrade"], cwd=tmp, env=env, check=True, capture_output=True)
     command = [sys.executable, "-m", "uvicorn", "magnetiq.app:create_app", "--factory", "--host", "127.0.0.1"]
     log = tmp / "server.log"
     with log.open("wb") as out:  # cwd=tmp so a developer's .env cannot leak in

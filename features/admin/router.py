@@ -63,5 +63,5 @@ async def deactivate_admin_user(user_id: IdPath, admin: IsAdmin, session: Sessio
 async def read_system_health(
     _admin: IsAdmin, request: Request, database: DatabaseDep, settings: SettingsDep
 ) -> SystemHealth:
-    """Everything in detailed health, plus workers, scheduled jobs and the mail queue."""
+    """Everything in detailed health, plus workers, scheduled jobs, the mail queue and its last delivery error."""
     return await service.system_health(database, settings, request.app.state.started_at)

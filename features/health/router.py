@@ -1,4 +1,6 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 
 from features.health import service
 from features.health.schemas import DetailedHealth, Health
@@ -9,10 +11,30 @@ from shared.errors import error_responses
 router = APIRouter(prefix="/api/v1/health", tags=["health"], responses=error_responses(500))
 
 
-@router.get("", response_model=Health)
-async def read_health(settings: SettingsDep) -> Health:
-    """Liveness: the process answers."""
-    return service.basic_health(settings)
+async def get_schema_probe(request: Request) -> service.SchemaProbe:
+    """The process's probe, made on first use (its memory of a healthy answer is per process)."""
+    state = request.app.state
+    if getattr(state, "schema_probe", None) is None:
+        state.schema_probe = service.SchemaProbe()
+    return state.schema_probe
+
+
+SchemaProbeDep = Annotated[service.SchemaProbe, Depends(get_schema_probe)]
+UNHEALTHY = {
+    "model": Health,
+    "description": "Unhealthy: the database is unreachable or its schema is not at the newest migration",
+}
+
+
+@router.get("", response_model=Health, response_model_exclude_none=True, responses={503: UNHEALTHY})
+async def read_health(
+    database: DatabaseDep, settings: SettingsDep, probe: SchemaProbeDep, response: Response
+) -> Health:
+    """Liveness: the process answers and its database is at the newest migration (503 when not)."""
+    health = await service.basic_health(database, settings, probe)
+    if health.status != "healthy":
+        response.status_code = 503
+    return health
 
 
 @router.get("/detailed", response_model=DetailedHealth)

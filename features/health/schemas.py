@@ -5,10 +5,14 @@ from pydantic import BaseModel
 Status = Literal["healthy", "degraded", "unhealthy"]
 
 
-class Health(BaseModel):
+class HealthBase(BaseModel):
     status: Status
     version: str
     environment: str
+
+
+class Health(HealthBase):
+    detail: str | None = None  # only when unhealthy: what is wrong and what to run
 
 
 class Check(BaseModel):
@@ -23,6 +27,6 @@ class DatabaseCheck(Check):
     size_bytes: int | None = None
 
 
-class DetailedHealth(Health):
+class DetailedHealth(HealthBase):
     database: DatabaseCheck
     upload_dir: Check

@@ -2,6 +2,8 @@
 
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -15,8 +17,51 @@ from shared.schema import current_revision, head_revision
 VERSION = "2.0.0"
 
 
-def basic_health(settings: Settings) -> Health:
-    return Health(status="healthy", version=VERSION, environment=settings.environment)
+SCHEMA_NOT_AT_HEAD = "the database schema is not at the newest migration; run `magnetiq db upgrade`"
+DATABASE_UNREACHABLE = "database unreachable"
+
+
+class SchemaProbe:
+    """Whether the database is reachable and at the newest migration, for the often polled /health.
+
+    A yes is remembered for `ttl` seconds (one process, monotonic clock); a no never is, so a
+    database upgraded meanwhile is reported healthy at the next poll.
+    """
+
+    def __init__(self, *, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._healthy_until = float("-inf")
+
+    async def problem(self, database: Database) -> str | None:
+        """None when healthy, else what is wrong."""
+        if self._clock() < self._healthy_until:
+            return None
+        try:
+            revision = await current_revision(database)  # one SELECT version_num FROM alembic_version
+        except (SQLAlchemyError, OSError):
+            return DATABASE_UNREACHABLE
+        if revision is not None and revision == head_revision():
+            self._healthy_until = self._clock() + self.ttl
+            return None
+        # No revision: a table never created, or no database at all. Only this rare path asks which.
+        return SCHEMA_NOT_AT_HEAD if await database_reachable(database) else DATABASE_UNREACHABLE
+
+
+async def basic_health(database: Database, settings: Settings, probe: SchemaProbe) -> Health:
+    problem = await probe.problem(database)
+    if problem is None:
+        return Health(status="healthy", version=VERSION, environment=settings.environment)
+    return Health(status="unhealthy", version=VERSION, environment=settings.environment, detail=problem)
+
+
+async def database_reachable(database: Database) -> bool:
+    try:
+        async with database.session(write=False) as session:
+            await (await session.connection()).execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError):
+        return False
+    return True
 
 
 def database_size_bytes(settings: Settings) -> int | None:
@@ -27,16 +72,13 @@ def database_size_bytes(settings: Settings) -> int | None:
 
 
 async def check_database(database: Database, settings: Settings) -> DatabaseCheck:
-    try:
-        async with database.session(write=False) as session:
-            await (await session.connection()).execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError):
-        return DatabaseCheck(status="unhealthy", detail="database unreachable")
+    if not await database_reachable(database):
+        return DatabaseCheck(status="unhealthy", detail=DATABASE_UNREACHABLE)
     revision, head = await current_revision(database), head_revision()
     at_head = revision is not None and revision == head
     return DatabaseCheck(
         status="healthy" if at_head else "degraded",
-        detail=None if at_head else "migrations are not at head; run `magnetiq db upgrade`",
+        detail=None if at_head else SCHEMA_NOT_AT_HEAD,
         revision=revision, head_revision=head, migrations_at_head=at_head,
         size_bytes=database_size_bytes(settings),
     )

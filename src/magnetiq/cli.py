@@ -1,4 +1,4 @@
-"""The `magnetiq` command: serve, db upgrade, create-admin, worker, backup."""
+"""The `magnetiq` command: serve, db upgrade, create-admin, worker, backup, mail-sink."""
 
 from __future__ import annotations
 
@@ -22,10 +22,33 @@ def _load_settings() -> Settings:
         sys.exit(f"magnetiq: configuration refused: {problems}")
 
 
+def _require_schema_at_head(settings: Settings) -> None:
+    """Refuse to run on a database whose schema is not this code's newest migration: it would answer 500s."""
+    from shared.db import Database, sqlite_file_path
+    from shared.schema import current_revision, head_revision
+
+    async def read_revision() -> str | None:
+        database = Database.from_url(settings.database_url)
+        try:
+            return await current_revision(database)
+        finally:
+            await database.dispose()
+
+    path = sqlite_file_path(settings.database_url)
+    # A missing SQLite file is not created here: refusing must leave nothing behind.
+    revision = None if path is not None and not Path(path).exists() else asyncio.run(read_revision())
+    head = head_revision()
+    if revision == head:
+        return
+    state = "has never been migrated" if revision is None else f"is at revision {revision}, not the newest {head}"
+    sys.exit(f"magnetiq: the database {state}; run `magnetiq db upgrade` first (`make run` does it for you)")
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    _load_settings()  # refuse bad configuration before forking workers
+    settings = _load_settings()  # refuse bad configuration before forking workers
+    _require_schema_at_head(settings)
     uvicorn.run(
         "magnetiq.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         proxy_headers=False, log_config=None, access_log=False,
@@ -84,6 +107,7 @@ def _worker(_args: argparse.Namespace) -> None:
     from magnetiq.app import build_job_runner, create_app
 
     settings = _load_settings()
+    _require_schema_at_head(settings)
     app = create_app(settings)
 
     async def run() -> None:
@@ -120,6 +144,27 @@ def _backup(args: argparse.Namespace) -> None:
     print(f"backup written to {target}")
 
 
+def _mail_sink(args: argparse.Namespace) -> None:
+    from magnetiq.mail_sink import PortTaken, serve_mail_sink
+
+    if args.only_if_default:
+        settings = _load_settings()
+        fields = Settings.model_fields
+        defaults = (fields["smtp_host"].default, fields["smtp_port"].default)
+        if (settings.smtp_host, settings.smtp_port) != defaults:
+            print(f"mail sink not started: SMTP_HOST and SMTP_PORT point at {settings.smtp_host}:{settings.smtp_port}")
+            return
+    try:
+        asyncio.run(serve_mail_sink(args.host, args.port, Path(args.dir)))
+    except PortTaken as exc:
+        if args.only_if_default:
+            print(f"mail sink not started: {exc} is taken (another mail catcher runs there, presumably)")
+            return
+        sys.exit(f"magnetiq: {exc} is taken; choose another --port")
+    except OSError as exc:  # an address that cannot be bound, a folder that cannot be made
+        sys.exit(f"magnetiq: mail sink cannot start: {exc.strerror or exc}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="magnetiq", description="Magnetiq v2 backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="online backup of the SQLite database")
     backup.add_argument("path")
     backup.set_defaults(handler=_backup)
+
+    sink = commands.add_parser(
+        "mail-sink", help="development SMTP server: prints each message and saves it as a .eml file"
+    )
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=1025)
+    sink.add_argument("--dir", default="./data/mail", help="folder for the .eml files")
+    sink.add_argument(
+        "--only-if-default", action="store_true",
+        help="exit quietly when SMTP_HOST/SMTP_PORT are not localhost:1025 or the port is taken (make run uses it)",
+    )
+    sink.set_defaults(handler=_mail_sink)
     return parser
 
 

@@ -22,7 +22,7 @@ def _row(**changes):
     return {
         "recipient": "a@example.com", "subject": "", "message": None, "template": "t", "params": {"x": [1, "ü"]},
         "status": "pending", "attempts": 0, "next_attempt_at": WHEN, "claim_id": None, "claimed_until": None,
-        "last_error": None, "created_at": WHEN, "sent_at": None, **changes,
+        "last_error": None, "last_error_at": None, "created_at": WHEN, "sent_at": None, **changes,
     }
 
 

@@ -3,14 +3,22 @@ from alembic import command
 from shared.schema import alembic_config
 
 
+async def forget_revision(app) -> None:
+    from sqlalchemy import text
+
+    async with app.state.db.session() as session:
+        await session.exec(text("DELETE FROM alembic_version"))
+
+
 async def test_health_reports_status_version_environment(client):
     response = await client.get("/api/v1/health")
     assert response.status_code == 200
     assert response.json() == {"status": "healthy", "version": "2.0.0", "environment": "test"}
 
 
-async def test_detailed_health_is_degraded_until_migrations_reach_head(client, settings, tmp_path):
-    # The test schema comes from create_all, so no Alembic revision is recorded yet.
+async def test_detailed_health_is_degraded_until_migrations_reach_head(app, client, settings, tmp_path):
+    # The test schema comes from create_all, stamped at head: take the revision away again.
+    await forget_revision(app)
     before = (await client.get("/api/v1/health/detailed")).json()
     assert before["status"] == "degraded"
     assert before["database"]["status"] == "degraded" and before["database"]["migrations_at_head"] is False
@@ -68,3 +76,74 @@ async def test_an_unreachable_database_is_unhealthy_without_saying_where_it_is(t
     body = response.json()
     assert body["status"] == "unhealthy" and body["database"]["status"] == "unhealthy"
     assert body["database"]["detail"] == "database unreachable" and str(tmp_path) not in response.text
+
+
+UPGRADE_HINT = "the database schema is not at the newest migration; run `magnetiq db upgrade`"
+
+
+async def test_health_is_unhealthy_with_503_while_the_schema_is_not_at_head(app, client):
+    await forget_revision(app)
+
+    response = await client.get("/api/v1/health")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unhealthy", "version": "2.0.0", "environment": "test", "detail": UPGRADE_HINT}
+
+
+async def test_health_is_unhealthy_on_a_database_never_migrated(tmp_path, app_factory):
+    from httpx import ASGITransport, AsyncClient
+
+    from shared.config import Settings
+
+    settings = Settings(_env_file=None, environment="test", database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}",
+                        upload_dir=str(tmp_path / "m"), worker_enabled=False)
+    app = app_factory(settings)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/api/v1/health")
+    await app.state.db.dispose()
+    assert response.status_code == 503
+    assert response.json()["status"] == "unhealthy" and response.json()["detail"] == UPGRADE_HINT
+
+
+async def test_health_remembers_a_healthy_schema_for_a_while_and_an_unhealthy_one_never(app, client):
+    from features.health.service import SchemaProbe
+    from shared.schema import stamp_head
+
+    now = [1000.0]
+    app.state.schema_probe = SchemaProbe(ttl=30, clock=lambda: now[0])
+    await forget_revision(app)
+    assert (await client.get("/api/v1/health")).status_code == 503
+
+    async with app.state.db.engine.begin() as connection:  # upgraded meanwhile: healthy at the next poll
+        await connection.run_sync(stamp_head)
+    assert (await client.get("/api/v1/health")).status_code == 200
+
+    await forget_revision(app)
+    now[0] += 29  # within the 30 s a healthy answer is remembered
+    assert (await client.get("/api/v1/health")).status_code == 200
+    now[0] += 2
+    response = await client.get("/api/v1/health")
+    assert response.status_code == 503 and response.json()["detail"] == UPGRADE_HINT
+
+
+async def test_health_is_unhealthy_when_the_database_is_unreachable(tmp_path, app_factory):
+    from httpx import ASGITransport, AsyncClient
+
+    from shared.config import Settings
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'db.sqlite'}"
+    settings = Settings(_env_file=None, environment="test", database_url=url, upload_dir=str(tmp_path / "m"),
+                        worker_enabled=False)
+    app = app_factory(settings)
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/api/v1/health")
+    await app.state.db.dispose()
+    assert response.status_code == 503
+    assert response.json()["detail"] == "database unreachable" and str(tmp_path) not in response.text
+
+
+async def test_openapi_declares_the_unhealthy_503_with_the_health_body(client):
+    operation = (await client.get("/openapi.json")).json()["paths"]["/api/v1/health"]["get"]
+
+    unhealthy = operation["responses"]["503"]["content"]["application/json"]["schema"]
+    assert unhealthy == {"$ref": "#/components/schemas/Health"}
