@@ -38,6 +38,7 @@ from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
 from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import CorsMiddleware, RequestContextMiddleware
+from shared.permissions import declare_optional_security
 from shared.ratelimit import CounterFile
 
 # Routes are matched in order, one by one: the hottest (public reads, then the lead forms) come first.
@@ -126,6 +127,7 @@ def _declare_busy_writes(app: FastAPI) -> None:
             for method, operation in operations.items():
                 if method in _WRITES:
                     operation["responses"].setdefault("503", busy)
+        declare_optional_security(schema, app.routes)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
