@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from shared.permissions import Role
+from shared.text import SINGLE_LINE
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE]
 # Bounded so nobody makes us hash a megabyte; the length policy itself is checked in the service.
 Password = Annotated[str, Field(min_length=1, max_length=256)]
 ShortText = Annotated[str, Field(min_length=1, max_length=4096)]

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.text import MULTI_LINE, SINGLE_LINE
 from shared.timefields import TimeZoneName, UtcDatetime
 from shared.visitors import VisitorFields
 
@@ -19,12 +20,14 @@ class Duration(IntEnum):
     HOUR = 60
 
 
-Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Message = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
+Message = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), MULTI_LINE]
 Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40, pattern=r"^\+?[0-9 ()./-]+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=40, pattern=r"^\+?[0-9 ()./-]+$"),
+    SINGLE_LINE,
 ]
-Notes = Annotated[str, StringConstraints(max_length=10_000)]
+Notes = Annotated[str, StringConstraints(max_length=10_000), MULTI_LINE]
 
 _CREATE_EXAMPLE = {
     "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "company": "Analytical Engines",

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.i18n import Localized
+from shared.i18n import Localized, LocalizedLine
 from shared.slugs import Slug
 from shared.timefields import UtcDatetime
 
@@ -24,11 +24,11 @@ class PageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     slug: Slug
-    title: Localized
+    title: LocalizedLine
     content: Localized
     meta_description: Localized | None = None
-    seo_title: Localized | None = None
-    seo_keywords: Localized | None = None
+    seo_title: LocalizedLine | None = None
+    seo_keywords: LocalizedLine | None = None
     status: PageStatus = "draft"
     publish_at: UtcDatetime | None = Field(default=None, description="When a scheduled page goes live")
 
@@ -37,11 +37,11 @@ class PageUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"title": {"en": "About"}}]})
 
     slug: Slug | None = None
-    title: Localized | None = None
+    title: LocalizedLine | None = None
     content: Localized | None = None
     meta_description: Localized | None = None
-    seo_title: Localized | None = None
-    seo_keywords: Localized | None = None
+    seo_title: LocalizedLine | None = None
+    seo_keywords: LocalizedLine | None = None
     status: PageStatus | None = None
     publish_at: UtcDatetime | None = None
 

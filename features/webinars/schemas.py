@@ -15,6 +15,7 @@ from pydantic import (
 
 from shared.i18n import LanguageCode
 from shared.slugs import Slug
+from shared.text import MULTI_LINE, SINGLE_LINE
 from shared.timefields import TimeZoneName
 from shared.visitors import VisitorFields
 
@@ -23,13 +24,12 @@ When = Literal["upcoming", "past"]
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 
 # One line of text: no control characters (a title becomes a mail subject, a header).
-ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 LocalizedTitle = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300, pattern=ONE_LINE)]],
+    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300), SINGLE_LINE]],
     Field(max_length=16, description='Title per language code, e.g. {"en": "Launch", "de": "Start"}'),
 ]
 LocalizedHtml = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=50_000)]],
+    dict[LanguageCode, Annotated[str, StringConstraints(max_length=50_000), MULTI_LINE]],
     Field(max_length=16, description="HTML per language code; sanitized when stored"),
 ]
 
@@ -52,7 +52,7 @@ StartsAt = Annotated[
     AwareDatetime, AfterValidator(_reasonable_time), Field(description="Start, with an offset; stored in UTC")
 ]
 DurationMinutes = Annotated[int, Field(ge=1, le=24 * 60, description="Length in minutes")]
-Presenter = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)]
+Presenter = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
 Capacity = Annotated[int, Field(ge=1, le=1_000_000, description="Seats; null for unlimited")]
 JoinUrl = Annotated[HttpUrl, Field(description="Private link to the session; mailed to registrants only")]
 
