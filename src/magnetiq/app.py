@@ -34,6 +34,7 @@ from shared.config import Settings, get_settings
 from shared.db import Database, utcnow
 from shared.errors import install_error_handlers
 from shared.events import EventBus
+from shared.examples import restore_null_examples
 from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
 from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
@@ -128,6 +129,7 @@ def _declare_busy_writes(app: FastAPI) -> None:
                 if method in _WRITES:
                     operation["responses"].setdefault("503", busy)
         declare_optional_security(schema, app.routes)
+        restore_null_examples(schema, app.routes)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
