@@ -80,7 +80,18 @@ class UserUpdate(Strict):
 
 
 class UserPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 2, "email": "editor@example.com", "first_name": "Eda", "last_name": "Editor",
+                    "role": "editor", "is_active": True, "last_login": "2030-01-20T08:15:00Z",
+                    "created_at": "2030-01-15T09:30:00Z", "updated_at": "2030-01-16T11:00:00Z", "deleted_at": None,
+                }
+            ]
+        },
+    )
 
     id: int
     email: str
@@ -99,6 +110,12 @@ class ForgotPasswordRequest(Strict):
 
 
 class MessageResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"message": "If an account exists for this address, a reset link is on its way."}]
+        }
+    )
+
     message: str
 
 

@@ -64,10 +64,29 @@ class BookingUpdate(BaseModel):
     notes: Notes | None = None
 
 
+_SLOT_EXAMPLE = {"starts_at": "2030-03-04T08:00:00Z", "ends_at": "2030-03-04T08:30:00Z"}
+_RECEIPT_EXAMPLE = {
+    "id": 3, "status": "pending", **_SLOT_EXAMPLE, "duration_minutes": 30, "timezone": "Europe/Berlin",
+    "topic": "Marketing automation", "email": "ada@example.com", "created_at": "2030-02-20T16:05:00Z",
+}
+
+
 class BookingPublic(BaseModel):
     """A booking as staff see it."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    **_RECEIPT_EXAMPLE, "status": "confirmed", "message": "About our funnel", "first_name": "Ada",
+                    "last_name": "Lovelace", "company": "Analytical Engines", "phone": "+49 30 1234567",
+                    "language": "en", "consent_marketing": False, "assigned_to": 1, "notes": "Prefers a call in German",
+                    "updated_at": "2030-02-21T09:00:00Z",
+                }
+            ]
+        },
+    )
 
     id: int
     status: BookingStatus
@@ -93,7 +112,7 @@ class BookingPublic(BaseModel):
 class BookingReceipt(BaseModel):
     """What the visitor gets back: enough to show, nothing staff wrote."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_RECEIPT_EXAMPLE]})
 
     id: int
     status: BookingStatus
@@ -107,6 +126,8 @@ class BookingReceipt(BaseModel):
 
 
 class Slot(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SLOT_EXAMPLE]})
+
     starts_at: datetime
     ends_at: datetime
 
@@ -114,7 +135,9 @@ class Slot(BaseModel):
 class Availability(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"slots": [{"starts_at": "2030-03-04T08:00:00Z", "ends_at": "2030-03-04T08:30:00Z"}]}]
+            "examples": [
+                {"slots": [_SLOT_EXAMPLE, {"starts_at": "2030-03-04T08:30:00Z", "ends_at": "2030-03-04T09:00:00Z"}]}
+            ]
         }
     )
 
@@ -123,6 +146,14 @@ class Availability(BaseModel):
 
 class CancelResult(BaseModel):
     """The answer to a visitor's cancellation (JSON when asked for)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": 3, "status": "cancelled", "starts_at": "2030-03-04T08:00:00Z", "already_cancelled": False}
+            ]
+        }
+    )
 
     id: int
     status: BookingStatus

@@ -1,22 +1,39 @@
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 Status = Literal["healthy", "degraded", "unhealthy"]
 
+_HEALTH_EXAMPLE = {"status": "healthy", "version": "2.0.0", "environment": "production"}
+_CHECK_EXAMPLE = {"status": "healthy", "detail": None}
+_DATABASE_EXAMPLE = {
+    "status": "healthy", "detail": None, "revision": "0006", "head_revision": "0006", "migrations_at_head": True,
+    "size_bytes": 1_327_104,
+}
+
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_HEALTH_EXAMPLE]})
+
     status: Status
     version: str
     environment: str
 
 
 class Check(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [_CHECK_EXAMPLE, {"status": "unhealthy", "detail": "upload directory is not writable"}]
+        }
+    )
+
     status: Status
     detail: str | None = None
 
 
 class DatabaseCheck(Check):
+    model_config = ConfigDict(json_schema_extra={"examples": [_DATABASE_EXAMPLE]})
+
     revision: str | None = None
     head_revision: str | None = None
     migrations_at_head: bool = False
@@ -24,5 +41,11 @@ class DatabaseCheck(Check):
 
 
 class DetailedHealth(Health):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_HEALTH_EXAMPLE, "database": _DATABASE_EXAMPLE, "upload_dir": _CHECK_EXAMPLE}]
+        }
+    )
+
     database: DatabaseCheck
     upload_dir: Check

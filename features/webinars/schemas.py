@@ -13,6 +13,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from shared.examples import list_example
 from shared.i18n import LanguageCode
 from shared.slugs import Slug
 from shared.text import MULTI_LINE, SINGLE_LINE
@@ -102,10 +103,17 @@ class WebinarUpdate(BaseModel):
     status: WebinarStatus | None = Field(default=None, description="`cancelled` mails every registrant, once")
 
 
+_PUBLIC_EXAMPLE = {
+    "id": 1, "slug": "lead-scoring-101", "title": _EXAMPLE["title"], "description": _EXAMPLE["description"],
+    "starts_at": "2030-05-07T12:00:00Z", "ends_at": "2030-05-07T12:45:00Z", "duration_minutes": 45,
+    "timezone": "Europe/Berlin", "presenter": "Ada Lovelace", "capacity": 100, "seats_left": 58, "status": "published",
+}
+
+
 class WebinarPublic(BaseModel):
     """A webinar as visitors see it: never the join link."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_PUBLIC_EXAMPLE]})
 
     id: int
     slug: str
@@ -124,6 +132,18 @@ class WebinarPublic(BaseModel):
 class WebinarStaff(WebinarPublic):
     """A webinar as staff see it: with the join link and the registration count."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_PUBLIC_EXAMPLE, "join_url": "https://meet.example.com/lead-scoring-101",
+                    "registrations_count": 42, "created_by": 2, "created_at": "2030-03-01T09:00:00Z",
+                    "updated_at": "2030-03-02T16:20:00Z", "cancelled_at": None,
+                }
+            ]
+        }
+    )
+
     join_url: str | None
     registrations_count: int
     created_by: int | None
@@ -136,6 +156,8 @@ WebinarView = WebinarStaff | WebinarPublic
 
 
 class WebinarStaffPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [list_example(WebinarStaff)]})
+
     items: list[WebinarStaff]
     total: int
     limit: int
@@ -143,6 +165,8 @@ class WebinarStaffPage(BaseModel):
 
 
 class WebinarPublicPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [list_example(WebinarPublic)]})
+
     items: list[WebinarPublic]
     total: int
     limit: int
@@ -163,10 +187,13 @@ class RegistrationRequest(VisitorFields):
     )
 
 
+_REGISTRATION_EXAMPLE = {"id": 17, "webinar_id": 1, "email": "grace@example.com", "created_at": "2030-04-02T10:11:12Z"}
+
+
 class RegistrationPublic(BaseModel):
     """What the visitor gets back: enough to confirm, nothing about other registrants."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_REGISTRATION_EXAMPLE]})
 
     id: int
     webinar_id: int
@@ -175,6 +202,17 @@ class RegistrationPublic(BaseModel):
 
 
 class RegistrationStaff(RegistrationPublic):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_REGISTRATION_EXAMPLE, "first_name": "Grace", "last_name": "Hopper", "company": "Navy",
+                    "language": "en", "consent_marketing": False,
+                }
+            ]
+        }
+    )
+
     first_name: str
     last_name: str
     company: str | None

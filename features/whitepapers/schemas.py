@@ -58,8 +58,17 @@ class WhitepaperUpdate(BaseModel):
     status: WhitepaperStatus | None = None
 
 
+_VIEW_EXAMPLE = {
+    "id": 1, "slug": "grid-storage-guide", "title": _EXAMPLE["title"], "summary": _EXAMPLE["summary"], "language": "en",
+    "cover_url": "http://localhost:3036/api/v1/public/media/5d41402abc4b2a76b9719d911017c592.png",
+    "published_at": "2030-02-01T08:00:00Z",
+}
+
+
 class WhitepaperView(BaseModel):
     """What visitors see: never the document's URL or any media internals."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_VIEW_EXAMPLE]})
 
     id: int
     slug: str
@@ -72,6 +81,17 @@ class WhitepaperView(BaseModel):
 
 class WhitepaperPublic(WhitepaperView):
     """What staff see (any valid token)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_VIEW_EXAMPLE, "document_media_id": 4, "cover_media_id": 5, "status": "published",
+                    "download_count": 12, "created_at": "2030-01-30T15:00:00Z", "updated_at": "2030-02-01T08:00:00Z",
+                }
+            ]
+        }
+    )
 
     document_media_id: int
     cover_media_id: int | None
@@ -96,7 +116,18 @@ class DownloadLink(BaseModel):
 
 
 class LeadPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 9, "whitepaper_id": 1, "email": "ada@example.com", "first_name": "Ada",
+                    "last_name": "Lovelace", "company": "Engines Ltd", "language": "en", "consent_marketing": True,
+                    "times": 2, "created_at": "2030-02-03T09:12:00Z", "last_downloaded_at": "2030-02-05T17:40:00Z",
+                }
+            ]
+        },
+    )
 
     id: int
     whitepaper_id: int
