@@ -8,11 +8,18 @@ from pydantic import Field, StringConstraints
 
 from shared.config import Settings
 from shared.errors import ValidationFailed
+from shared.text import MULTI_LINE, SINGLE_LINE
 
 LanguageCode = Annotated[str, StringConstraints(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
+# Text of many lines per language (HTML, a description): line breaks and tabs, no other control characters.
 Localized = Annotated[
-    dict[LanguageCode, Annotated[str, Field(max_length=200_000)]],
+    dict[LanguageCode, Annotated[str, Field(max_length=200_000), MULTI_LINE]],
     Field(description="Text per language code, e.g. {\"en\": \"Title\", \"de\": \"Titel\"}"),
+]
+# One line per language (a title): no control characters at all.
+LocalizedLine = Annotated[
+    dict[LanguageCode, Annotated[str, Field(max_length=200_000), SINGLE_LINE]],
+    Field(description="One line of text per language code, e.g. {\"en\": \"Title\", \"de\": \"Titel\"}"),
 ]
 
 

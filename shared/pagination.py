@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, exists, func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +15,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from shared.dialect import casefold, localized_values
 from shared.errors import ValidationFailed
+from shared.examples import list_example
 
 T = TypeVar("T")
 
@@ -55,7 +57,17 @@ async def _page_params(
 Pagination = Annotated[PageParams, Depends(_page_params)]
 
 
+def _page_example(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    # Called for each Page[Item]: its example shows the item model's own, never placeholders.
+    args = cls.__pydantic_generic_metadata__["args"]
+    if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        with contextlib.suppress(LookupError):  # an item without an example: tests/test_openapi_examples.py says so
+            schema["examples"] = [list_example(args[0])]
+
+
 class Page(BaseModel, Generic[T]):
+    model_config = ConfigDict(json_schema_extra=_page_example)
+
     items: list[T]
     total: int
     limit: int

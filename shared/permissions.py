@@ -6,15 +6,18 @@ answered by a resolver the shell installs (the auth slice's), since users live t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.routing import BaseRoute
 
 from shared.config import Settings
 from shared.errors import AuthenticationRequired, InvalidToken, PermissionDenied
@@ -95,6 +98,32 @@ async def optional_principal(
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+BEARER_SCHEME = _bearer.scheme_name
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def declare_optional_security(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
+    """Marks the token optional on every operation that takes an `OptionalPrincipal` (and no required one).
+
+    FastAPI lists the bearer scheme as required wherever it is used, auto_error or not; found from
+    each route's dependency tree, so no route can forget to say its token is optional. In OpenAPI
+    `[{}, {"HTTPBearer": []}]` reads "no requirement, or the bearer token".
+    """
+    # Route contexts, as FastAPI's own schema uses: routes of included routers with their prefix and
+    # the router's dependencies.
+    for route in iter_route_contexts(list(routes)):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        if not _depends_on(route.dependant, optional_principal) or _depends_on(route.dependant, current_principal):
+            continue
+        operations = schema["paths"].get(route.path_format, {})
+        for method in route.methods:
+            if (operation := operations.get(method.lower())) is not None:
+                operation["security"] = [{}, {BEARER_SCHEME: []}]
 
 
 def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:

@@ -6,8 +6,10 @@ from email_validator import validate_email
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from shared.i18n import LanguageCode
+from shared.text import SINGLE_LINE
 
-VisitorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+VisitorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE]
+Company = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SINGLE_LINE]
 
 
 class VisitorFields(BaseModel):
@@ -16,7 +18,7 @@ class VisitorFields(BaseModel):
     first_name: VisitorName
     last_name: VisitorName
     email: EmailStr
-    company: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    company: Company | None = None
     language: LanguageCode | None = Field(default=None, description="Language for mails; default language if unset")
     # Required and never defaulted: consent must be an explicit choice of the visitor.
     consent_marketing: bool = Field(description="Whether the visitor agreed to marketing mail")

@@ -1,12 +1,17 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from features.health.api import DetailedHealth
+from shared.examples import example_of
+
+_OUTBOX_EXAMPLE = {"pending": 2, "sent": 148, "failed": 1, "skipped": 3}
 
 
 class MailOutboxCounts(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_OUTBOX_EXAMPLE]})
+
     pending: int
     sent: int
     failed: int
@@ -26,6 +31,35 @@ class MailDeliveryError(BaseModel):
 
 
 class SystemHealth(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "health": example_of(DetailedHealth),
+                    "started_at": "2030-01-20T06:00:00Z",
+                    "uptime_seconds": 9015.4,
+                    "python_version": "3.11.9",
+                    "worker_enabled_in_api": True,
+                    "workers": [
+                        {
+                            "worker_id": "web-1:4242:9f2c4a1b", "hostname": "web-1", "pid": 4242, "mode": "in-process",
+                            "jobs": ["deliver_mail", "publish_due_pages"], "started_at": "2030-01-20T06:00:00Z",
+                            "last_seen_at": "2030-01-20T08:30:10Z",
+                        }
+                    ],
+                    "jobs": [
+                        {
+                            "name": "deliver_mail", "next_run_at": "2030-01-20T08:30:15Z", "locked_until": None,
+                            "last_started_at": "2030-01-20T08:30:10Z", "last_finished_at": "2030-01-20T08:30:11Z",
+                            "last_error": None,
+                        }
+                    ],
+                    "mail_outbox": _OUTBOX_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     health: DetailedHealth
     started_at: datetime
     uptime_seconds: float

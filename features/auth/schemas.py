@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from shared.permissions import Role
+from shared.text import SINGLE_LINE
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE]
 # Bounded so nobody makes us hash a megabyte; the length policy itself is checked in the service.
 Password = Annotated[str, Field(min_length=1, max_length=256)]
 ShortText = Annotated[str, Field(min_length=1, max_length=4096)]
@@ -79,7 +80,18 @@ class UserUpdate(Strict):
 
 
 class UserPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 2, "email": "editor@example.com", "first_name": "Eda", "last_name": "Editor",
+                    "role": "editor", "is_active": True, "last_login": "2030-01-20T08:15:00Z",
+                    "created_at": "2030-01-15T09:30:00Z", "updated_at": "2030-01-16T11:00:00Z", "deleted_at": None,
+                }
+            ]
+        },
+    )
 
     id: int
     email: str
@@ -98,6 +110,12 @@ class ForgotPasswordRequest(Strict):
 
 
 class MessageResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"message": "If an account exists for this address, a reset link is on its way."}]
+        }
+    )
+
     message: str
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.text import MULTI_LINE, SINGLE_LINE
 from shared.timefields import TimeZoneName, UtcDatetime
 from shared.visitors import VisitorFields
 
@@ -19,12 +20,14 @@ class Duration(IntEnum):
     HOUR = 60
 
 
-Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Message = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
+Message = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), MULTI_LINE]
 Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40, pattern=r"^\+?[0-9 ()./-]+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=40, pattern=r"^\+?[0-9 ()./-]+$"),
+    SINGLE_LINE,
 ]
-Notes = Annotated[str, StringConstraints(max_length=10_000)]
+Notes = Annotated[str, StringConstraints(max_length=10_000), MULTI_LINE]
 
 _CREATE_EXAMPLE = {
     "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "company": "Analytical Engines",
@@ -61,10 +64,29 @@ class BookingUpdate(BaseModel):
     notes: Notes | None = None
 
 
+_SLOT_EXAMPLE = {"starts_at": "2030-03-04T08:00:00Z", "ends_at": "2030-03-04T08:30:00Z"}
+_RECEIPT_EXAMPLE = {
+    "id": 3, "status": "pending", **_SLOT_EXAMPLE, "duration_minutes": 30, "timezone": "Europe/Berlin",
+    "topic": "Marketing automation", "email": "ada@example.com", "created_at": "2030-02-20T16:05:00Z",
+}
+
+
 class BookingPublic(BaseModel):
     """A booking as staff see it."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    **_RECEIPT_EXAMPLE, "status": "confirmed", "message": "About our funnel", "first_name": "Ada",
+                    "last_name": "Lovelace", "company": "Analytical Engines", "phone": "+49 30 1234567",
+                    "language": "en", "consent_marketing": False, "assigned_to": 1, "notes": "Prefers a call in German",
+                    "updated_at": "2030-02-21T09:00:00Z",
+                }
+            ]
+        },
+    )
 
     id: int
     status: BookingStatus
@@ -90,7 +112,7 @@ class BookingPublic(BaseModel):
 class BookingReceipt(BaseModel):
     """What the visitor gets back: enough to show, nothing staff wrote."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_RECEIPT_EXAMPLE]})
 
     id: int
     status: BookingStatus
@@ -104,6 +126,8 @@ class BookingReceipt(BaseModel):
 
 
 class Slot(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SLOT_EXAMPLE]})
+
     starts_at: datetime
     ends_at: datetime
 
@@ -111,7 +135,9 @@ class Slot(BaseModel):
 class Availability(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"slots": [{"starts_at": "2030-03-04T08:00:00Z", "ends_at": "2030-03-04T08:30:00Z"}]}]
+            "examples": [
+                {"slots": [_SLOT_EXAMPLE, {"starts_at": "2030-03-04T08:30:00Z", "ends_at": "2030-03-04T09:00:00Z"}]}
+            ]
         }
     )
 
@@ -120,6 +146,14 @@ class Availability(BaseModel):
 
 class CancelResult(BaseModel):
     """The answer to a visitor's cancellation (JSON when asked for)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": 3, "status": "cancelled", "starts_at": "2030-03-04T08:00:00Z", "already_cancelled": False}
+            ]
+        }
+    )
 
     id: int
     status: BookingStatus

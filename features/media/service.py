@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,8 +26,9 @@ from features.media.upload import ReceivedUpload, sanitize_filename
 from shared.config import Settings
 from shared.dialect import is_foreign_key_violation
 from shared.errors import InUse, NotFound, ValidationFailed
-from shared.i18n import check_localized
+from shared.i18n import LanguageCode, check_localized
 from shared.pagination import PageParams, paginate, sort_order
+from shared.text import SingleLineText
 
 logger = logging.getLogger("magnetiq.media")
 
@@ -36,6 +38,7 @@ ORPHAN_AGE = timedelta(hours=1)
 ORPHAN_KEEP = timedelta(days=7)
 STORED_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,10}")
 SORT_COLUMNS = {"created_at": MediaItem.created_at, "size": MediaItem.size, "filename": MediaItem.filename}
+_ALT_TEXT = TypeAdapter(dict[LanguageCode, SingleLineText])
 
 
 def to_public(item: MediaItem, settings: Settings) -> MediaPublic:
@@ -54,6 +57,12 @@ def parse_alt_text(raw: str | None, settings: Settings) -> dict[str, str] | None
         raise ValidationFailed('alt_text must be a JSON object such as {"en": "..."}', field="alt_text") from exc
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValidationFailed('alt_text must be a JSON object such as {"en": "..."}', field="alt_text")
+    try:  # a multipart field, which FastAPI does not validate: the same types as a JSON body's, called here
+        value = _ALT_TEXT.validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]  # its location never holds a lone surrogate (pydantic replaces them)
+        path = ".".join(["alt_text", *map(str, error["loc"])])
+        raise ValidationFailed(f"{path}: {error['msg']}", field=path) from exc
     check_localized(value, field="alt_text", settings=settings, required=False)
     return value
 

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.i18n import Localized
+from shared.i18n import Localized, LocalizedLine
 from shared.slugs import Slug
 from shared.timefields import UtcDatetime
 
@@ -24,11 +24,11 @@ class PageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     slug: Slug
-    title: Localized
+    title: LocalizedLine
     content: Localized
     meta_description: Localized | None = None
-    seo_title: Localized | None = None
-    seo_keywords: Localized | None = None
+    seo_title: LocalizedLine | None = None
+    seo_keywords: LocalizedLine | None = None
     status: PageStatus = "draft"
     publish_at: UtcDatetime | None = Field(default=None, description="When a scheduled page goes live")
 
@@ -37,17 +37,24 @@ class PageUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"title": {"en": "About"}}]})
 
     slug: Slug | None = None
-    title: Localized | None = None
+    title: LocalizedLine | None = None
     content: Localized | None = None
     meta_description: Localized | None = None
-    seo_title: Localized | None = None
-    seo_keywords: Localized | None = None
+    seo_title: LocalizedLine | None = None
+    seo_keywords: LocalizedLine | None = None
     status: PageStatus | None = None
     publish_at: UtcDatetime | None = None
 
 
+_STORED_EXAMPLE = {
+    "id": 1, **_EXAMPLE, "seo_title": {"en": "About us | Magnetiq"}, "seo_keywords": None, "status": "published",
+    "is_published": True, "published_at": "2030-01-16T10:00:00Z", "publish_at": None, "version": 3,
+    "created_at": "2030-01-15T09:30:00Z", "updated_at": "2030-01-16T10:00:00Z", "deleted_at": None,
+}
+
+
 class PagePublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_STORED_EXAMPLE]})
 
     id: int
     slug: str
@@ -67,7 +74,22 @@ class PagePublic(BaseModel):
 
 
 class RevisionPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7, "page_id": 1, "revision": 3, "author_id": 2, "author_email": "editor@example.com",
+                    "created_at": "2030-01-16T10:00:00Z",
+                    "snapshot": {
+                        key: _STORED_EXAMPLE[key]
+                        for key in ("slug", "status", "version", "publish_at", "title", "content", "meta_description",
+                                    "seo_title", "seo_keywords")
+                    },
+                }
+            ]
+        },
+    )
 
     id: int
     page_id: int
@@ -80,6 +102,18 @@ class RevisionPublic(BaseModel):
 
 class PublicPageView(BaseModel):
     """A published page in one language, as visitors' browsers receive it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "slug": "about-us", "language": "de", "fallback_fields": ["meta_description", "seo_title"],
+                    "title": "Über uns", "content": "<p>Wir bauen Dinge.</p>", "meta_description": "Who we are",
+                    "seo_title": "About us | Magnetiq", "seo_keywords": None, "published_at": "2030-01-16T10:00:00Z",
+                }
+            ]
+        }
+    )
 
     slug: str
     language: str = Field(description="The language of `content`: the one asked for, or the default when missing")
@@ -94,7 +128,12 @@ class PublicPageView(BaseModel):
     published_at: datetime | None
 
 
+_SUMMARY_EXAMPLE = {"slug": "about-us", "language": "en", "title": "About us", "published_at": "2030-01-16T10:00:00Z"}
+
+
 class PublicPageSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_SUMMARY_EXAMPLE]})
+
     slug: str
     language: str
     title: str
@@ -102,5 +141,7 @@ class PublicPageSummary(BaseModel):
 
 
 class PublicPageList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_SUMMARY_EXAMPLE], "total": 1}]})
+
     items: list[PublicPageSummary]
     total: int

@@ -13,8 +13,10 @@ from pydantic import (
     StringConstraints,
 )
 
+from shared.examples import list_example
 from shared.i18n import LanguageCode
 from shared.slugs import Slug
+from shared.text import MULTI_LINE, SINGLE_LINE
 from shared.timefields import TimeZoneName
 from shared.visitors import VisitorFields
 
@@ -23,13 +25,12 @@ When = Literal["upcoming", "past"]
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 
 # One line of text: no control characters (a title becomes a mail subject, a header).
-ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 LocalizedTitle = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300, pattern=ONE_LINE)]],
+    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300), SINGLE_LINE]],
     Field(max_length=16, description='Title per language code, e.g. {"en": "Launch", "de": "Start"}'),
 ]
 LocalizedHtml = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=50_000)]],
+    dict[LanguageCode, Annotated[str, StringConstraints(max_length=50_000), MULTI_LINE]],
     Field(max_length=16, description="HTML per language code; sanitized when stored"),
 ]
 
@@ -52,7 +53,7 @@ StartsAt = Annotated[
     AwareDatetime, AfterValidator(_reasonable_time), Field(description="Start, with an offset; stored in UTC")
 ]
 DurationMinutes = Annotated[int, Field(ge=1, le=24 * 60, description="Length in minutes")]
-Presenter = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)]
+Presenter = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SINGLE_LINE]
 Capacity = Annotated[int, Field(ge=1, le=1_000_000, description="Seats; null for unlimited")]
 JoinUrl = Annotated[HttpUrl, Field(description="Private link to the session; mailed to registrants only")]
 
@@ -102,10 +103,17 @@ class WebinarUpdate(BaseModel):
     status: WebinarStatus | None = Field(default=None, description="`cancelled` mails every registrant, once")
 
 
+_PUBLIC_EXAMPLE = {
+    "id": 1, "slug": "lead-scoring-101", "title": _EXAMPLE["title"], "description": _EXAMPLE["description"],
+    "starts_at": "2030-05-07T12:00:00Z", "ends_at": "2030-05-07T12:45:00Z", "duration_minutes": 45,
+    "timezone": "Europe/Berlin", "presenter": "Ada Lovelace", "capacity": 100, "seats_left": 58, "status": "published",
+}
+
+
 class WebinarPublic(BaseModel):
     """A webinar as visitors see it: never the join link."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_PUBLIC_EXAMPLE]})
 
     id: int
     slug: str
@@ -124,6 +132,18 @@ class WebinarPublic(BaseModel):
 class WebinarStaff(WebinarPublic):
     """A webinar as staff see it: with the join link and the registration count."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_PUBLIC_EXAMPLE, "join_url": "https://meet.example.com/lead-scoring-101",
+                    "registrations_count": 42, "created_by": 2, "created_at": "2030-03-01T09:00:00Z",
+                    "updated_at": "2030-03-02T16:20:00Z", "cancelled_at": None,
+                }
+            ]
+        }
+    )
+
     join_url: str | None
     registrations_count: int
     created_by: int | None
@@ -136,6 +156,8 @@ WebinarView = WebinarStaff | WebinarPublic
 
 
 class WebinarStaffPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [list_example(WebinarStaff)]})
+
     items: list[WebinarStaff]
     total: int
     limit: int
@@ -143,6 +165,8 @@ class WebinarStaffPage(BaseModel):
 
 
 class WebinarPublicPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [list_example(WebinarPublic)]})
+
     items: list[WebinarPublic]
     total: int
     limit: int
@@ -163,10 +187,13 @@ class RegistrationRequest(VisitorFields):
     )
 
 
+_REGISTRATION_EXAMPLE = {"id": 17, "webinar_id": 1, "email": "grace@example.com", "created_at": "2030-04-02T10:11:12Z"}
+
+
 class RegistrationPublic(BaseModel):
     """What the visitor gets back: enough to confirm, nothing about other registrants."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_REGISTRATION_EXAMPLE]})
 
     id: int
     webinar_id: int
@@ -175,6 +202,17 @@ class RegistrationPublic(BaseModel):
 
 
 class RegistrationStaff(RegistrationPublic):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_REGISTRATION_EXAMPLE, "first_name": "Grace", "last_name": "Hopper", "company": "Navy",
+                    "language": "en", "consent_marketing": False,
+                }
+            ]
+        }
+    )
+
     first_name: str
     last_name: str
     company: str | None

@@ -8,15 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from shared.http import MAX_ID
 from shared.i18n import LanguageCode
 from shared.slugs import Slug
+from shared.text import MULTI_LINE, SINGLE_LINE
 
 WhitepaperStatus = Literal["draft", "published"]
 MediaId = Annotated[int, Field(ge=1, le=MAX_ID, description="Id of a media item (POST /api/v1/content/media)")]
 Title = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300)]],
+    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300), SINGLE_LINE]],
     Field(max_length=16, description='Title per language code, e.g. {"en": "Guide", "de": "Leitfaden"}'),
 ]
 Summary = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=5000)]],
+    dict[LanguageCode, Annotated[str, StringConstraints(max_length=5000), MULTI_LINE]],
     Field(max_length=16, description="Plain-text summary per language code"),
 ]
 
@@ -57,8 +58,17 @@ class WhitepaperUpdate(BaseModel):
     status: WhitepaperStatus | None = None
 
 
+_VIEW_EXAMPLE = {
+    "id": 1, "slug": "grid-storage-guide", "title": _EXAMPLE["title"], "summary": _EXAMPLE["summary"], "language": "en",
+    "cover_url": "http://localhost:3036/api/v1/public/media/5d41402abc4b2a76b9719d911017c592.png",
+    "published_at": "2030-02-01T08:00:00Z",
+}
+
+
 class WhitepaperView(BaseModel):
     """What visitors see: never the document's URL or any media internals."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_VIEW_EXAMPLE]})
 
     id: int
     slug: str
@@ -71,6 +81,17 @@ class WhitepaperView(BaseModel):
 
 class WhitepaperPublic(WhitepaperView):
     """What staff see (any valid token)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_VIEW_EXAMPLE, "document_media_id": 4, "cover_media_id": 5, "status": "published",
+                    "download_count": 12, "created_at": "2030-01-30T15:00:00Z", "updated_at": "2030-02-01T08:00:00Z",
+                }
+            ]
+        }
+    )
 
     document_media_id: int
     cover_media_id: int | None
@@ -95,7 +116,18 @@ class DownloadLink(BaseModel):
 
 
 class LeadPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 9, "whitepaper_id": 1, "email": "ada@example.com", "first_name": "Ada",
+                    "last_name": "Lovelace", "company": "Engines Ltd", "language": "en", "consent_marketing": True,
+                    "times": 2, "created_at": "2030-02-03T09:12:00Z", "last_downloaded_at": "2030-02-05T17:40:00Z",
+                }
+            ]
+        },
+    )
 
     id: int
     whitepaper_id: int

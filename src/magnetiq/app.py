@@ -20,10 +20,12 @@ from shared.config import Settings, get_settings
 from shared.db import Database, PoolLimits, utcnow
 from shared.errors import install_error_handlers
 from shared.events import EventBus
+from shared.examples import restore_null_examples
 from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
 from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import CorsMiddleware, RequestContextMiddleware
+from shared.permissions import declare_optional_security
 from shared.ratelimit import CounterFile
 
 ROUTERS = tuple(router for slice_ in SLICES for router in slice_.routers)
@@ -79,6 +81,8 @@ def _declare_common_responses(app: FastAPI) -> None:
                 operation["responses"].setdefault("503", busy)
                 if "requestBody" in operation:
                     operation["responses"].setdefault("413", too_large)
+        declare_optional_security(schema, app.routes)
+        restore_null_examples(schema, app.routes)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

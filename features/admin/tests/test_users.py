@@ -136,3 +136,11 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, clien
     admins = (await client.get("/api/v1/admin/users?role=admin&is_active=true",
                                headers=admin_headers if first.status_code == 200 else other_headers)).json()
     assert admins["total"] == 1
+
+
+async def test_a_control_character_in_a_name_changes_nothing(client, admin_headers):
+    created = (await client.post("/api/v1/admin/users", json=BODY, headers=admin_headers)).json()
+    url = f"/api/v1/admin/users/{created['id']}"
+    refused = await client.put(url, json={"last_name": "T\u001b[2J"}, headers=admin_headers)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "last_name"
+    assert (await client.get(url, headers=admin_headers)).json()["last_name"] == "T"

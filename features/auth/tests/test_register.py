@@ -68,3 +68,13 @@ async def test_me_returns_the_current_user(app, client):
     response = await client.get("/api/v1/auth/me", headers=await login_headers(client, user.email))
     assert response.status_code == 200
     assert response.json()["id"] == user.id and response.json()["role"] == "viewer"
+
+
+async def test_a_control_character_in_a_name_is_422_and_no_user_is_made(client, admin_headers):
+    for field in ("first_name", "last_name"):
+        response = await client.post(
+            "/api/v1/auth/register", json={**NEW_USER, field: "New\u0000"}, headers=admin_headers
+        )
+        assert response.status_code == 422 and response.json()["error"]["field"] == field, field
+    users = (await client.get("/api/v1/admin/users", headers=admin_headers)).json()
+    assert [user["email"] for user in users["items"]] == ["admin@example.com"]

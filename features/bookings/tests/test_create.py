@@ -176,3 +176,17 @@ async def test_public_booking_is_rate_limited(app, client, monday):
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "RATE_LIMITED"
     assert int(response.headers["Retry-After"]) >= 1
+
+
+async def test_a_control_character_in_a_plain_text_field_is_422_and_nothing_is_booked(client, monday, viewer_headers):
+    cases = {
+        "first_name": "Ada\u0000", "last_name": "Love\u0007lace", "company": "Engines\u0085", "topic": "Fun\nnels",
+        "message": "About\u0000our funnel", "phone": "+49 30\u0000 1234567",
+    }
+    for field, value in cases.items():
+        response = await client.post(BOOKINGS, json=booking_body(berlin(monday, "10:00"), **{field: value}))
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["error"]["field"] == field
+    assert (await client.get(BOOKINGS, headers=viewer_headers)).json()["total"] == 0
+    multi_line = booking_body(berlin(monday, "10:00"), message="Line one\r\nLine\ttwo")
+    assert (await client.post(BOOKINGS, json=multi_line)).status_code == 201

@@ -227,3 +227,12 @@ async def test_mails_are_rendered_when_sent_so_an_overtaken_confirmation_is_not(
     async with app.state.db.session(write=False) as session:
         statuses = [row.status for row in (await session.exec(OutgoingMail.__table__.select())).all()]
     assert statuses == ["skipped", "skipped", "sent"]
+
+
+async def test_notes_refuse_control_characters_but_keep_line_breaks(client, booking, editor_headers):
+    url = f"{BOOKINGS}/{booking['id']}"
+    refused = await client.put(url, json={"notes": "Call back\u0000"}, headers=editor_headers)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "notes"
+    assert (await client.get(url, headers=editor_headers)).json()["notes"] is None
+    kept = await client.put(url, json={"notes": "Call back\nTuesday\tmorning"}, headers=editor_headers)
+    assert kept.status_code == 200 and kept.json()["notes"] == "Call back\nTuesday\tmorning"

@@ -289,3 +289,21 @@ async def test_the_sweep_copes_with_an_upload_dir_that_does_not_exist_yet(app, s
     async with app.state.db.session(write=False) as session:
         assert await sweep_orphan_files(session, settings) == 0
     assert not (tmp_path / "not-yet").exists()
+
+
+async def test_a_control_character_or_lone_surrogate_in_alt_text_is_422_and_nothing_is_stored(
+    client, upload, editor_headers, settings
+):
+    cases = {
+        '{"en": "Team\\u0000photo"}': "alt_text.en",
+        '{"en": "Team", "de": "Zwei\\nZeilen"}': "alt_text.de",
+        '{"en": "\\ud800"}': "alt_text.en",
+        '{"\\ud800": "Team"}': None,  # a key that is no language code; its location is not echoed raw
+    }
+    for alt_text, field in cases.items():
+        response = await upload("team.png", png_bytes(), alt_text=alt_text)
+        assert response.status_code == 422, (alt_text, response.text)
+        if field is not None:
+            assert response.json()["error"]["field"] == field
+    assert (await client.get("/api/v1/content/media", headers=editor_headers)).json()["total"] == 0
+    assert stored_files(settings) == []

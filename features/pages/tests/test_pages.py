@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 from features.pages.tests.conftest import page_body
@@ -56,6 +57,51 @@ async def test_languages_are_checked(client, editor_headers):
     assert no_default.status_code == 422 and no_default.json()["error"]["field"] == "content.en"
     meta = await client.post("/api/v1/content/pages", json=page_body(seo_title={"xx": "B"}), headers=editor_headers)
     assert meta.status_code == 422
+
+
+async def test_a_control_character_in_a_title_is_422_and_nothing_is_stored(client, editor_headers):
+    cases = {
+        "title.en": {"title": {"en": "About\u0000us"}},
+        "title.de": {"title": {"en": "About", "de": "Über\u0085"}},  # a C1 control (NEL)
+        "seo_title.en": {"seo_title": {"en": "Two\nlines"}},
+        "seo_keywords.en": {"seo_keywords": {"en": "a,\tb"}},
+        "meta_description.en": {"meta_description": {"en": "Escape \u001b[31m"}},
+        "content.en": {"content": {"en": "<p>\u0000</p>"}},
+    }
+    for field, override in cases.items():
+        response = await client.post("/api/v1/content/pages", json=page_body(**override), headers=editor_headers)
+        assert response.status_code == 422, (field, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "VALIDATION_ERROR" and error["field"] == field
+        assert "must not contain control characters" in error["message"]
+    listed = (await client.get("/api/v1/content/pages", headers=editor_headers)).json()
+    assert listed["total"] == 0 and listed["items"] == []
+
+
+async def test_line_breaks_stay_allowed_in_content_and_meta_description(client, editor_headers):
+    body = page_body(content={"en": "<p>One</p>\n\t<p>Two</p>\r\n"}, meta_description={"en": "Who\nwe are"})
+    response = await client.post("/api/v1/content/pages", json=body, headers=editor_headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["meta_description"] == {"en": "Who\nwe are"}
+
+
+async def test_a_control_character_in_an_update_changes_nothing(client, create_page, editor_headers):
+    page = await create_page()
+    response = await client.put(
+        f"/api/v1/content/pages/{page['id']}", json={"title": {"en": "About\u0000"}}, headers=editor_headers
+    )
+    assert response.status_code == 422 and response.json()["error"]["field"] == "title.en"
+    stored = (await client.get(f"/api/v1/content/pages/{page['id']}", headers=editor_headers)).json()
+    assert stored["title"] == page["title"] and stored["version"] == page["version"]
+
+
+async def test_a_lone_surrogate_is_422_not_a_server_error(client, editor_headers):
+    body = json.dumps(page_body(title={"en": "\ud800"}))  # sent escaped, as JSON allows
+    response = await client.post(
+        "/api/v1/content/pages", content=body, headers={**editor_headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and response.json()["error"]["field"] == "title.en"
+    assert (await client.get("/api/v1/content/pages", headers=editor_headers)).json()["total"] == 0
 
 
 async def test_hostile_html_is_sanitized_on_write(client, editor_headers):

@@ -245,3 +245,12 @@ async def test_a_confirmation_still_queued_when_the_webinar_is_cancelled_is_not_
     async with app.state.db.session(write=False) as session:
         statuses = sorted((await session.exec(select(OutgoingMail.status))).all())
     assert statuses == ["sent", "skipped"]
+
+
+async def test_a_control_character_in_a_visitor_field_is_422_and_no_registration_is_made(app, client, create_webinar):
+    webinar = await create_webinar()
+    url = f"{BASE}/{webinar['id']}/register"
+    for field in ("first_name", "last_name", "company"):
+        response = await client.post(url, json=visitor(**{field: "Grace\u0000"}))
+        assert response.status_code == 422 and response.json()["error"]["field"] == field, field
+    assert await _registrations(app, webinar["id"]) == []

@@ -196,3 +196,20 @@ async def test_unknown_webinar_is_404(client, viewer_headers, editor_headers):
     assert (await client.get(f"{BASE}/999")).status_code == 404
     assert (await client.put(f"{BASE}/999", json={"capacity": 3}, headers=editor_headers)).status_code == 404
     assert (await client.get(f"{BASE}/999/registrations", headers=viewer_headers)).status_code == 404
+
+
+async def test_control_characters_in_plain_text_are_422_and_nothing_is_stored(client, editor_headers):
+    cases = {
+        "title.en": {"title": {"en": "Lead\u0000scoring"}},
+        "title.de": {"title": {"en": "Lead scoring", "de": "Lead\u009bScoring"}},  # a C1 control
+        "presenter": {"presenter": "Ada\u007f"},
+        "description.en": {"description": {"en": "<p>\u0000</p>"}},
+    }
+    for field, override in cases.items():
+        response = await client.post(BASE, json=webinar_body(**override), headers=editor_headers)
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["error"]["field"] == field
+        assert "must not contain control characters" in response.json()["error"]["message"]
+    assert (await client.get(BASE, headers=editor_headers)).json()["total"] == 0
+    kept = await client.post(BASE, json=webinar_body(description={"en": "<p>One</p>\n<p>Two</p>"}), headers=editor_headers)
+    assert kept.status_code == 201 and kept.json()["description"]["en"].count("\n") == 1

@@ -268,3 +268,12 @@ async def test_simultaneous_downloads_are_all_counted_and_never_double_a_lead(cl
     assert detail["download_count"] == 20
     leads = (await client.get(f"{BASE}/{whitepaper['id']}/downloads", headers=viewer_headers)).json()
     assert leads["total"] == 1 and leads["items"][0]["times"] == 20
+
+
+async def test_a_control_character_in_a_visitor_field_is_422_and_no_lead_is_kept(client, viewer_headers, create_whitepaper):
+    whitepaper = await create_whitepaper()
+    for field in ("first_name", "last_name", "company"):
+        response = await _download(client, whitepaper["id"], **{field: "Ada\u0000"})
+        assert response.status_code == 422 and response.json()["error"]["field"] == field, field
+    leads = await client.get(f"{BASE}/{whitepaper['id']}/downloads", headers=viewer_headers)
+    assert leads.json()["total"] == 0

@@ -248,3 +248,19 @@ async def test_media_used_by_a_whitepaper_cannot_be_deleted(client, admin_header
     # Once the cover is no longer used, it can go.
     await client.put(f"{BASE}/{whitepaper['id']}", json={"cover_media_id": None}, headers=admin_headers)
     assert (await client.delete(f"/api/v1/content/media/{cover['id']}", headers=admin_headers)).status_code == 204
+
+
+async def test_control_characters_in_title_or_summary_are_422_and_nothing_is_stored(client, editor_headers, new_document):
+    document_id = (await new_document())["id"]
+    cases = {
+        "title.en": whitepaper_body(document_id, title={"en": "Grid\u0000storage"}),
+        "title.de": whitepaper_body(document_id, title={"en": "Guide", "de": "Zwei\nZeilen"}),
+        "summary.en": whitepaper_body(document_id, summary={"en": "Colour \u001b[31m"}),
+    }
+    for field, body in cases.items():
+        response = await client.post(BASE, json=body, headers=editor_headers)
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["error"]["field"] == field
+    assert (await client.get(BASE, headers=editor_headers)).json()["total"] == 0
+    multi_line = whitepaper_body(document_id, summary={"en": "First.\nSecond."})
+    assert (await client.post(BASE, json=multi_line, headers=editor_headers)).status_code == 201
