@@ -66,7 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _declare_common_responses(app: FastAPI) -> None:
     """Statuses any operation may answer, declared once: 503 SERVICE_BUSY (no connection or write
-    lock free in time) everywhere, 413 wherever a request body is accepted."""
+    lock free in time) and 414 (a request target past 8 KiB) everywhere, 413 wherever a body is read."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -76,9 +76,11 @@ def _declare_common_responses(app: FastAPI) -> None:
         envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         busy = {"description": "Busy: nothing changed; retry after Retry-After", "content": envelope}
         too_large = {"description": "The request body is larger than allowed", "content": envelope}
+        too_long = {"description": "The path and query are longer than 8 KiB", "content": envelope}
         for operations in schema["paths"].values():
             for operation in operations.values():
                 operation["responses"].setdefault("503", busy)
+                operation["responses"].setdefault("414", too_long)
                 if "requestBody" in operation:
                     operation["responses"].setdefault("413", too_large)
         declare_optional_security(schema, app.routes)

@@ -112,9 +112,9 @@ async def test_uploads_keep_their_own_larger_limit(client, settings, upload):
     assert refused.status_code == 413 and refused.json()["error"]["code"] == "FILE_TOO_LARGE"
 
 
-@pytest.mark.parametrize("status", ["503", "413"])
-def test_openapi_declares_busy_everywhere_and_too_large_wherever_a_body_is_read(app, status):
+@pytest.mark.parametrize("status", ["503", "414", "413"])
+def test_openapi_declares_busy_and_too_long_everywhere_and_too_large_wherever_a_body_is_read(app, status):
     for path, operations in app.openapi()["paths"].items():
         for method, operation in operations.items():
-            if status == "503" or "requestBody" in operation:
+            if status != "413" or "requestBody" in operation:
                 assert status in operation["responses"], (method, path, status)
