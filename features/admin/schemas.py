@@ -18,8 +18,17 @@ class MailOutboxCounts(BaseModel):
     skipped: int  # rendered from a template that found nothing to send any more
 
 
+_MAIL_ERROR_EXAMPLE = {
+    "outbox_id": 311, "template": "webinars.confirmation", "status": "pending", "attempts": 2,
+    "failed_at": "2030-01-20T08:29:58Z", "next_attempt_at": "2030-01-20T08:33:58Z",
+    "reason": "SMTPRecipientsRefused: {'<address>': (550, '5.1.1 Mailbox unavailable')}",
+}
+
+
 class MailDeliveryError(BaseModel):
     """The newest failed delivery attempt of the outbox (addresses in its reason replaced by `<address>`)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_MAIL_ERROR_EXAMPLE]})
 
     outbox_id: int
     template: str | None  # None: a message queued already rendered
@@ -55,6 +64,7 @@ class SystemHealth(BaseModel):
                         }
                     ],
                     "mail_outbox": _OUTBOX_EXAMPLE,
+                    "last_mail_error": _MAIL_ERROR_EXAMPLE,
                 }
             ]
         }
