@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session as SQLModelSession
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -65,6 +66,26 @@ def sqlite_file_path(database_url: str) -> str | None:
     if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
         return None
     return url.database
+
+
+class ReadOnlySessionWrite(RuntimeError):
+    """A write through a read session: a programming error (name a WriteSession instead)."""
+
+
+class _ReadOnlySession(SQLModelSession):
+    """The synchronous side of every read session."""
+
+
+@event.listens_for(_ReadOnlySession, "do_orm_execute")
+def _refuse_statement_writes(state: Any) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySessionWrite("a read session cannot write; use WriteSession")
+
+
+@event.listens_for(_ReadOnlySession, "before_flush")
+def _refuse_flushed_writes(session: Any, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySessionWrite("a read session cannot write; use WriteSession")
 
 
 class NestedWriteSession(RuntimeError):
@@ -224,7 +245,9 @@ class Database:
         return cls(
             engine=engine,
             writer=async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False),
-            reader=async_sessionmaker(read_engine, class_=AsyncSession, expire_on_commit=False),
+            reader=async_sessionmaker(
+                read_engine, class_=AsyncSession, sync_session_class=_ReadOnlySession, expire_on_commit=False
+            ),
         )
 
     @asynccontextmanager
@@ -234,26 +257,28 @@ class Database:
         async with factory() as session:
             try:
                 yield session
-            except BaseException as exc:
-                if getattr(exc, "persist_changes", False):
-                    await session.commit()
-                else:
-                    await session.rollback()
+            except BaseException:
+                # Whatever must outlive a refusal is committed in its own unit of work first
+                # (a counted login attempt, a revoked login); an exception never commits.
+                await session.rollback()
                 raise
             else:
+                # A read commits too: a rollback would expire the objects it hands back.
                 await session.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-async def get_session(request: Request, background: BackgroundTasks) -> AsyncIterator[AsyncSession]:
-    """One session per request, committed before the response is sent; then the commit hooks run."""
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.db
-    async with database.session(write=request.method not in _SAFE_METHODS) as session:
+    async with database.session(write=False) as session:
+        yield session
+
+
+async def _write_session(request: Request, background: BackgroundTasks) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.db
+    async with database.session() as session:
         yield session
     # Reached only after a commit: a rolled-back request hands nothing on.
     for hook in database.commit_hooks:
@@ -261,8 +286,11 @@ async def get_session(request: Request, background: BackgroundTasks) -> AsyncIte
             background.add_task(work)
 
 
-# scope="function": the commit happens before the response leaves, so a 201 means stored.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# A handler names the kind of session it needs. A read session takes no lock and refuses ORM
+# writes; a write session holds the write lock from its first statement, commits when the
+# handler returns (before the response leaves: a 201 means stored) and rolls back when it raises.
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 
 
 async def get_database(request: Request) -> Database:

@@ -55,8 +55,6 @@ class AppError(Exception):
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "BAD_REQUEST"
     default_message: ClassVar[str] = "The request cannot be processed"
-    # A refusal that must still record what happened (a failed login) keeps the transaction.
-    persist_changes: ClassVar[bool] = False
 
     def __init__(
         self,

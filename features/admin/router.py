@@ -10,7 +10,7 @@ from features.auth.api import UserCreate, UserPublic, UserUpdate, create_user, d
 from features.auth.api import list_users as list_auth_users
 from features.auth.api import update_user as update_auth_user
 from shared.config import SettingsDep
-from shared.db import DatabaseDep, SessionDep
+from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.http import IdPath
@@ -24,7 +24,7 @@ UserId = Annotated[int, Query(ge=1)]
 @router.get("/users", response_model=Page[UserPublic])
 async def list_users(
     _admin: IsAdmin,
-    session: SessionDep,
+    session: ReadSession,
     page: Pagination,
     role: Role | None = None,
     is_active: bool | None = None,
@@ -40,22 +40,22 @@ async def list_users(
 @router.post(
     "/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED, responses=error_responses(409)
 )
-async def create_admin_user(body: UserCreate, _admin: IsAdmin, session: SessionDep) -> UserPublic:
+async def create_admin_user(body: UserCreate, _admin: IsAdmin, session: WriteSession) -> UserPublic:
     """Create a user with a role."""
     return await create_user(session, body)
 
 @router.get("/users/{user_id}", response_model=UserPublic, responses=error_responses(404))
-async def read_user(user_id: IdPath, _admin: IsAdmin, session: SessionDep) -> UserPublic:
+async def read_user(user_id: IdPath, _admin: IsAdmin, session: ReadSession) -> UserPublic:
     """One user."""
     return await get_user(session, user_id)
 
 @router.put("/users/{user_id}", response_model=UserPublic, responses=error_responses(404, 409))
-async def update_user(user_id: IdPath, body: UserUpdate, admin: IsAdmin, session: SessionDep) -> UserPublic:
+async def update_user(user_id: IdPath, body: UserUpdate, admin: IsAdmin, session: WriteSession) -> UserPublic:
     """Change names, role or active state; the last active admin keeps their role and access."""
     return await update_auth_user(session, admin, user_id, body)
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
-async def deactivate_admin_user(user_id: IdPath, admin: IsAdmin, session: SessionDep, events: EventBusDep) -> None:
+async def deactivate_admin_user(user_id: IdPath, admin: IsAdmin, session: WriteSession, events: EventBusDep) -> None:
     """Deactivate a user: they can no longer log in, their tokens stop working, their assignments are released."""
     await deactivate_user(session, events, admin, user_id)
 

@@ -9,7 +9,6 @@ class InvalidCredentials(AuthenticationRequired):
 class RefreshTokenReused(AuthenticationRequired):
     code = "INVALID_TOKEN"
     default_message = "The token is invalid or has been revoked"
-    persist_changes = True  # revoking the stolen token's family must survive the refusal
 
 
 class RefreshTokenRotated(AuthenticationRequired):

@@ -16,7 +16,7 @@ from features.auth.schemas import (
     UserPublic,
 )
 from shared.config import SettingsDep
-from shared.db import DatabaseDep, SessionDep
+from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import error_body, error_responses
 from shared.permissions import CurrentPrincipal, IsAdmin
 from shared.ratelimit import public_write_limit
@@ -54,7 +54,7 @@ async def login(body: LoginRequest, database: DatabaseDep, settings: SettingsDep
     dependencies=[Depends(public_write_limit("refresh"))],
     responses={**error_responses(429), 401: _REFRESH_REFUSED},
 )
-async def refresh_tokens(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+async def refresh_tokens(body: RefreshRequest, database: DatabaseDep, settings: SettingsDep) -> TokenPair:
     """Trade a refresh token for a new pair; the old refresh token stops working.
 
     Presented again within `REFRESH_REUSE_GRACE_SECONDS` (10 by default) of its exchange, as when
@@ -62,12 +62,12 @@ async def refresh_tokens(body: RefreshRequest, session: SessionDep, settings: Se
     client should use the pair the other request received (another tab's storage). Presented
     later it counts as theft: every token of that login stops working (401 `INVALID_TOKEN`).
     """
-    return await service.rotate_refresh_token(session, settings, body.refresh_token)
+    return await service.rotate_refresh_token(database, settings, refresh_token=body.refresh_token)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401))
 async def logout(
-    principal: CurrentPrincipal, session: SessionDep, settings: SettingsDep, body: LogoutRequest | None = None
+    principal: CurrentPrincipal, session: WriteSession, settings: SettingsDep, body: LogoutRequest | None = None
 ) -> None:
     """End this login: the access token and its refresh tokens stop working."""
     await service.logout(session, settings, principal, body.refresh_token if body else None)
@@ -79,7 +79,7 @@ async def logout(
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 403, 409),
 )
-async def register_user(body: UserCreate, _admin: IsAdmin, session: SessionDep) -> UserPublic:
+async def register_user(body: UserCreate, _admin: IsAdmin, session: WriteSession) -> UserPublic:
     """Create a user with a role (admins only)."""
     return UserPublic.model_validate(await users.create_user(session, body))
 
@@ -92,7 +92,7 @@ async def register_user(body: UserCreate, _admin: IsAdmin, session: SessionDep) 
     responses=error_responses(429),
 )
 async def forgot_password(
-    body: ForgotPasswordRequest, session: SessionDep, settings: SettingsDep
+    body: ForgotPasswordRequest, session: WriteSession, settings: SettingsDep
 ) -> MessageResponse:
     """Mail a reset link; the answer is the same whether or not the address has an account."""
     await service.request_password_reset(session, settings, body.email)
@@ -105,12 +105,12 @@ async def forgot_password(
     dependencies=[Depends(public_write_limit("reset_password"))],
     responses=error_responses(400, 429),
 )
-async def reset_password(body: ResetPasswordRequest, session: SessionDep) -> None:
+async def reset_password(body: ResetPasswordRequest, session: WriteSession) -> None:
     """Set a new password with the token from the reset mail; every login of the account ends."""
     await service.reset_password(session, token=body.token, new_password=body.new_password)
 
 
 @router.get("/me", response_model=UserPublic, responses=error_responses(401))
-async def read_current_user(principal: CurrentPrincipal, session: SessionDep) -> UserPublic:
+async def read_current_user(principal: CurrentPrincipal, session: ReadSession) -> UserPublic:
     """The user behind the access token."""
     return UserPublic.model_validate(await users.get_user(session, principal.user_id))

@@ -33,7 +33,7 @@ from features.auth.users import (
 )
 from shared.config import Settings
 from shared.db import Database, utcnow
-from shared.errors import InvalidToken
+from shared.errors import AppError, InvalidToken
 from shared.mail import build_message, queue_template
 from shared.permissions import Principal, Role
 from shared.security import create_token, decode_token, digest, hash_password, new_opaque_token, verify_password
@@ -133,10 +133,19 @@ async def _revoke_family(session: AsyncSession, family_id: str) -> None:
     )
 
 
-async def rotate_refresh_token(session: AsyncSession, settings: Settings, refresh_token: str) -> TokenPair:
-    """A new pair for a refresh token used once only. Runs in a writing transaction, so two
-    exchanges of one token are serialized: the second sees the first's `rotated_at`."""
+async def rotate_refresh_token(database: Database, settings: Settings, *, refresh_token: str) -> TokenPair:
+    """A new pair for a refresh token used once only. One writing transaction, so two exchanges
+    of one token are serialized: the second sees the first's `rotated_at`."""
     claims = decode_token(refresh_token, expected_type="refresh", secret=settings.secret_key.get_secret_value())
+    async with database.session() as session:
+        outcome = await _rotate(session, settings, claims)
+    # A refusal that revoked a stolen login is raised only after that revocation committed.
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
+
+
+async def _rotate(session: AsyncSession, settings: Settings, claims: dict[str, Any]) -> TokenPair | AppError:
     stored = await session.get(RefreshToken, claims["jti"])
     if stored is None or stored.revoked_at is not None:
         raise InvalidToken()
@@ -148,7 +157,7 @@ async def rotate_refresh_token(session: AsyncSession, settings: Settings, refres
             raise RefreshTokenRotated()
         # Later, someone else holds a copy of a token already exchanged.
         await _revoke_family(session, stored.family_id)
-        raise RefreshTokenReused()
+        return RefreshTokenReused()
     user = await session.get(User, stored.user_id)
     if user is None or not can_log_in(user):
         raise InvalidToken()

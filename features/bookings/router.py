@@ -20,7 +20,7 @@ from features.bookings.schemas import (
     Duration,
 )
 from shared.config import SettingsDep
-from shared.db import DatabaseDep, SessionDep
+from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
@@ -58,7 +58,7 @@ CSV_COLUMNS = (
 
 @router.get("/availability", response_model=Availability)
 async def read_availability(
-    session: SessionDep, settings: SettingsDep, from_: FromParam = None, to: ToParam = None,
+    session: ReadSession, settings: SettingsDep, from_: FromParam = None, to: ToParam = None,
     duration_minutes: DurationParam = None,
 ) -> Availability:
     """Free slots (public) inside business hours and the booking window (BOOKING_MIN_NOTICE_HOURS to
@@ -74,7 +74,7 @@ async def read_availability(
     dependencies=[Depends(public_write_limit("booking"))], responses=error_responses(409, 429),
 )
 async def create_booking(
-    body: BookingCreate, session: SessionDep, settings: SettingsDep, events: EventBusDep
+    body: BookingCreate, session: WriteSession, settings: SettingsDep, events: EventBusDep
 ) -> BookingReceipt:
     """Book a free slot (public): a pending booking; 409 SLOT_TAKEN if it overlaps another."""
     booking = await service.create_booking(session, settings, events, body)
@@ -83,7 +83,7 @@ async def create_booking(
 
 @router.get("", response_model=Page[BookingPublic], responses={200: CSV_RESPONSE, **_STAFF})
 async def list_bookings(
-    _reader: CanRead, session: SessionDep, database: DatabaseDep, settings: SettingsDep, page: Pagination,
+    _reader: CanRead, session: ReadSession, database: DatabaseDep, settings: SettingsDep, page: Pagination,
     status: BookingStatus | None = None, from_: FromParam = None, to: ToParam = None,
     assigned_to: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this user's bookings")] = None,
     sort: SortParam = None,
@@ -101,14 +101,14 @@ async def list_bookings(
 
 
 @router.get("/{booking_id}", response_model=BookingPublic, responses={**_STAFF, **error_responses(404)})
-async def read_booking(booking_id: IdPath, _reader: CanRead, session: SessionDep) -> BookingPublic:
+async def read_booking(booking_id: IdPath, _reader: CanRead, session: ReadSession) -> BookingPublic:
     """One booking (staff only: visitors never read a booking by id)."""
     return BookingPublic.model_validate(await service.get_booking(session, booking_id))
 
 
 @router.put("/{booking_id}", response_model=BookingPublic, responses={**_STAFF, **error_responses(404, 409)})
 async def update_booking(
-    booking_id: IdPath, body: BookingUpdate, _writer: CanWrite, session: SessionDep, settings: SettingsDep,
+    booking_id: IdPath, body: BookingUpdate, _writer: CanWrite, session: WriteSession, settings: SettingsDep,
 ) -> BookingPublic:
     """Change status (pending → confirmed | cancelled; confirmed → completed | cancelled | no_show, else 409
     INVALID_TRANSITION), assignee or notes; confirming or cancelling mails the visitor."""
@@ -121,7 +121,7 @@ async def update_booking(
     responses={200: {"content": _HTML, "description": "A page showing the booking and a cancel button"},
                **_json_errors(404, 422, 500)},
 )
-async def show_cancel_page(token: CancelToken, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+async def show_cancel_page(token: CancelToken, session: ReadSession, settings: SettingsDep) -> HTMLResponse:
     """What the visitor's link would cancel; opening it changes nothing (404 for an invalid or expired link)."""
     booking = await service.booking_for_cancel_link(session, settings, token)
     return HTMLResponse(cancel_page.preview_page(booking), headers=cancel_page.HEADERS)
@@ -138,7 +138,7 @@ def _wants_json(request: Request) -> bool:
                **error_responses(404, 409, 422, 429, 500)},
 )
 async def cancel_booking(
-    token: CancelToken, request: Request, session: SessionDep, settings: SettingsDep
+    token: CancelToken, request: Request, session: WriteSession, settings: SettingsDep
 ) -> Response:
     """Cancel the visitor's own booking (idempotent); 404 for an invalid or expired link."""
     booking, changed = await service.cancel_by_visitor(session, settings, token)

@@ -9,7 +9,7 @@ from features.media import service
 from features.media.schemas import UPLOAD_REQUEST_BODY, MediaKind, MediaPublic
 from features.media.upload import UPLOAD_BODY_LIMIT, receive_upload
 from shared.config import SettingsDep
-from shared.db import SessionDep
+from shared.db import ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.http import IdPath
 from shared.pagination import Page, Pagination
@@ -22,7 +22,7 @@ router = APIRouter(
 
 @router.get("", response_model=Page[MediaPublic])
 async def list_media(
-    _reader: CanRead, session: SessionDep, settings: SettingsDep, page: Pagination,
+    _reader: CanRead, session: ReadSession, settings: SettingsDep, page: Pagination,
     type: Annotated[MediaKind | None, Query(description="image or document")] = None,
     sort: Annotated[str | None, Query(description="created_at, size or filename; - for descending")] = None,
 ) -> Page[MediaPublic]:
@@ -43,7 +43,7 @@ async def list_media(
                **error_responses(409, 413, 415)},
 )
 async def upload_media(
-    request: Request, principal: CanWrite, session: SessionDep, settings: SettingsDep, response: Response
+    request: Request, principal: CanWrite, session: WriteSession, settings: SettingsDep, response: Response
 ) -> MediaPublic:
     """Upload a file (multipart field `file`, optional `alt_text` as a JSON object of languages)."""
     upload = await receive_upload(request, upload_dir=Path(settings.upload_dir), max_file_size=settings.max_file_size)
@@ -60,14 +60,14 @@ async def upload_media(
 
 
 @router.get("/{media_id}", response_model=MediaPublic, responses=error_responses(404))
-async def read_media(media_id: IdPath, _reader: CanRead, session: SessionDep, settings: SettingsDep) -> MediaPublic:
+async def read_media(media_id: IdPath, _reader: CanRead, session: ReadSession, settings: SettingsDep) -> MediaPublic:
     """One uploaded file's details."""
     return service.to_public(await service.get_media(session, media_id), settings)
 
 
 @router.delete("/{media_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
 async def delete_media(
-    media_id: IdPath, _admin: CanDelete, session: SessionDep, settings: SettingsDep, background: BackgroundTasks
+    media_id: IdPath, _admin: CanDelete, session: WriteSession, settings: SettingsDep, background: BackgroundTasks
 ) -> None:
     """Delete a file (admins); refused with 409 IN_USE while something still uses it."""
     path = await service.delete_media(session, settings, media_id)

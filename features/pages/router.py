@@ -8,7 +8,7 @@ from features.pages import service
 from features.pages.schemas import PageCreate, PagePublic, PageStatus, PageUpdate, RevisionPublic
 from shared.cache import clears_cache
 from shared.config import SettingsDep
-from shared.db import SessionDep
+from shared.db import ReadSession, WriteSession
 from shared.errors import PermissionDenied, error_responses
 from shared.http import IdPath
 from shared.pagination import Page, Pagination
@@ -31,7 +31,7 @@ def _public(page, response: Response) -> PagePublic:
 @router.get("", response_model=Page[PagePublic])
 async def list_pages(
     principal: CanRead,
-    session: SessionDep,
+    session: ReadSession,
     page: Pagination,
     status: PageStatus | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Search in titles of every language")] = None,
@@ -52,21 +52,21 @@ async def list_pages(
     dependencies=_writes,
 )
 async def create_page(
-    body: PageCreate, principal: CanWrite, session: SessionDep, settings: SettingsDep, response: Response
+    body: PageCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep, response: Response
 ) -> PagePublic:
     """Create a page; `status=published` publishes it now, `scheduled` at `publish_at`."""
     return _public(await service.create_page(session, settings, principal, body), response)
 
 
 @router.get("/{page_id}", response_model=PagePublic, responses=error_responses(404))
-async def read_page(page_id: IdPath, _reader: CanRead, session: SessionDep, response: Response) -> PagePublic:
+async def read_page(page_id: IdPath, _reader: CanRead, session: ReadSession, response: Response) -> PagePublic:
     """One page, with its ETag for a later conditional update."""
     return _public(await service.get_page(session, page_id), response)
 
 
 @router.put("/{page_id}", response_model=PagePublic, responses=error_responses(404, 409, 412), dependencies=_writes)
 async def update_page(
-    page_id: IdPath, body: PageUpdate, principal: CanWrite, session: SessionDep, settings: SettingsDep,
+    page_id: IdPath, body: PageUpdate, principal: CanWrite, session: WriteSession, settings: SettingsDep,
     response: Response, if_match: IfMatch = None,
 ) -> PagePublic:
     """Change a page; the previous version is kept as a revision."""
@@ -77,7 +77,7 @@ async def update_page(
 @router.delete(
     "/{page_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404), dependencies=_writes
 )
-async def delete_page(page_id: IdPath, _admin: CanDelete, session: SessionDep) -> None:
+async def delete_page(page_id: IdPath, _admin: CanDelete, session: WriteSession) -> None:
     """Soft-delete a page (admins); it can be restored."""
     await service.delete_page(session, page_id)
 
@@ -85,14 +85,14 @@ async def delete_page(page_id: IdPath, _admin: CanDelete, session: SessionDep) -
 @router.post(
     "/{page_id}/restore", response_model=PagePublic, responses=error_responses(404, 409), dependencies=_writes
 )
-async def restore_page(page_id: IdPath, _admin: CanDelete, session: SessionDep, response: Response) -> PagePublic:
+async def restore_page(page_id: IdPath, _admin: CanDelete, session: WriteSession, response: Response) -> PagePublic:
     """Bring a deleted page back (admins); refused if its slug has been taken meanwhile."""
     return _public(await service.restore_page(session, page_id), response)
 
 
 @router.get("/{page_id}/revisions", response_model=Page[RevisionPublic], responses=error_responses(404))
 async def list_page_revisions(
-    page_id: IdPath, _reader: CanRead, session: SessionDep, page: Pagination
+    page_id: IdPath, _reader: CanRead, session: ReadSession, page: Pagination
 ) -> Page[RevisionPublic]:
     """Earlier versions of a page, newest first, with who saved over them and when."""
     items, total = await service.list_revisions(session, page_id, page)
@@ -106,7 +106,7 @@ async def list_page_revisions(
     dependencies=_writes,
 )
 async def restore_page_revision(
-    page_id: IdPath, revision: IdPath, principal: CanWrite, session: SessionDep, response: Response,
+    page_id: IdPath, revision: IdPath, principal: CanWrite, session: WriteSession, response: Response,
     if_match: IfMatch = None,
 ) -> PagePublic:
     """Restore the text of an earlier revision, as a new revision."""

@@ -19,7 +19,7 @@ from features.webinars.schemas import (
     When,
 )
 from shared.config import SettingsDep
-from shared.db import DatabaseDep, SessionDep
+from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
@@ -53,7 +53,7 @@ def _is_staff(principal: Principal | None) -> bool:
 @router.get("", response_model=None, responses={200: _LIST_200})
 async def list_webinars(
     principal: OptionalPrincipal,
-    session: SessionDep,
+    session: ReadSession,
     page: Pagination,
     when: Annotated[When | None, Query(description="upcoming (not yet started) or past")] = None,
     status: Annotated[WebinarStatus | None, Query(description="Staff only; visitors see published ones")] = None,
@@ -72,7 +72,7 @@ async def list_webinars(
     "", response_model=WebinarStaff, status_code=status.HTTP_201_CREATED, responses=error_responses(403, 409)
 )
 async def create_webinar(
-    body: WebinarCreate, principal: CanWrite, session: SessionDep, settings: SettingsDep
+    body: WebinarCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep
 ) -> WebinarView:
     """Create a webinar (editors and admins); publishing needs a `join_url`."""
     webinar = await service.create_webinar(session, settings, principal, body)
@@ -80,7 +80,7 @@ async def create_webinar(
 
 
 @router.get("/{webinar_id}", response_model=None, responses={200: _VIEW_200, **error_responses(404)})
-async def read_webinar(webinar_id: IdPath, principal: OptionalPrincipal, session: SessionDep) -> WebinarView:
+async def read_webinar(webinar_id: IdPath, principal: OptionalPrincipal, session: ReadSession) -> WebinarView:
     """One webinar; visitors get published ones only, never with the join link."""
     staff = _is_staff(principal)
     webinar = await service.get_webinar(session, webinar_id, staff=staff)
@@ -89,7 +89,7 @@ async def read_webinar(webinar_id: IdPath, principal: OptionalPrincipal, session
 
 @router.put("/{webinar_id}", response_model=WebinarStaff, responses=error_responses(403, 404, 409))
 async def update_webinar(
-    webinar_id: IdPath, body: WebinarUpdate, _editor: CanWrite, session: SessionDep, settings: SettingsDep,
+    webinar_id: IdPath, body: WebinarUpdate, _editor: CanWrite, session: WriteSession, settings: SettingsDep,
 ) -> WebinarView:
     """Change a webinar; `status: cancelled` is final and mails every registrant once."""
     webinar, _ = await service.update_webinar(session, settings, webinar_id, body)
@@ -99,7 +99,7 @@ async def update_webinar(
 @router.delete(
     "/{webinar_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403, 404, 409)
 )
-async def delete_webinar(webinar_id: IdPath, _admin: CanDelete, session: SessionDep) -> None:
+async def delete_webinar(webinar_id: IdPath, _admin: CanDelete, session: WriteSession) -> None:
     """Delete a webinar (admins); refused with 409 IN_USE once anyone registered (cancel it instead)."""
     await service.delete_webinar(session, webinar_id)
 
@@ -115,7 +115,7 @@ async def delete_webinar(webinar_id: IdPath, _admin: CanDelete, session: Session
     },
 )
 async def register_for_webinar(
-    webinar_id: IdPath, body: RegistrationRequest, session: SessionDep, settings: SettingsDep, bus: EventBusDep,
+    webinar_id: IdPath, body: RegistrationRequest, session: WriteSession, settings: SettingsDep, bus: EventBusDep,
     response: Response,
 ) -> RegistrationPublic:
     """Register for a published, upcoming webinar (no account needed); mails a confirmation with an invite."""
@@ -131,7 +131,7 @@ async def register_for_webinar(
     responses={200: CSV_RESPONSE, **error_responses(403, 404)},
 )
 async def list_webinar_registrations(
-    webinar_id: IdPath, _reader: CanRead, session: SessionDep, database: DatabaseDep, page: Pagination,
+    webinar_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, page: Pagination,
     consent_marketing: Annotated[bool | None, Query(description="Only those who did (not) agree to marketing")] = None,
     sort: RegistrationSort = None,
     format: ExportFormat = "json",

@@ -21,7 +21,7 @@ from features.whitepapers.schemas import (
     WhitepaperView,
 )
 from shared.config import SettingsDep
-from shared.db import DatabaseDep, SessionDep
+from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
@@ -57,7 +57,7 @@ _FILE_RESPONSE = {
 
 @router.get("", response_model=Page[WhitepaperPublic] | Page[WhitepaperView], responses=error_responses(401))
 async def list_whitepapers(
-    principal: OptionalPrincipal, session: SessionDep, settings: SettingsDep, page: Pagination,
+    principal: OptionalPrincipal, session: ReadSession, settings: SettingsDep, page: Pagination,
     status: WhitepaperStatus | None = None,
     language: Annotated[LanguageCode | None, Query(description="Only whitepapers in this language")] = None,
     slug: Annotated[Slug | None, Query(description="Only the whitepaper with this slug")] = None,
@@ -75,7 +75,7 @@ async def list_whitepapers(
 @router.post("", response_model=WhitepaperPublic, status_code=status.HTTP_201_CREATED,
              responses=error_responses(401, 403, 409))
 async def create_whitepaper(
-    body: WhitepaperCreate, principal: CanWrite, session: SessionDep, settings: SettingsDep
+    body: WhitepaperCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep
 ) -> WhitepaperPublic:
     """Create a whitepaper (editors); its document stops being reachable at its public media URL."""
     whitepaper = await service.create_whitepaper(session, settings, principal, body)
@@ -90,7 +90,7 @@ async def create_whitepaper(
                **error_responses(401, 403, 413, 415)},
 )
 async def upload_whitepaper_document(
-    request: Request, principal: CanWrite, session: SessionDep, settings: SettingsDep, response: Response
+    request: Request, principal: CanWrite, session: WriteSession, settings: SettingsDep, response: Response
 ) -> media_api.MediaPublic:
     """Upload a document (multipart field `file`) into the media store, private; use its `id` as document."""
     upload = await media_api.receive_upload(
@@ -107,7 +107,7 @@ async def upload_whitepaper_document(
 
 @router.get("/{whitepaper_id}", response_model=WhitepaperPublic | WhitepaperView, responses=error_responses(401, 404))
 async def read_whitepaper(
-    whitepaper_id: IdPath, principal: OptionalPrincipal, session: SessionDep, settings: SettingsDep
+    whitepaper_id: IdPath, principal: OptionalPrincipal, session: ReadSession, settings: SettingsDep
 ) -> WhitepaperPublic | WhitepaperView:
     """One whitepaper: visitors see published ones only, never the document's URL."""
     staff = principal is not None
@@ -118,7 +118,7 @@ async def read_whitepaper(
 
 @router.put("/{whitepaper_id}", response_model=WhitepaperPublic, responses=error_responses(401, 403, 404, 409))
 async def update_whitepaper(
-    whitepaper_id: IdPath, body: WhitepaperUpdate, _editor: CanWrite, session: SessionDep, settings: SettingsDep
+    whitepaper_id: IdPath, body: WhitepaperUpdate, _editor: CanWrite, session: WriteSession, settings: SettingsDep
 ) -> WhitepaperPublic:
     """Change a whitepaper (editors); a new document becomes private too."""
     whitepaper = await service.update_whitepaper(session, settings, whitepaper_id, body)
@@ -127,7 +127,7 @@ async def update_whitepaper(
 
 
 @router.delete("/{whitepaper_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404))
-async def delete_whitepaper(whitepaper_id: IdPath, _admin: CanDelete, session: SessionDep) -> None:
+async def delete_whitepaper(whitepaper_id: IdPath, _admin: CanDelete, session: WriteSession) -> None:
     """Soft-delete a whitepaper (admins); its leads are kept and its links stop working."""
     await service.delete_whitepaper(session, whitepaper_id)
 
@@ -137,7 +137,7 @@ async def delete_whitepaper(whitepaper_id: IdPath, _admin: CanDelete, session: S
     dependencies=[Depends(public_write_limit("whitepaper_download"))], responses=error_responses(404, 429),
 )
 async def download_whitepaper(
-    whitepaper_id: IdPath, body: VisitorFields, session: SessionDep, settings: SettingsDep, events: EventBusDep,
+    whitepaper_id: IdPath, body: VisitorFields, session: WriteSession, settings: SettingsDep, events: EventBusDep,
 ) -> DownloadLink:
     """Leave your details to get a link to the document (valid 24 hours), also sent by email."""
     return await downloads.request_download(session, settings, events, whitepaper_id, body)
@@ -148,7 +148,7 @@ async def download_whitepaper(
     responses={**_FILE_RESPONSE, **error_responses(403, 404, 416)},
 )
 async def download_whitepaper_file(
-    whitepaper_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep, token: TokenParam = None
+    whitepaper_id: IdPath, request: Request, session: ReadSession, settings: SettingsDep, token: TokenParam = None
 ) -> FileResponse:
     """The document of a download link; a missing, invalid, expired or other whitepaper's token is a 403."""
     document = await downloads.document_for_token(session, settings, whitepaper_id, token)
@@ -165,7 +165,7 @@ async def download_whitepaper_file(
     responses={200: CSV_RESPONSE, **error_responses(401, 403, 404)},
 )
 async def list_whitepaper_downloads(
-    whitepaper_id: IdPath, _reader: CanRead, session: SessionDep, database: DatabaseDep, page: Pagination,
+    whitepaper_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, page: Pagination,
     consent_marketing: Annotated[bool | None, Query(description="Only leads who did (not) consent")] = None,
     sort: LeadSortParam = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every lead as a spreadsheet")] = "json",

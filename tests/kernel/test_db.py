@@ -176,3 +176,45 @@ async def test_a_nested_writing_session_in_the_same_task_fails_at_once(database)
         rows = (await session.exec(text("SELECT who FROM log"))).all()
     assert [who for (who,) in rows] == ["outer", "after"]
 
+
+
+async def test_a_read_session_refuses_writes_before_they_reach_the_database(app):
+    from features.auth.models import FailedLogin
+    from shared.db import ReadOnlySessionWrite
+
+    async with app.state.db.session(write=False) as session:
+        session.add(FailedLogin(email_digest="x" * 64))
+        with pytest.raises(ReadOnlySessionWrite):
+            await session.flush()
+        session.expunge_all()
+    async with app.state.db.session(write=False) as session:
+        from sqlalchemy import delete
+
+        with pytest.raises(ReadOnlySessionWrite):
+            await session.exec(delete(FailedLogin))
+
+
+async def test_handlers_name_their_session_kind_read_for_get_write_otherwise(app):
+    """No handler gets a writing session by its method alone: each names ReadSession or WriteSession."""
+    from fastapi.routing import iter_route_contexts
+
+    from shared.db import _read_session, _write_session
+
+    def calls(dependant):
+        yield dependant.call
+        for sub in dependant.dependencies:
+            yield from calls(sub)
+
+    checked = 0
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            continue
+        used = set(calls(dependant))
+        if _write_session in used:
+            assert "GET" not in route.methods, route.path
+            checked += 1
+        if _read_session in used:
+            assert route.methods == {"GET"}, route.path
+            checked += 1
+    assert checked > 30

@@ -123,13 +123,13 @@ async def test_a_request_that_queued_mail_starts_delivery_once_it_commits_and_on
     """No handler asks for delivery: the request's commit hook starts it; a rollback hands nothing on."""
     from fastapi import APIRouter
 
-    from shared.db import SessionDep
+    from shared.db import WriteSession
     from shared.errors import Conflict
 
     routes = APIRouter()
 
     @routes.post("/api/v1/test/mail/{outcome}")
-    async def queue_one(outcome: str, session: SessionDep) -> dict:
+    async def queue_one(outcome: str, session: WriteSession) -> dict:
         message = build_message(app.state.settings, to=f"{outcome}@example.com", subject="Hi", text="x")
         await queue_mail(session, message)
         if outcome == "refused":
