@@ -8,6 +8,12 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 from shared.i18n import LanguageCode
 from shared.text import SINGLE_LINE
 
+
+def normalize_email(address: str) -> str:
+    """The one form in which every table stores an address and every event carries it."""
+    return address.strip().lower()
+
+
 VisitorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SINGLE_LINE]
 Company = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SINGLE_LINE]
 
@@ -35,4 +41,4 @@ class VisitorFields(BaseModel):
 
     @property
     def normalized_email(self) -> str:
-        return self.email.strip().lower()
+        return normalize_email(self.email)

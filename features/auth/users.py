@@ -19,6 +19,7 @@ from shared.events import EventBus, UserRemoved
 from shared.pagination import PageParams, paginate, sort_order, text_contains
 from shared.permissions import Principal, Role
 from shared.security import hash_password
+from shared.visitors import normalize_email
 
 PASSWORD_MIN_LENGTH = 12
 
@@ -39,10 +40,6 @@ def check_password_policy(password: str, *, field: str = "password") -> None:
 
 
 # --- users -----------------------------------------------------------------------------------
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:

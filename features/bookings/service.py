@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,8 +27,9 @@ from features.bookings.schemas import BookingCreate, BookingUpdate, Slot
 from shared.config import Settings
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
-from shared.events import EventBus, LeadCaptured
+from shared.events import EventBus
 from shared.i18n import served_language
+from shared.leads import Visitor, capture_lead
 from shared.pagination import PageParams, paginate, sort_order
 
 MAX_RANGE = timedelta(days=31)
@@ -131,10 +133,9 @@ async def create_booking(
     ends_at = data.starts_at + length
     if await _busy(session, data.starts_at, ends_at):
         raise SlotTaken(field="starts_at")
+    visitor = Visitor.from_form(data, language=served_language(data.language, settings))
     booking = Booking(
-        **data.model_dump(include={"first_name", "last_name", "company", "consent_marketing", "topic", "message",
-                                   "phone", "starts_at", "duration_minutes"}),
-        email=data.normalized_email, language=served_language(data.language, settings),
+        **asdict(visitor), **data.model_dump(include={"topic", "message", "phone", "starts_at", "duration_minutes"}),
         timezone=data.timezone or settings.booking_timezone, ends_at=ends_at,
     )
     session.add(booking)
@@ -144,13 +145,8 @@ async def create_booking(
         if "bookings.starts_at" in str(exc.orig):
             raise SlotTaken(field="starts_at") from exc
         raise
-    await events.publish(
-        LeadCaptured(
-            email=booking.email, first_name=booking.first_name, last_name=booking.last_name, company=booking.company,
-            language=booking.language, consent_marketing=booking.consent_marketing, source=f"booking:{booking.id}",
-        ),
-        session,
-    )
+    # Every booking is a record of its own, so each is news.
+    await capture_lead(session, events, source=f"booking:{booking.id}", visitor=visitor, consent_before=None)
     await mails.queue(session, booking, "received")
     return booking
 

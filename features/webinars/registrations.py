@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Boolean, String, bindparam, exists, func, insert, or_
@@ -16,8 +17,9 @@ from shared.config import Settings
 from shared.db import UTCDateTime, utcnow
 from shared.dialect import DriverStatement
 from shared.errors import NotFound
-from shared.events import EventBus, LeadCaptured
+from shared.events import EventBus
 from shared.i18n import served_language
+from shared.leads import Visitor, capture_lead
 from shared.mail import queue_template
 from shared.pagination import PageParams, paginate, sort_order
 
@@ -88,31 +90,22 @@ async def register(
     The fast path is one INSERT ... SELECT that checks every rule; only when it inserts
     nothing do we look at why (not found, not open, already registered, full).
     """
-    visitor = {
-        "first_name": data.first_name, "last_name": data.last_name, "email": str(data.email),
-        "email_normalized": data.normalized_email, "company": data.company,
-        "language": served_language(data.language, settings), "consent_marketing": data.consent_marketing,
-        "created_at": utcnow(),
-    }
-    inserted = await _REGISTER.fetchall(session, {**visitor, "webinar_id": webinar_id})
+    visitor = Visitor.from_form(data, language=served_language(data.language, settings))
+    created_at = utcnow()
+    row = {**asdict(visitor), "email_normalized": visitor.email, "created_at": created_at, "webinar_id": webinar_id}
+    inserted = await _REGISTER.fetchall(session, row)
     if not inserted:
-        existing = await _explain_refusal(session, webinar_id, data.normalized_email)
+        # A repeat registration records nothing, so it is no news for capture_lead either.
+        existing = await _explain_refusal(session, webinar_id, visitor.email)
         return RegistrationPublic.model_validate(existing), False
     registration_id = inserted[0][0]
     # The confirmation is rendered when it is sent: this request stores one small row.
     await queue_template(
-        session, CONFIRMATION_TEMPLATE, recipient=visitor["email"],
-        params={"registration_id": registration_id},
+        session, CONFIRMATION_TEMPLATE, recipient=visitor.email, params={"registration_id": registration_id}
     )
-    await bus.publish(
-        LeadCaptured(
-            email=visitor["email"], first_name=data.first_name, last_name=data.last_name, company=data.company,
-            language=visitor["language"], consent_marketing=data.consent_marketing, source=f"webinar:{webinar_id}",
-        ),
-        session,
-    )
+    await capture_lead(session, bus, source=f"webinar:{webinar_id}", visitor=visitor, consent_before=None)
     return RegistrationPublic(
-        id=registration_id, webinar_id=webinar_id, email=visitor["email"], created_at=visitor["created_at"]
+        id=registration_id, webinar_id=webinar_id, email=visitor.email, created_at=created_at
     ), True
 
 

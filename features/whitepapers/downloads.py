@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -17,8 +18,9 @@ from features.whitepapers.service import get_whitepaper
 from shared.config import Settings
 from shared.db import utcnow
 from shared.errors import NotFound, PermissionDenied
-from shared.events import EventBus, LeadCaptured
+from shared.events import EventBus
 from shared.i18n import served_language, translate
+from shared.leads import Visitor, capture_lead
 from shared.mail import queue_mail
 from shared.pagination import PageParams, paginate, sort_order
 from shared.security import create_link_token, read_link_token
@@ -48,35 +50,28 @@ def download_link(settings: Settings, whitepaper_id: int) -> DownloadLink:
     return DownloadLink(download_url=url, expires_at=expires_at)
 
 
-async def _record_lead(session: AsyncSession, whitepaper_id: int, visitor: VisitorFields, language: str) -> bool:
-    """Records the download; True when it is news for the lead's subscribers.
+async def _record_download(session: AsyncSession, whitepaper_id: int, visitor: Visitor) -> bool | None:
+    """Records the download; returns the consent the visitor's record held before, None for a new record.
 
-    That is a new lead, or consent to marketing given now that was not given before. A repeat
-    download is not a second lead: the email slice would otherwise count the visitor twice.
-    """
+    A repeat download updates the visitor's record (the latest answers win: a visitor may correct
+    their name or change their consent) rather than adding a second lead."""
     # The request's transaction began IMMEDIATE (it holds SQLite's write lock), so this
     # read-then-write cannot race another download; the unique constraint backs it up.
-    email = visitor.normalized_email
     lead = (
         await session.exec(
             select(WhitepaperDownload).where(
-                WhitepaperDownload.whitepaper_id == whitepaper_id, WhitepaperDownload.email == email
+                WhitepaperDownload.whitepaper_id == whitepaper_id, WhitepaperDownload.email == visitor.email
             )
         )
     ).first()
     now = utcnow()
-    answers = {
-        "first_name": visitor.first_name, "last_name": visitor.last_name, "company": visitor.company,
-        "language": language, "consent_marketing": visitor.consent_marketing,
-    }
+    consent_before = None if lead is None else lead.consent_marketing
     if lead is None:
-        announce = True
-        lead = WhitepaperDownload(whitepaper_id=whitepaper_id, email=email, created_at=now, last_downloaded_at=now,
-                                  **answers)
+        lead = WhitepaperDownload(
+            whitepaper_id=whitepaper_id, created_at=now, last_downloaded_at=now, **asdict(visitor)
+        )
     else:
-        announce = visitor.consent_marketing and not lead.consent_marketing
-        # The latest answers win: a visitor may correct their name or change their consent.
-        lead.sqlmodel_update({**answers, "times": lead.times + 1, "last_downloaded_at": now})
+        lead.sqlmodel_update({**asdict(visitor), "times": lead.times + 1, "last_downloaded_at": now})
     session.add(lead)
     await session.exec(  # type: ignore[call-overload]
         update(Whitepaper)
@@ -84,29 +79,24 @@ async def _record_lead(session: AsyncSession, whitepaper_id: int, visitor: Visit
         .values(download_count=Whitepaper.download_count + 1)
     )
     await session.flush()
-    return announce
+    return consent_before
 
 
 async def request_download(
-    session: AsyncSession, settings: Settings, events: EventBus, whitepaper_id: int, visitor: VisitorFields
+    session: AsyncSession, settings: Settings, events: EventBus, whitepaper_id: int, form: VisitorFields
 ) -> DownloadLink:
     """Records the lead and the download, publishes LeadCaptured when it is news, queues the mail with the link."""
     whitepaper = await get_whitepaper(session, whitepaper_id, published_only=True)
-    language = served_language(visitor.language, settings)
-    if await _record_lead(session, whitepaper_id, visitor, language):
-        await events.publish(
-            LeadCaptured(
-                email=visitor.normalized_email, first_name=visitor.first_name, last_name=visitor.last_name,
-                company=visitor.company, language=language, consent_marketing=visitor.consent_marketing,
-                source=f"whitepaper:{whitepaper_id}",
-            ),
-            session,
-        )
+    visitor = Visitor.from_form(form, language=served_language(form.language, settings))
+    consent_before = await _record_download(session, whitepaper_id, visitor)
+    await capture_lead(
+        session, events, source=f"whitepaper:{whitepaper_id}", visitor=visitor, consent_before=consent_before
+    )
     link = download_link(settings, whitepaper_id)
-    title = translate(whitepaper.title, language, settings.default_language) or whitepaper.slug
+    title = translate(whitepaper.title, visitor.language, settings.default_language) or whitepaper.slug
     message = download_message(
-        settings, to=visitor.normalized_email, first_name=visitor.first_name, title=title,
-        url=link.download_url, expires_at=link.expires_at, language=language,
+        settings, to=visitor.email, first_name=visitor.first_name, title=title,
+        url=link.download_url, expires_at=link.expires_at, language=visitor.language,
     )
     await queue_mail(session, message)
     return link
