@@ -1,9 +1,8 @@
-"""Fixtures for every test: a fresh file database per test, the app, an HTTP client, users, SMTP."""
+"""Fixtures for every test: a database file per test (a copy of one built once), the app, a client, users, SMTP."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -11,26 +10,19 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.auth.api import UserCreate, create_user
 from magnetiq.app import create_app
 from magnetiq.registry import metadata
 from shared.config import Settings
+from shared.db import sqlite_file_path
 from shared.permissions import Role
-from shared.schema import stamp_head
-
-TEST_PASSWORD = "correct-horse-battery-staple"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.factories import build_schema, free_port, make_user, mint_headers
 
 
 @dataclass
@@ -95,17 +87,24 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-async def create_schema(app: FastAPI) -> None:
-    async with app.state.db.engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-        await connection.run_sync(stamp_head)  # at head, as `magnetiq db upgrade` leaves it: /health checks
+@pytest.fixture(scope="session")
+def schema_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database at head, built once per test run; every test's database starts as a copy of it."""
+    assert metadata is SQLModel.metadata
+    path = tmp_path_factory.mktemp("schema") / "template.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        build_schema(connection)
+    engine.dispose()
+    return path
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    assert metadata is SQLModel.metadata
+async def app(settings: Settings, schema_template: Path) -> AsyncIterator[FastAPI]:
+    database = sqlite_file_path(settings.database_url)
+    assert database is not None
+    shutil.copyfile(schema_template, database)  # a file copy: far cheaper than building the schema
     application = create_app(settings)
-    await create_schema(application)
     yield application
     await application.state.db.dispose()
 
@@ -128,47 +127,25 @@ async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
         yield db_session
 
 
-async def make_user(app: FastAPI, *, email: str, role: Role = Role.VIEWER, password: str = TEST_PASSWORD):
-    async with app.state.db.session() as db_session:
-        return await create_user(
-            db_session, UserCreate(email=email, password=password, first_name="Test", last_name=role.value, role=role)
-        )
-
-
-async def login_headers(client: AsyncClient, email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 @pytest.fixture
 async def admin(app: FastAPI):
     return await make_user(app, email="admin@example.com", role=Role.ADMIN)
 
 
+# Staff tokens are minted, not logged in for: only tests about logging in pay for a login.
 @pytest.fixture
-async def admin_headers(client: AsyncClient, admin) -> dict[str, str]:
-    return await login_headers(client, admin.email)
-
-
-@pytest.fixture
-async def editor_headers(app: FastAPI, client: AsyncClient) -> dict[str, str]:
-    user = await make_user(app, email="editor@example.com", role=Role.EDITOR)
-    return await login_headers(client, user.email)
+async def admin_headers(app: FastAPI, admin) -> dict[str, str]:
+    return await mint_headers(app, admin)
 
 
 @pytest.fixture
-async def viewer_headers(app: FastAPI, client: AsyncClient) -> dict[str, str]:
-    user = await make_user(app, email="viewer@example.com", role=Role.VIEWER)
-    return await login_headers(client, user.email)
+async def editor_headers(app: FastAPI) -> dict[str, str]:
+    return await mint_headers(app, await make_user(app, email="editor@example.com", role=Role.EDITOR))
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+@pytest.fixture
+async def viewer_headers(app: FastAPI) -> dict[str, str]:
+    return await mint_headers(app, await make_user(app, email="viewer@example.com", role=Role.VIEWER))
 
 
 @pytest.fixture
@@ -183,3 +160,13 @@ def leads(app: FastAPI) -> list:
 
     app.state.events.subscribe(LeadCaptured, record)
     return captured
+
+
+@pytest.fixture
+def strong_password_hashing(app: FastAPI) -> Iterator[None]:
+    """The parameters every environment but `test` uses, for tests about them."""
+    from shared.security import use_password_hashing_for
+
+    use_password_hashing_for("production")
+    yield
+    use_password_hashing_for("test")

@@ -21,9 +21,27 @@ JWT_ALGORITHM = "HS256"
 TokenType = Literal["access", "refresh"]
 _REQUIRED_CLAIMS = ["exp", "iat", "jti", "sub", "type"]
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the email is unknown, so a miss costs what a hit costs.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_STRONG = PasswordHasher()  # argon2id with the library's current recommended parameters
+# ENVIRONMENT=test only: the test suite creates and logs in hundreds of users, and the strong
+# parameters would spend most of its time hashing. Any other environment uses _STRONG, and a
+# login there rehashes a password stored with these (check_needs_rehash sees the difference).
+_FAST_FOR_TESTS = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_hasher = _STRONG
+_dummy_hashes: dict[int, str] = {}
+
+
+def use_password_hashing_for(environment: str) -> None:
+    """Picks the parameters for the process: the fast ones for ENVIRONMENT=test, the strong ones otherwise."""
+    global _hasher
+    _hasher = _FAST_FOR_TESTS if environment == "test" else _STRONG
+
+
+def _dummy_hash() -> str:
+    # Verified against when the email is unknown, so a miss costs what a hit costs.
+    hasher = _hasher
+    if id(hasher) not in _dummy_hashes:
+        _dummy_hashes[id(hasher)] = hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hashes[id(hasher)]
 
 
 async def hash_password(password: str) -> str:
@@ -38,14 +56,15 @@ class PasswordCheck:
 
 
 def _verify(stored_hash: str | None, password: str) -> PasswordCheck:
+    hasher = _hasher
     try:
-        _hasher.verify(stored_hash or _DUMMY_HASH, password)
+        hasher.verify(stored_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return PasswordCheck(valid=False)
     if stored_hash is None:
         return PasswordCheck(valid=False)
-    if _hasher.check_needs_rehash(stored_hash):
-        return PasswordCheck(valid=True, new_hash=_hasher.hash(password))
+    if hasher.check_needs_rehash(stored_hash):
+        return PasswordCheck(valid=True, new_hash=hasher.hash(password))
     return PasswordCheck(valid=True)
 
 

@@ -23,9 +23,9 @@ import httpx
 import pytest
 from alembic import command as alembic_command
 
-from conftest import free_port
 from shared.config import DEV_SECRET_KEY, MIN_PRODUCTION_SECRET_LENGTH, Settings
 from shared.schema import alembic_config, head_revision
+from tests.factories import free_port
 
 MAGNETIQ = Path(sys.executable).parent / "magnetiq"
 COMMAND_TIMEOUT = 60

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from tests.factories import free_port
 
 DOC_PAGES = ("/docs", "/redoc")
 EXPECTED_TYPE = {"script": "javascript", "link": "text/css"}

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from alembic import command
 
-from conftest import free_port
 from shared.schema import alembic_config
+from tests.factories import free_port
 
 REGISTER = "/api/v1/business/webinars/1/register"
 MIB = 1024 * 1024

@@ -27,6 +27,7 @@ from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import CorsMiddleware, RequestContextMiddleware
 from shared.permissions import declare_optional_security
 from shared.ratelimit import CounterFile
+from shared.security import use_password_hashing_for
 
 ROUTERS = tuple(router for slice_ in SLICES for router in slice_.routers)
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *(job for slice_ in SLICES for job in slice_.jobs))
@@ -101,6 +102,7 @@ async def _index() -> dict[str, str]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(debug=settings.debug)
+    use_password_hashing_for(settings.environment)
     app = FastAPIOffline(
         title="Magnetiq API",
         version=VERSION,

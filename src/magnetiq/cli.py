@@ -15,11 +15,15 @@ from shared.config import Settings
 
 
 def _load_settings() -> Settings:
+    from shared.security import use_password_hashing_for
+
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         sys.exit(f"magnetiq: configuration refused: {problems}")
+    use_password_hashing_for(settings.environment)
+    return settings
 
 
 def _require_schema_at_head(settings: Settings) -> None:

@@ -94,8 +94,8 @@ async def test_a_failing_job_is_recorded_and_rescheduled(app):
 async def test_worker_runs_inside_the_api_process_when_enabled(settings):
     from httpx import ASGITransport, AsyncClient
 
-    from conftest import create_schema
     from magnetiq.app import create_app
+    from tests.factories import create_schema
 
     settings.worker_enabled = True
     settings.worker_poll_seconds = 0.05

@@ -1,7 +1,7 @@
 import asyncio
 
-from conftest import login_headers, make_user
 from shared.permissions import Role
+from tests.factories import login_headers, make_user
 
 BODY = {"email": "staff@example.com", "password": "a-long-unique-passphrase", "first_name": "S", "last_name": "T"}
 

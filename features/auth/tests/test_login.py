@@ -2,10 +2,10 @@ import asyncio
 import time
 from collections import Counter
 
-from conftest import TEST_PASSWORD, login_headers, make_user, wait_for
 from features.auth import service
 from features.auth.errors import TooManyLoginAttempts
 from shared.permissions import Role
+from tests.factories import TEST_PASSWORD, login_headers, make_user, wait_for
 
 LOGIN = "/api/v1/auth/login"
 RIGHT = {"email": "target@example.com", "password": TEST_PASSWORD}
@@ -119,7 +119,7 @@ async def test_lockout_expires_after_the_window(app, client):
     assert (await client.post("/api/v1/auth/login", json=right)).status_code == 200
 
 
-async def test_successful_login_rehashes_outdated_hash(app, client):
+async def test_successful_login_rehashes_outdated_hash(app, client, strong_password_hashing):
     from argon2 import PasswordHasher
 
     from features.auth.models import User

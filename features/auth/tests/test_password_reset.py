@@ -4,10 +4,10 @@ from urllib.parse import parse_qs, urlparse
 
 from sqlalchemy import update
 
-from conftest import TEST_PASSWORD, login_headers, make_user
 from features.auth.models import PasswordResetToken
 from shared.db import utcnow
 from shared.security import digest
+from tests.factories import TEST_PASSWORD, login_headers, make_user
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 

@@ -2,8 +2,8 @@ import asyncio
 
 import pytest
 
-from conftest import login_headers, make_user
 from shared.permissions import Role
+from tests.factories import login_headers, make_user
 
 NEW_USER = {
     "email": "new@example.com", "password": "a-long-unique-passphrase", "first_name": "New", "last_name": "User",

@@ -5,10 +5,10 @@ import jwt
 from sqlalchemy import update
 from sqlmodel import col
 
-from conftest import TEST_PASSWORD, login_headers, make_user
 from features.auth.models import RefreshToken
 from shared.db import utcnow
 from shared.security import create_token
+from tests.factories import TEST_PASSWORD, login_headers, make_user
 
 REFRESH = "/api/v1/auth/refresh"
 

@@ -8,8 +8,8 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import text
 
-from conftest import make_user
 from shared.permissions import Role
+from tests.factories import make_user
 
 from .conftest import BOOKINGS, berlin, link_in
 

@@ -1,0 +1,79 @@
+"""What tests build, in one module: users, logins, the schema; and the two helpers tests share.
+
+Fixtures in the root conftest.py use these; a test that needs one imports it from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from datetime import timedelta
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from features.auth.api import UserCreate, UserPublic, create_user
+from features.auth.models import RefreshToken
+from magnetiq.registry import metadata
+from shared.db import utcnow
+from shared.permissions import Role
+from shared.schema import stamp_head
+from shared.security import create_token
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def build_schema(connection) -> None:
+    """Every table, at head, as `magnetiq db upgrade` leaves it (health checks the revision)."""
+    metadata.create_all(connection)
+    stamp_head(connection)
+
+
+async def create_schema(app: FastAPI) -> None:
+    async with app.state.db.engine.begin() as connection:
+        await connection.run_sync(build_schema)
+
+
+async def make_user(app: FastAPI, *, email: str, role: Role = Role.VIEWER, password: str = TEST_PASSWORD) -> UserPublic:
+    async with app.state.db.session() as db_session:
+        return await create_user(
+            db_session, UserCreate(email=email, password=password, first_name="Test", last_name=role.value, role=role)
+        )
+
+
+async def login_headers(client: AsyncClient, email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
+    """A login over HTTP, as a frontend does it: for tests about logging in."""
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def mint_headers(app: FastAPI, user: UserPublic) -> dict[str, str]:
+    """An access token for `user` as a login would issue it, without the login: a login of its own
+    (a stored refresh token names its family, so logout and revocation work on it as usual)."""
+    settings = app.state.settings
+    family = uuid.uuid4().hex
+    async with app.state.db.session() as session:
+        session.add(RefreshToken(
+            jti=uuid.uuid4().hex, user_id=user.id, family_id=family, expires_at=utcnow() + timedelta(days=1)
+        ))
+    access = create_token(
+        subject=str(user.id), token_type="access", secret=settings.secret_key.get_secret_value(),
+        ttl=timedelta(minutes=settings.access_token_expire_minutes), claims={"fam": family, "role": user.role},
+    )
+    return {"Authorization": f"Bearer {access.token}"}
