@@ -244,8 +244,8 @@ async def _http_error_handler(request: Request, exc: StarletteHTTPException) -> 
     code = _HTTP_CODES.get(status, HTTPStatus(status).name if status in HTTPStatus._value2member_map_ else "ERROR")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     headers = dict(getattr(exc, "headers", None) or {})
-    if status == 405:
-        headers["Allow"] = allowed_methods(request)
+    if status == 405 and (allowed := allowed_methods(request)):  # a mounted app names its own
+        headers["Allow"] = allowed
     if status == 413 and (limit := request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)) is not None:
         message = f"The request body may be at most {limit} bytes"
     return JSONResponse(error_body(code, message), status_code=status, headers=headers or None)

@@ -11,6 +11,9 @@ from starlette.responses import RangeNotSatisfiable as Unsatisfiable
 
 from shared.errors import RangeNotSatisfiable
 
+# Set on the scope of a HEAD request, which routing sees as a GET (shared/middleware.py).
+HEAD_REQUEST = "magnetiq.head"
+
 # SQLite integers are 64-bit; a larger id is simply not found, never an overflow.
 MAX_ID = 2**63 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Numeric id")]
@@ -29,6 +32,10 @@ def etag_matches(header: str | None, etag: str) -> bool:
 
 
 class _RangedFile(FileResponse):
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        # A HEAD request sends the file's headers only; routing saw it as a GET.
+        await super().__call__({**scope, "method": "HEAD"} if scope.get(HEAD_REQUEST) else scope, receive, send)
+
     @classmethod
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
         try:

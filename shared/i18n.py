@@ -11,16 +11,23 @@ from shared.errors import ValidationFailed
 from shared.text import MULTI_LINE, SINGLE_LINE
 
 LanguageCode = Annotated[str, StringConstraints(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
-# Text of many lines per language (HTML, a description): line breaks and tabs, no other control characters.
-Localized = Annotated[
-    dict[LanguageCode, Annotated[str, Field(max_length=200_000), MULTI_LINE]],
-    Field(description="Text per language code, e.g. {\"en\": \"Title\", \"de\": \"Titel\"}"),
-]
-# One line per language (a title): no control characters at all.
-LocalizedLine = Annotated[
-    dict[LanguageCode, Annotated[str, Field(max_length=200_000), SINGLE_LINE]],
-    Field(description="One line of text per language code, e.g. {\"en\": \"Title\", \"de\": \"Titel\"}"),
-]
+MAX_LANGUAGES = 16  # keys a multilingual object may have; the supported languages are checked after
+
+
+def localized(*, max_length: int, description: str, single_line: bool = False) -> object:
+    """A multilingual field type: text per language code, at most `max_length` characters each.
+
+    Single-line text (a title) refuses every control character; other text (HTML, a description)
+    allows line breaks and tabs but no other control characters."""
+    text = Annotated[str, StringConstraints(max_length=max_length), SINGLE_LINE if single_line else MULTI_LINE]
+    return Annotated[dict[LanguageCode, text], Field(max_length=MAX_LANGUAGES, description=description)]
+
+
+Localized = localized(max_length=200_000, description='Text per language code, e.g. {"en": "Title", "de": "Titel"}')
+LocalizedLine = localized(
+    max_length=200_000, single_line=True,
+    description='One line of text per language code, e.g. {"en": "Title", "de": "Titel"}',
+)
 
 
 def check_localized(value: dict[str, str] | None, *, field: str, settings: Settings, required: bool) -> None:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import error_body, is_service_busy, service_busy_response
+from shared.http import HEAD_REQUEST
 from shared.logging import path_fields, request_id_var
 
 logger = logging.getLogger("magnetiq.access")
@@ -29,20 +30,68 @@ MAX_REQUEST_TARGET_BYTES = 8 * 1024
 _NO_CONTENT_HEADERS = frozenset({b"content-type", b"content-length"})
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def _error_message(status: int, code: str, message: str, headers: RawHeaders | None = None) -> tuple[Message, Message]:
+    """The start and body messages of an error in the envelope, keeping `headers` (CORS, say)."""
+    body = json.dumps(error_body(code, message)).encode()
+    own = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    start = {"type": "http.response.start", "status": status, "headers": [*(headers or []), *own]}
+    return start, {"type": "http.response.body", "body": body}
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    for part in _error_message(status, code, message):
+        await send(part)
+
+
+class RequestLimits:
+    """Request targets past 8 KiB are a 414, and a body past its limit a 413, both in the envelope.
+
+    Sits inside CORS, so a browser can read either refusal. The body itself is counted by
+    Starlette's limit (inside this); for a body whose declared length is already too long it
+    answers in plain text, which is put in the envelope here. A route that declares its own
+    limit is an upload: its refusal names the file size the settings allow."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if len(scope.get("raw_path", b"")) + len(scope.get("query_string", b"")) > MAX_REQUEST_TARGET_BYTES:
+            await _send_error(send, 414, "URI_TOO_LONG", "The request's path and query are too long")
+            return
+        replaced: list[Message] = []
+
+        async def send_in_envelope(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 413 and _is_plain_text(message):
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _NO_CONTENT_HEADERS]
+                message, body = _error_message(413, *_too_large(scope), kept)
+                replaced.append(body)
+            elif message["type"] == "http.response.body" and replaced:
+                message = replaced[0]
+            await send(message)
+
+        await self.app(scope, receive, send_in_envelope)
+
+
 def _is_plain_text(start: Message) -> bool:
     return any(k == b"content-type" and v.startswith(b"text/plain") for k, v in start.get("headers", []))
 
 
-def _too_large_in_envelope(scope: Scope) -> tuple[Message, bytes]:
+def _too_large(scope: Scope) -> tuple[str, str]:
+    if getattr(scope.get("route"), "max_body_size", None) is not None:
+        max_file_size = scope["app"].state.settings.max_file_size
+        return "FILE_TOO_LARGE", f"Files may be at most {max_file_size} bytes"
     limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-    message = f"The request body may be at most {limit} bytes" if limit else "The request body is too large"
-    body = json.dumps(error_body("PAYLOAD_TOO_LARGE", message)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return {"type": "http.response.start", "status": 413, "headers": headers}, body
+    return "PAYLOAD_TOO_LARGE", f"The request body may be at most {limit} bytes" if limit else "The body is too large"
 
 
 class RequestContextMiddleware:
-    """Request ids, access logs, HEAD, bounded request targets, and an envelope for anything unhandled."""
+    """Request ids, access logs, HEAD, and an envelope for anything unhandled."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -59,34 +108,24 @@ class RequestContextMiddleware:
         method = scope["method"]
         status_holder = {"status": 500, "started": False}
         if method == "HEAD":
-            # RFC 9110: HEAD wherever GET is, same status and headers, no body. Routing sees a GET.
-            scope = {**scope, "method": "GET"}
-
-        replaced_body: list[bytes] = []
+            # RFC 9110: HEAD wherever GET is, same status and headers, no body. Routing sees a GET;
+            # files see the mark and send their headers only (shared/http.py).
+            scope = {**scope, "method": "GET", HEAD_REQUEST: True}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                if message["status"] == 413 and _is_plain_text(message):
-                    # Starlette's body limit answers a declared oversized body in plain text itself.
-                    message, body = _too_large_in_envelope(scope)
-                    replaced_body.append(body)
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
                 headers = message.get("headers", [])
                 if message["status"] == 204:  # no content, so no content type either
                     headers = [(k, v) for k, v in headers if k.lower() not in _NO_CONTENT_HEADERS]
                 message["headers"] = [*headers, header]
-            elif message["type"] == "http.response.body" and replaced_body:
-                message = {"type": "http.response.body", "body": replaced_body[0]}
             elif message["type"] == "http.response.body" and method == "HEAD" and message.get("body"):
                 message = {**message, "body": b""}
             await send(message)
 
         try:
-            if len(scope.get("raw_path", b"")) + len(scope.get("query_string", b"")) > MAX_REQUEST_TARGET_BYTES:
-                await self._send_error(send_with_id, 414, "URI_TOO_LONG", "The request's path and query are too long")
-            else:
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         except Exception as exc:
             if status_holder["started"]:
                 logger.exception("error after the response started", extra={"method": method, **path_fields(scope)})
@@ -96,7 +135,7 @@ class RequestContextMiddleware:
                 await service_busy_response()(scope, receive, send_with_id)
             else:
                 logger.exception("unhandled error", extra={"method": method, **path_fields(scope)})
-                await self._send_error(send_with_id, 500, "INTERNAL_ERROR", "An unexpected error occurred")
+                await _send_error(send_with_id, 500, "INTERNAL_ERROR", "An unexpected error occurred")
         finally:
             status = status_holder["status"]
             # Successful reads are the bulk of traffic and the proxy in front logs them anyway;
@@ -122,18 +161,6 @@ class RequestContextMiddleware:
                 candidate = value.decode("latin-1")
                 return candidate if _VALID_REQUEST_ID.match(candidate) else None
         return None
-
-    @staticmethod
-    async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-        body = json.dumps(error_body(code, message)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 class CorsMiddleware(CORSMiddleware):

@@ -1,12 +1,13 @@
 """What an anonymous client can do to a real server over loopback: long request targets, huge bodies.
 
 These are about HTTP and about one process's event loop and memory, so they run against a real
-uvicorn process, as `magnetiq serve` runs it, and read its memory from /proc.
+`magnetiq serve` process, and read its memory from /proc.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -56,8 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp / "server.log"
     with log.open("wb") as out:  # cwd=tmp so a developer's .env cannot leak in
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "magnetiq.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--no-access-log"],
+            [str(Path(sys.executable).parent / "magnetiq"), "serve", "--port", str(port)],
             cwd=tmp, env=env, stdout=out, stderr=out,
         )
     base_url = f"http://127.0.0.1:{port}"
@@ -114,6 +114,32 @@ async def test_many_long_paths_do_not_stall_the_next_request(server: Server) -> 
     assert health.status_code == 200
     # Generous for two shared cores; the quadratic redaction took about 5 s here.
     assert waited < 2.5, f"/health answered after {waited:.1f} s"
+
+
+def _raw_exchange(port: int, head: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(head)  # may be refused before it is all sent: the answer is already waiting
+        response = b""
+        while data := sock.recv(65536):
+            response += data
+    return response
+
+
+def test_huge_headers_are_refused_with_431_and_memory_stays_flat(server: Server) -> None:
+    before = server.peak_memory_kib()
+    padding = b"".join(b"X-Padding-%d: %s\r\n" % (n, b"p" * MIB) for n in range(64))  # 64 MiB of headers
+    raw = _raw_exchange(server.port, b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + padding + b"\r\n")
+    assert raw.startswith(b"HTTP/1.1 431 "), raw[:200]
+    assert json.loads(raw.partition(b"\r\n\r\n")[2])["error"]["code"] == "HEADERS_TOO_LARGE"
+    grown_mib = (server.peak_memory_kib() - before) / 1024
+    assert grown_mib < 20, f"the server's peak memory grew by {grown_mib:.0f} MiB"
+
+
+def test_a_target_too_long_even_to_parse_is_a_414_in_the_envelope(server: Server) -> None:
+    raw = _raw_exchange(server.port, b"GET /" + b"a" * (200 * 1024) + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 414 "), raw[:200]
+    assert json.loads(raw.partition(b"\r\n\r\n")[2])["error"]["code"] == "URI_TOO_LONG"
 
 
 # --- request bodies ---------------------------------------------------------------------------

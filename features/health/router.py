@@ -30,9 +30,11 @@ UNHEALTHY = {
 async def read_health(
     database: DatabaseDep, settings: SettingsDep, probe: SchemaProbeDep, response: Response
 ) -> Health:
-    """Liveness: the process answers and its database is at the newest migration (503 when not)."""
+    """Liveness: the process answers and its database is at the newest migration (503 when not).
+
+    `degraded` (still 200): the database is there but every connection was busy for the pool timeout."""
     health = await service.basic_health(database, settings, probe)
-    if health.status != "healthy":
+    if health.status == "unhealthy":
         response.status_code = 503
     return health
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from features.health.schemas import Check, DatabaseCheck, DetailedHealth, Health
 from shared.config import Settings
@@ -19,6 +20,9 @@ VERSION = "2.0.0"
 
 SCHEMA_NOT_AT_HEAD = "the database schema is not at the newest migration; run `magnetiq db upgrade`"
 DATABASE_UNREACHABLE = "database unreachable"
+# Every pooled connection was in use for the whole pool timeout: the process is loaded, not broken,
+# so it reports degraded (200) rather than unhealthy, and a load balancer keeps sending it traffic.
+DATABASE_BUSY = "database busy: no connection was free in time"
 
 
 class SchemaProbe:
@@ -39,6 +43,8 @@ class SchemaProbe:
             return None
         try:
             revision = await current_revision(database)  # one SELECT version_num FROM alembic_version
+        except PoolTimeout:
+            return DATABASE_BUSY
         except (SQLAlchemyError, OSError):
             return DATABASE_UNREACHABLE
         if revision is not None and revision == head_revision():
@@ -52,13 +58,17 @@ async def basic_health(database: Database, settings: Settings, probe: SchemaProb
     problem = await probe.problem(database)
     if problem is None:
         return Health(status="healthy", version=VERSION, environment=settings.environment)
-    return Health(status="unhealthy", version=VERSION, environment=settings.environment, detail=problem)
+    status = "degraded" if problem == DATABASE_BUSY else "unhealthy"
+    return Health(status=status, version=VERSION, environment=settings.environment, detail=problem)
 
 
 async def database_reachable(database: Database) -> bool:
+    """Whether a trivial query answers; a busy pool counts as reachable (it is, only loaded)."""
     try:
         async with database.session(write=False) as session:
             await (await session.connection()).execute(text("SELECT 1"))
+    except PoolTimeout:
+        return True
     except (SQLAlchemyError, OSError):
         return False
     return True
@@ -74,7 +84,11 @@ def database_size_bytes(settings: Settings) -> int | None:
 async def check_database(database: Database, settings: Settings) -> DatabaseCheck:
     if not await database_reachable(database):
         return DatabaseCheck(status="unhealthy", detail=DATABASE_UNREACHABLE)
-    revision, head = await current_revision(database), head_revision()
+    try:
+        revision = await current_revision(database)
+    except PoolTimeout:
+        return DatabaseCheck(status="degraded", detail=DATABASE_BUSY, size_bytes=database_size_bytes(settings))
+    head = head_revision()
     at_head = revision is not None and revision == head
     return DatabaseCheck(
         status="healthy" if at_head else "degraded",

@@ -14,9 +14,9 @@ from pydantic import (
 )
 
 from shared.examples import list_example
-from shared.i18n import LanguageCode
+from shared.i18n import localized
 from shared.slugs import Slug
-from shared.text import MULTI_LINE, SINGLE_LINE
+from shared.text import SINGLE_LINE
 from shared.timefields import TimeZoneName
 from shared.visitors import VisitorFields
 
@@ -25,14 +25,10 @@ When = Literal["upcoming", "past"]
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 
 # One line of text: no control characters (a title becomes a mail subject, a header).
-LocalizedTitle = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300), SINGLE_LINE]],
-    Field(max_length=16, description='Title per language code, e.g. {"en": "Launch", "de": "Start"}'),
-]
-LocalizedHtml = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=50_000), MULTI_LINE]],
-    Field(max_length=16, description="HTML per language code; sanitized when stored"),
-]
+LocalizedTitle = localized(
+    max_length=300, single_line=True, description='Title per language code, e.g. {"en": "Launch", "de": "Start"}'
+)
+LocalizedHtml = localized(max_length=50_000, description="HTML per language code; sanitized when stored")
 
 
 def _reasonable_time(value: datetime) -> datetime:

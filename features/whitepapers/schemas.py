@@ -3,23 +3,18 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.http import MAX_ID
-from shared.i18n import LanguageCode
+from shared.i18n import LanguageCode, localized
 from shared.slugs import Slug
-from shared.text import MULTI_LINE, SINGLE_LINE
 
 WhitepaperStatus = Literal["draft", "published"]
 MediaId = Annotated[int, Field(ge=1, le=MAX_ID, description="Id of a media item (POST /api/v1/content/media)")]
-Title = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=300), SINGLE_LINE]],
-    Field(max_length=16, description='Title per language code, e.g. {"en": "Guide", "de": "Leitfaden"}'),
-]
-Summary = Annotated[
-    dict[LanguageCode, Annotated[str, StringConstraints(max_length=5000), MULTI_LINE]],
-    Field(max_length=16, description="Plain-text summary per language code"),
-]
+Title = localized(
+    max_length=300, single_line=True, description='Title per language code, e.g. {"en": "Guide", "de": "Leitfaden"}'
+)
+Summary = localized(max_length=5000, description="Plain-text summary per language code")
 
 _EXAMPLE = {
     "slug": "grid-storage-guide",

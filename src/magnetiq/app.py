@@ -24,7 +24,7 @@ from shared.examples import restore_null_examples
 from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
 from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
-from shared.middleware import CorsMiddleware, RequestContextMiddleware
+from shared.middleware import CorsMiddleware, RequestContextMiddleware, RequestLimits
 from shared.permissions import declare_optional_security
 from shared.ratelimit import CounterFile
 from shared.security import use_password_hashing_for
@@ -136,11 +136,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     # Innermost first. Bodies past the limit are refused with 413 while read (upload routes lift it
-    # with their own max_body_size); inside the request context, which puts the 413 in the envelope.
+    # with their own max_body_size); RequestLimits puts that 413 in the envelope.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_body_bytes)
     for slice_ in SLICES:  # a slice's fast paths answer inside CORS and the request context
         for middleware in slice_.middleware:
             app.add_middleware(middleware)
+    app.add_middleware(RequestLimits)  # inside CORS: a browser can read a 413 or a 414
     app.add_middleware(
         CorsMiddleware,
         allow_origins=settings.allowed_origins,

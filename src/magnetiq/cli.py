@@ -56,6 +56,7 @@ def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(
         "magnetiq.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         proxy_headers=False, log_config=None, access_log=False,
+        http="magnetiq.http:BoundedHttpToolsProtocol",  # bounds the request head, which uvicorn does not
     )
 
 

@@ -63,8 +63,8 @@ def start_server(target: str, env: dict[str, str], *, factory: bool = False) -> 
     port = free_port()
     command = [str(BIN / "python"), "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    if factory:
-        command.append("--factory")
+    if factory:  # ours, as `magnetiq serve` runs it
+        command += ["--factory", "--http", "magnetiq.http:BoundedHttpToolsProtocol"]
     process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

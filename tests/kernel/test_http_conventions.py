@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -118,3 +119,72 @@ def test_openapi_declares_busy_and_too_long_everywhere_and_too_large_wherever_a_
         for method, operation in operations.items():
             if status != "413" or "requestBody" in operation:
                 assert status in operation["responses"], (method, path, status)
+
+
+async def _asgi(app, method: str, path: str, *, headers=(), body: bytes = b"") -> list[dict]:
+    """One request straight through the ASGI app; every message it sends."""
+    sent: list[dict] = []
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict:
+        if chunks:
+            return chunks.pop(0)
+        await asyncio.Event().wait()  # the client stays connected until the response is done
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in headers], "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80), "app": app,
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_head_of_a_file_does_not_read_it(app, upload):
+    big_pdf = PDF[:-6] + b"%" + b"x" * (300 * 1024) + b"\n%%EOF\n"
+    item = (await upload("big.pdf", big_pdf)).json()
+    path = item["url"].removeprefix("http://localhost:3036")
+    head = await _asgi(app, "HEAD", path)
+    get = await _asgi(app, "GET", path)
+    bodies = [m for m in head if m["type"] == "http.response.body"]
+    assert len(bodies) == 1 and bodies[0]["body"] == b""  # headers only: no chunk was read
+    assert len([m for m in get if m["type"] == "http.response.body"]) > 2  # a GET streams it in chunks
+
+
+async def test_refusals_of_size_keep_their_cors_headers(client):
+    origin = {"Origin": "http://localhost:8036"}
+    too_long = await client.get("/api/v1/health", params={"q": "x" * 9_000}, headers=origin)
+    assert too_long.status_code == 414 and too_long.headers["access-control-allow-origin"] == "http://localhost:8036"
+    declared = await client.post(
+        "/api/v1/auth/login", content=b"{" + b" " * (2 * MIB) + b"}",
+        headers={**origin, "content-type": "application/json"},
+    )
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert declared.headers["access-control-allow-origin"] == "http://localhost:8036"
+
+
+async def test_an_upload_declared_past_every_limit_names_the_file_size_allowed(app, settings, editor_headers):
+    sent = await _asgi(app, "POST", "/api/v1/content/media", headers=[
+        *editor_headers.items(), ("content-type", "multipart/form-data; boundary=x"),
+        ("content-length", str(2 * 1024**3)),
+    ], body=b"--x\r\n")
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 413
+    error = __import__("json").loads(body)["error"]
+    assert error["code"] == "FILE_TOO_LARGE" and str(settings.max_file_size) in error["message"]
+
+
+async def test_a_405_from_a_mounted_app_keeps_its_allow_header(client):
+    response = await client.post("/static-offline-docs/swagger-ui.css")
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"
+
+
+def test_the_openapi_description_points_to_documents_the_repository_has(app):
+    description = app.openapi()["info"]["description"]
+    assert "CONTRACT.md" not in description and "README" in description

@@ -147,3 +147,27 @@ async def test_openapi_declares_the_unhealthy_503_with_the_health_body(client):
 
     unhealthy = operation["responses"]["503"]["content"]["application/json"]["schema"]
     assert unhealthy == {"$ref": "#/components/schemas/Health"}
+
+
+async def test_a_busy_pool_is_degraded_not_unhealthy(settings, app_factory, schema_template):
+    """Every connection in use is load, not breakage: a load balancer must not drop the instance for it."""
+    import shutil
+
+    from httpx import ASGITransport, AsyncClient
+    from sqlalchemy import text
+
+    shutil.copyfile(schema_template, settings.database_url.split("///", 1)[1])
+    settings.database_pool_size, settings.database_max_overflow = 1, 0
+    settings.database_pool_timeout_seconds = 0.2
+    app = app_factory(settings)
+    try:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client, \
+                app.state.db.engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            basic = await client.get("/api/v1/health")
+            detailed = await client.get("/api/v1/health/detailed")
+    finally:
+        await app.state.db.dispose()
+    assert basic.status_code == 200 and basic.json()["status"] == "degraded"
+    assert "busy" in basic.json()["detail"]
+    assert detailed.status_code == 200 and detailed.json()["database"]["status"] == "degraded"
