@@ -109,6 +109,7 @@ class _WriterQueue:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+        self.waiting = 0  # writers queued behind the holder (tests and diagnostics read it)
         _WRITER_QUEUES.add(self)
 
     def held_by_current_task(self) -> bool:
@@ -121,11 +122,14 @@ class _WriterQueue:
                 raise NestedWriteSession(
                     "this task already holds a writing session; pass that session down instead of opening another"
                 )
+            self.waiting += 1
             try:
                 await asyncio.wait_for(self._lock.acquire(), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
             except TimeoutError:
                 # What SQLite itself says when busy_timeout runs out, so callers see one error.
                 raise OperationalError(f"BEGIN {mode}", None, sqlite3.OperationalError("database is locked")) from None
+            finally:
+                self.waiting -= 1
             self._holder = task
             info[self.HOLDS] = True
         try:
@@ -153,6 +157,11 @@ _WRITER_QUEUES: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
 def holds_write_lock() -> bool:
     """Whether the running task holds a write transaction of some database of this process."""
     return any(queue.held_by_current_task() for queue in list(_WRITER_QUEUES))
+
+
+def queued_writers() -> int:
+    """How many writers of this process wait for the write lock (system health, tests)."""
+    return sum(queue.waiting for queue in list(_WRITER_QUEUES))
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:

@@ -58,6 +58,7 @@ class JobContext:
     database: Database
     settings: Settings
     mailer: Mailer
+    clock: Callable[[], datetime] = utcnow  # what a job takes as "now"; tests move it instead of sleeping
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from shared.jobs import JobContext, PeriodicJob
 
 async def _publish_due_pages(context: JobContext) -> None:
     async with context.database.session() as session:
-        await service.publish_due_pages(session)
+        await service.publish_due_pages(session, now=context.clock())
 
 
 JOBS = (PeriodicJob(name="publish_due_pages", interval=timedelta(seconds=0), run=_publish_due_pages),)

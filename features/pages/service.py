@@ -188,9 +188,9 @@ async def restore_revision(
     return page
 
 
-async def publish_due_pages(session: AsyncSession) -> int:
+async def publish_due_pages(session: AsyncSession, *, now: datetime | None = None) -> int:
     """Publishes scheduled pages whose time has come; returns how many."""
-    now = utcnow()
+    now = now or utcnow()
     result = await session.exec(  # type: ignore[call-overload]
         update(Page)
         .where(Page.status == "scheduled", col(Page.publish_at) <= now, col(Page.deleted_at).is_(None))

@@ -7,7 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 import shared.db
-from shared.db import Database
+from shared.db import Database, queued_writers
+from tests.factories import wait_for
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ async def _warm_pool(database: Database, connections: int) -> None:
             await release.wait()
 
     readers = [asyncio.create_task(read()) for _ in range(connections)]
-    await asyncio.sleep(0.1)
+    await wait_for(lambda: database.engine.sync_engine.pool.checkedout() == connections)
     release.set()
     await asyncio.gather(*readers)
 
@@ -46,12 +47,11 @@ async def test_waiting_writers_get_their_turn_in_arrival_order(database):
     await _warm_pool(database, 4)
     order, release = [], asyncio.Event()
     first = asyncio.create_task(_log(database, "first", order, release))
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: order == ["first"])
     waiting = []
-    for name in ("second", "third", "fourth"):
+    for queued, name in enumerate(("second", "third", "fourth"), start=1):
         waiting.append(asyncio.create_task(_log(database, name, order)))
-        await asyncio.sleep(0.1)  # each is queued behind the first writer before the next arrives
-    await asyncio.sleep(0.2)
+        await wait_for(lambda queued=queued: queued_writers() == queued)  # queued before the next arrives
     assert order == ["first"]  # the others wait for the first transaction to end
     release.set()
     await asyncio.gather(first, *waiting)
@@ -62,8 +62,9 @@ async def test_waiting_writers_get_their_turn_in_arrival_order(database):
 
 async def test_readers_do_not_wait_for_a_writer(database):
     release = asyncio.Event()
-    writer = asyncio.create_task(_log(database, "slow", [], release))
-    await asyncio.sleep(0.05)
+    written: list[str] = []
+    writer = asyncio.create_task(_log(database, "slow", written, release))
+    await wait_for(lambda: written == ["slow"])  # inside its transaction, uncommitted
     async with database.session(write=False) as session:
         assert (await session.exec(text("SELECT count(*) FROM log"))).one()[0] == 0  # WAL: the committed state
     release.set()
@@ -82,8 +83,9 @@ async def test_a_connection_returned_inside_a_transaction_is_rolled_back_and_fre
 async def test_a_writer_that_waits_too_long_gets_database_is_locked(database, monkeypatch):
     monkeypatch.setattr(shared.db, "SQLITE_BUSY_TIMEOUT_MS", 200)
     release = asyncio.Event()
-    holder = asyncio.create_task(_log(database, "holder", [], release))
-    await asyncio.sleep(0.05)
+    held: list[str] = []
+    holder = asyncio.create_task(_log(database, "holder", held, release))
+    await wait_for(lambda: held == ["holder"])
     with pytest.raises(OperationalError, match="database is locked"):
         await _log(database, "late", [])
     release.set()
@@ -118,15 +120,16 @@ async def test_a_writer_locked_out_by_another_process_gets_database_is_locked_an
 async def test_a_request_that_cannot_get_the_write_lock_is_told_to_retry(app, client, monkeypatch):
     """503 with Retry-After in the error envelope, not a 500: nothing was changed."""
     monkeypatch.setattr(shared.db, "SQLITE_BUSY_TIMEOUT_MS", 200)
-    release = asyncio.Event()
+    release, holding = asyncio.Event(), asyncio.Event()
 
     async def hold() -> None:
         async with app.state.db.session() as session:
             await session.exec(text("SELECT 1"))
+            holding.set()
             await release.wait()
 
     holder = asyncio.create_task(hold())
-    await asyncio.sleep(0.05)
+    await holding.wait()
     response = await client.post("/api/v1/auth/forgot-password", json={"email": "someone@example.com"})
     release.set()
     await holder

@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from shared.events import EventBus, LeadCaptured
+from shared.events import EventBus, LeadCaptured, UserRemoved
 from shared.jobs import JobContext, JobRunner, JobSchedule, PeriodicJob, WorkerHeartbeat
 from shared.ratelimit import SlidingWindowLimiter, client_address
 
@@ -49,11 +49,22 @@ async def test_event_bus_delivers_to_subscribers_in_the_publishers_session(sessi
 
 
 async def test_publishing_with_no_subscribers_is_harmless(session):
-    await EventBus().publish(
+    """No handler for the event: nothing is called, nothing is written, and the publisher goes on."""
+    bus, called = EventBus(), []
+
+    async def other(event, _session) -> None:
+        called.append(event)
+
+    bus.subscribe(UserRemoved, other)  # a subscriber to another event type only
+    await bus.publish(
         LeadCaptured(email="a@example.com", first_name="A", last_name="B", company=None, language="en",
                      consent_marketing=False, source="booking:1"),
         session,
     )
+    assert called == []
+    assert not session.new and not session.dirty and not session.deleted
+    await bus.publish(UserRemoved(user_id=1), session)
+    assert called == [UserRemoved(user_id=1)]  # the bus still delivers what has a subscriber
 
 
 async def test_parallel_runners_run_a_due_job_exactly_once(app):

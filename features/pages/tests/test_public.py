@@ -111,15 +111,22 @@ async def test_cache_hit_needs_no_database(app, client, create_page):
 
 async def test_scheduled_page_is_published_by_the_worker_when_due(app, client, create_page, editor_headers):
     from features.pages.api import JOBS
+    from features.pages.service import CACHE_NAMESPACE
+    from shared.cache import VersionedCache
     from shared.jobs import JobContext, JobRunner
 
     soon = datetime.now(UTC) + timedelta(seconds=1)
     page = await create_page("launch", status="scheduled", publish_at=soon.isoformat())
-    context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
+    now = [datetime.now(UTC)]
+    context = JobContext(
+        database=app.state.db, settings=app.state.settings, mailer=app.state.mailer, clock=lambda: now[0]
+    )
+    ticks = [0.0]
+    app.state.caches[CACHE_NAMESPACE] = VersionedCache(CACHE_NAMESPACE, clock=lambda: ticks[0])
     runner = JobRunner(context, JOBS, mode="standalone")
     await runner.run_due_jobs()
     assert (await client.get("/api/v1/public/pages/launch")).status_code == 404
-    await asyncio.sleep(1.2)
+    now[0] = soon + timedelta(seconds=0.2)  # the publication time has passed, for the job
     async with app.state.db.session() as session:
         from sqlalchemy import update
 
@@ -127,12 +134,9 @@ async def test_scheduled_page_is_published_by_the_worker_when_due(app, client, c
 
         await session.exec(update(JobSchedule).values(next_run_at=datetime.now(UTC)))  # due again now
     assert await runner.run_due_jobs() == ["publish_due_pages"]
-    # The worker bumped the cache version, so the cached 404 gives way within about a second.
-    for _ in range(25):
-        public = await client.get("/api/v1/public/pages/launch")
-        if public.status_code == 200:
-            break
-        await asyncio.sleep(0.1)
+    # The worker bumped the cache version, so the cached 404 gives way at the next version check.
+    ticks[0] += 1.5
+    public = await client.get("/api/v1/public/pages/launch")
     assert public.status_code == 200
     staff = (await client.get(f"/api/v1/content/pages/{page['id']}", headers=editor_headers)).json()
     assert staff["status"] == "published" and staff["is_published"] is True
