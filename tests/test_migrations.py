@@ -146,3 +146,15 @@ def test_migration_files_are_named_by_date_and_slug() -> None:
         match = MIGRATION_FILE_NAME.match(name)
         assert match, f"{name} is not named YYYY_MM_DD_slug.py"
         datetime.strptime(match["date"], "%Y_%m_%d")  # a real date, not just digits
+
+
+def test_migration_files_sort_in_the_order_they_apply() -> None:
+    """`ls migrations/versions` reads as the history: after its date each file names its revision, in chain order."""
+    from alembic.script import ScriptDirectory
+
+    from shared.schema import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    applied = [script.revision for script in reversed(list(scripts.walk_revisions()))]
+    files = sorted(path.name for path in (REPO_ROOT / "migrations" / "versions").glob("*.py"))
+    assert [name.split("_")[3] for name in files] == applied
