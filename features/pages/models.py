@@ -51,3 +51,12 @@ class PageRevision(SQLModel, table=True):
     author_id: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
     author_email: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CacheVersion(SQLModel, table=True):
+    """Bumped in the transaction of every page change; each process's cache compares it (features/pages/cache.py)."""
+
+    __tablename__ = "cache_versions"
+
+    namespace: str = Field(primary_key=True, max_length=64)
+    version: int = 0

@@ -1,7 +1,7 @@
 """What visitors' browsers hit most: published pages, served from a per-process cache.
 
 A hit costs no database work and no serialization: the cache holds the response bytes and
-their headers. The cache empties when any page changes, in every process (shared.cache).
+their headers. The cache empties when any page changes, in every process (features/pages/cache.py).
 Hits are answered by a plain ASGI fast path before FastAPI's routing; the documented route
 below answers misses (filling the cache) and everything else.
 """
@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from features.pages import service
+from features.pages.cache import VersionedCache, cache_for, versioned_cache
 from features.pages.schemas import PublicPageList, PublicPageView
-from shared.cache import VersionedCache, cache_for, versioned_cache
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import NotFound, error_responses

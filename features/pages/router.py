@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from features.pages import service
+from features.pages.cache import clears_cache
 from features.pages.schemas import PageCreate, PagePublic, PageStatus, PageUpdate, RevisionPublic
-from shared.cache import clears_cache
 from shared.config import SettingsDep
 from shared.db import ReadSession, WriteSession
 from shared.errors import PermissionDenied, error_responses

@@ -9,9 +9,9 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from features.pages.cache import bump_cache_version
 from features.pages.models import Page, PageRevision
 from features.pages.schemas import PageCreate, PageUpdate, PublicPageSummary, PublicPageView
-from shared.cache import bump_cache_version
 from shared.config import Settings
 from shared.db import utcnow
 from shared.errors import NotFound, PreconditionFailed, ValidationFailed

@@ -8,7 +8,6 @@ import importlib
 
 from sqlmodel import SQLModel
 
-import shared.cache
 import shared.db
 import shared.jobs
 import shared.mail  # noqa: F401 (the kernel's own tables)

@@ -111,8 +111,8 @@ async def test_cache_hit_needs_no_database(app, client, create_page):
 
 async def test_scheduled_page_is_published_by_the_worker_when_due(app, client, create_page, editor_headers):
     from features.pages.api import JOBS
+    from features.pages.cache import VersionedCache
     from features.pages.service import CACHE_NAMESPACE
-    from shared.cache import VersionedCache
     from shared.jobs import JobContext, JobRunner
 
     soon = datetime.now(UTC) + timedelta(seconds=1)

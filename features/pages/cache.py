@@ -1,4 +1,4 @@
-"""An in-process cache that every process drops when the data behind it changes.
+"""The public pages' in-process cache, which every process drops when a page changes.
 
 Writers bump a version row in the same transaction as their change; readers compare it at
 most once per `check_interval` seconds, so a change made in one process is visible in all
@@ -13,18 +13,11 @@ from typing import Any
 
 from fastapi import Depends, Request
 from sqlalchemy import text
-from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from features.pages.models import CacheVersion
 from shared.db import Database
 from shared.dialect import insert_or_update
-
-
-class CacheVersion(SQLModel, table=True):
-    __tablename__ = "cache_versions"
-
-    namespace: str = Field(primary_key=True, max_length=64)
-    version: int = 0
 
 
 async def bump_cache_version(session: AsyncSession, namespace: str) -> None:
