@@ -17,8 +17,8 @@ from features.auth.api import UserCreate, UserPublic, create_user
 from features.auth.models import RefreshToken
 from magnetiq.registry import metadata
 from shared.db import utcnow
+from shared.migrations import stamp_head
 from shared.permissions import Role
-from shared.schema import stamp_head
 from shared.security import create_token
 
 TEST_PASSWORD = "correct-horse-battery-staple"

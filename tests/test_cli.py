@@ -24,7 +24,7 @@ import pytest
 from alembic import command as alembic_command
 
 from shared.config import DEV_SECRET_KEY, MIN_PRODUCTION_SECRET_LENGTH, Settings
-from shared.schema import alembic_config, head_revision
+from shared.migrations import alembic_config, head_revision
 from tests.factories import free_port
 
 MAGNETIQ = Path(sys.executable).parent / "magnetiq"

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from alembic import command
 
-from shared.schema import alembic_config
+from shared.migrations import alembic_config
 from tests.factories import free_port
 
 REGISTER = "/api/v1/business/webinars/1/register"

@@ -22,7 +22,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from magnetiq import registry
-from shared.schema import MIGRATIONS_DIR, alembic_config, head_revision
+from shared.migrations import MIGRATIONS_DIR, alembic_config, head_revision
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VERSIONS_DIR = MIGRATIONS_DIR / "versions"
@@ -152,7 +152,7 @@ def test_migration_files_sort_in_the_order_they_apply() -> None:
     """`ls migrations/versions` reads as the history: after its date each file names its revision, in chain order."""
     from alembic.script import ScriptDirectory
 
-    from shared.schema import alembic_config
+    from shared.migrations import alembic_config
 
     scripts = ScriptDirectory.from_config(alembic_config())
     applied = [script.revision for script in reversed(list(scripts.walk_revisions()))]

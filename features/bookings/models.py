@@ -3,9 +3,9 @@
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from shared.db import UTCDateTime, utcnow
+from shared.db import Timestamps, UTCDateTime
 from shared.dialect import partial_unique_index
 
 STATUSES = ("pending", "confirmed", "cancelled", "completed", "no_show")
@@ -13,7 +13,7 @@ ACTIVE_STATUSES = ("pending", "confirmed")  # these hold their time slot
 DURATIONS = (30, 60)
 
 
-class Booking(SQLModel, table=True):
+class Booking(Timestamps, table=True):
     """A consultation a visitor asked for, at a time inside business hours."""
 
     __tablename__ = "bookings"
@@ -44,5 +44,3 @@ class Booking(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16, index=True)
     assigned_to: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL", index=True)
     notes: str | None = Field(default=None, max_length=10_000)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

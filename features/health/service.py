@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from features.health.schemas import Check, DatabaseCheck, DetailedHealth, Health
 from shared.config import Settings
 from shared.db import Database, sqlite_file_path
-from shared.schema import current_revision, head_revision
+from shared.migrations import current_revision, head_revision
 
 VERSION = "2.0.0"
 

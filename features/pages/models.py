@@ -6,11 +6,11 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import UTCDateTime, utcnow
+from shared.db import Timestamps, UTCDateTime, utcnow
 from shared.dialect import partial_unique_index
 
 
-class Page(SQLModel, table=True):
+class Page(Timestamps, table=True):
     __tablename__ = "pages"
     __table_args__ = (
         # A deleted page's slug may be reused, so uniqueness covers live pages only.
@@ -33,8 +33,6 @@ class Page(SQLModel, table=True):
     version: int = 1  # grows with every change; the ETag is made from it
     created_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
     updated_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 

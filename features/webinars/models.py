@@ -5,10 +5,10 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import UTCDateTime, utcnow
+from shared.db import Timestamps, UTCDateTime, utcnow
 
 
-class Webinar(SQLModel, table=True):
+class Webinar(Timestamps, table=True):
     __tablename__ = "webinars"
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'published', 'cancelled')", name="status_known"),
@@ -30,8 +30,6 @@ class Webinar(SQLModel, table=True):
     # Grows when the time changes, so calendar clients replace an older invite (iCalendar SEQUENCE).
     sequence: int = 0
     created_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 

@@ -5,11 +5,11 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import UTCDateTime, utcnow
+from shared.db import Timestamps, UTCDateTime, utcnow
 from shared.dialect import partial_unique_index
 
 
-class Whitepaper(SQLModel, table=True):
+class Whitepaper(Timestamps, table=True):
     """A document behind a lead form; its file is a private media item reached by signed link only."""
 
     __tablename__ = "whitepapers"
@@ -32,8 +32,6 @@ class Whitepaper(SQLModel, table=True):
     download_count: int = 0
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 

@@ -29,7 +29,7 @@ def _load_settings() -> Settings:
 def _require_schema_at_head(settings: Settings) -> None:
     """Refuse to run on a database whose schema is not this code's newest migration: it would answer 500s."""
     from shared.db import Database, sqlite_file_path
-    from shared.schema import current_revision, head_revision
+    from shared.migrations import current_revision, head_revision
 
     async def read_revision() -> str | None:
         database = Database.from_url(settings.database_url)
@@ -63,7 +63,7 @@ def _serve(args: argparse.Namespace) -> None:
 def _db_upgrade(_args: argparse.Namespace) -> None:
     from alembic import command
 
-    from shared.schema import alembic_config
+    from shared.migrations import alembic_config
 
     settings = _load_settings()
     _ensure_parent_dir(settings.database_url)

@@ -1,6 +1,6 @@
 from alembic import command
 
-from shared.schema import alembic_config
+from shared.migrations import alembic_config
 
 
 async def forget_revision(app) -> None:
@@ -107,7 +107,7 @@ async def test_health_is_unhealthy_on_a_database_never_migrated(tmp_path, app_fa
 
 async def test_health_remembers_a_healthy_schema_for_a_while_and_an_unhealthy_one_never(app, client):
     from features.health.service import SchemaProbe
-    from shared.schema import stamp_head
+    from shared.migrations import stamp_head
 
     now = [1000.0]
     app.state.schema_probe = SchemaProbe(ttl=30, clock=lambda: now[0])
