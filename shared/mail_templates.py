@@ -6,7 +6,8 @@ them again, asks the template's `load` for what holds then, picks the language b
 (`mail_language`) and renders the slice's Jinja2 text for it.
 
 Texts live in the slice's `mail_texts/` folder, one file per mail and language,
-`<file>.<language>.txt`, with a `{% block subject %}` and a `{% block text %}`; a
+`<file>.<language>.txt`, with a `{% block subject %}` and a `{% block text %}` (other blocks,
+an invite's description say, reach `Draft.attachments` through `Rendered.blocks`); a
 `<file>.<language>.html` beside it, if there is one, becomes the HTML alternative.
 """
 
@@ -39,6 +40,7 @@ class Rendered:
     subject: str
     text: str
     html: str | None = None
+    blocks: Mapping[str, str] = field(default_factory=dict)  # every block, e.g. an invite's description
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,13 @@ class MailTemplate(Generic[P]):
         environment = _environment(self.folder)
         template = environment.get_template(f"{self.file}.{language}.txt")
         context = template.new_context(dict(values))
-        blocks = {name: "".join(template.blocks[name](context)) for name in ("subject", "text")}
+        blocks = {name: "".join(render(context)) for name, render in template.blocks.items()}
         html = None
         if (self.folder / f"{self.file}.{language}.html").is_file():
             html = environment.get_template(f"{self.file}.{language}.html").render(values)
-        return Rendered(language=language, subject=blocks["subject"], text=blocks["text"].lstrip("\n"), html=html)
+        return Rendered(
+            language=language, subject=blocks["subject"], text=blocks["text"], html=html, blocks=blocks
+        )
 
     async def queue(self, session: AsyncSession, *, recipient: str, params: P) -> None:
         """Queues this mail in the caller's transaction: its name and parameters, nothing rendered."""
