@@ -48,5 +48,5 @@ async def _purge(context: JobContext) -> None:
         await service.purge_expired_auth_records(session)
 
 
-MAIL_TEMPLATES = {template.name: template for template in mails.MAIL_TEMPLATES}
+MAIL_TEMPLATES = mails.MAIL_TEMPLATES
 JOBS = (PeriodicJob(name="purge_expired_auth_records", interval=timedelta(hours=1), run=_purge),)

@@ -10,7 +10,7 @@ from shared.events import UserRemoved
 from shared.jobs import PeriodicJob
 
 JOBS: tuple[PeriodicJob, ...] = ()
-MAIL_TEMPLATES = {template.name: template for template in mails.MAIL_TEMPLATES}
+MAIL_TEMPLATES = mails.MAIL_TEMPLATES
 
 
 async def _release_assignments(event: UserRemoved, session: AsyncSession) -> None:

@@ -4,6 +4,6 @@ from features.webinars import mails
 from shared.jobs import PeriodicJob
 
 JOBS: tuple[PeriodicJob, ...] = ()
-MAIL_TEMPLATES = {template.name: template for template in mails.MAIL_TEMPLATES}
+MAIL_TEMPLATES = mails.MAIL_TEMPLATES
 
 __all__ = ["JOBS", "MAIL_TEMPLATES"]
