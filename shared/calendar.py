@@ -6,8 +6,17 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event, vCalAddress
 
+from shared.config import Settings
 from shared.db import as_utc, utcnow
 from shared.mail import Attachment
+
+
+def invite_uid(kind: str, id_: int, settings: Settings) -> str:
+    """The one UID rule for invites: `<kind>-<id>@<the domain of SMTP_FROM_EMAIL>`, the organizer's domain.
+
+    A cancellation or an update must carry its invite's UID, so it is derived, never stored.
+    """
+    return f"{kind}-{id_}@{settings.smtp_from_email.rsplit('@', 1)[-1]}"
 
 
 def ics_invite(

@@ -57,3 +57,19 @@ def translate(value: dict[str, str] | None, language: str, default_language: str
     if not value:
         return None
     return value.get(language) or value.get(default_language)
+
+
+def accepted_language(accept_language: str | None, settings: Settings) -> str:
+    """The first supported language of an Accept-Language header, by its q-values; else the default one."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate((accept_language or "")[:1000].split(",")):
+        tag, _, quality = item.strip().partition(";")
+        try:
+            q = float(quality.strip()[2:]) if quality.strip().startswith("q=") else 1.0
+        except ValueError:
+            q = 0.0
+        ranked.append((-q, position, tag.strip().split("-")[0].lower()))
+    for negative_q, _, language in sorted(ranked):
+        if negative_q < 0 and language in settings.supported_languages:
+            return language
+    return settings.default_language

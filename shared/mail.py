@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -77,6 +78,18 @@ class Attachment:
     params: tuple[tuple[str, str], ...] = ()  # extra Content-Type parameters, e.g. (("method", "REQUEST"),)
 
 
+HEADER_TEXT_LIMIT = 250
+
+
+def header_text(value: str, limit: int = HEADER_TEXT_LIMIT) -> str:
+    """Text fit for a header (a subject, a display name): one line, no control characters, bounded.
+
+    Titles and names are staff or visitor input: a line break in a header would start another one.
+    """
+    flat = " ".join("".join(" " if unicodedata.category(c)[0] == "C" else c for c in value).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+
+
 def _header(value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8")
 
@@ -125,7 +138,7 @@ def build_message(
             message.attach(part)
     message["From"] = settings.smtp_from_email
     message["To"] = ascii_address(to)
-    message["Subject"] = _header(subject)
+    message["Subject"] = _header(header_text(subject))
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=settings.smtp_from_email.rsplit("@", 1)[-1])
     if language:

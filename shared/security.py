@@ -122,9 +122,15 @@ def decode_token(token: str, *, expected_type: TokenType, secret: str) -> dict[s
     return claims
 
 
-def create_link_token(*, purpose: str, subject: str, ttl: timedelta, secret: str) -> str:
-    """A signed token for a link in a mail or a download (purpose-bound, expiring)."""
-    now = utcnow().replace(microsecond=0)
+def create_link_token(
+    *, purpose: str, subject: str, ttl: timedelta, secret: str, issued_at: datetime | None = None
+) -> str:
+    """A signed token for a link in a mail or a download (purpose-bound, expiring).
+
+    The same claims give the same token: a mail rendered later with the `issued_at` of the
+    response carries the link the response did, while the outbox holds only the times.
+    """
+    now = (issued_at or utcnow()).replace(microsecond=0)
     payload = {"sub": subject, "purpose": purpose, "iat": now, "exp": now + ttl}
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM)
 

@@ -7,8 +7,7 @@ their templates, the event bus their subscriptions, and Alembic their tables.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -16,7 +15,7 @@ from fastapi import APIRouter
 
 from shared.events import Event, Handler
 from shared.jobs import PeriodicJob
-from shared.mail import Renderer
+from shared.mail_templates import MailTemplate
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +24,7 @@ class Slice:
     routers: tuple[APIRouter, ...] = ()
     models: ModuleType | None = None  # the module whose tables the slice owns
     jobs: tuple[PeriodicJob, ...] = ()
-    mail_templates: Mapping[str, Renderer] = field(default_factory=dict)
+    mail_templates: tuple[MailTemplate[Any], ...] = ()  # named mails, rendered by the Mailer at delivery
     subscriptions: tuple[tuple[type[Event], Handler], ...] = ()
     # Plain ASGI middleware classes, added innermost (inside CORS and the request context).
     middleware: tuple[type[Any], ...] = ()

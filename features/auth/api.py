@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.auth import service, users
+from features.auth import mails, service, users
 from features.auth.schemas import UserCreate, UserPublic, UserUpdate
 from shared.events import EventBus
 from shared.jobs import JobContext, PeriodicJob
@@ -48,5 +48,5 @@ async def _purge(context: JobContext) -> None:
         await service.purge_expired_auth_records(session)
 
 
-MAIL_TEMPLATES = {service.RESET_MAIL_TEMPLATE: service.render_password_reset}
+MAIL_TEMPLATES = mails.MAIL_TEMPLATES
 JOBS = (PeriodicJob(name="purge_expired_auth_records", interval=timedelta(hours=1), run=_purge),)

@@ -1,6 +1,6 @@
 """HTTP layer of /api/v1/auth: parse, call the service, return."""
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from features.auth import service, users
 from features.auth.errors import RefreshTokenRotated
@@ -18,6 +18,7 @@ from features.auth.schemas import (
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import error_body, error_responses
+from shared.i18n import accepted_language
 from shared.permissions import CurrentPrincipal, IsAdmin
 from shared.ratelimit import public_write_limit
 
@@ -92,10 +93,12 @@ async def register_user(body: UserCreate, _admin: IsAdmin, session: WriteSession
     responses=error_responses(429),
 )
 async def forgot_password(
-    body: ForgotPasswordRequest, session: WriteSession, settings: SettingsDep
+    body: ForgotPasswordRequest, request: Request, session: WriteSession, settings: SettingsDep
 ) -> MessageResponse:
     """Mail a reset link; the answer is the same whether or not the address has an account."""
-    await service.request_password_reset(session, settings, body.email)
+    # Users have no language: the mail is in the first supported one the browser accepts.
+    language = accepted_language(request.headers.get("accept-language"), settings)
+    await service.request_password_reset(session, settings, body.email, language=language)
     return MessageResponse(message=FORGOT_PASSWORD_ANSWER)
 
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import uuid
 from datetime import UTC, datetime, timedelta
-from email.message import Message
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import delete, update
 from sqlmodel import col, exists, select
@@ -22,6 +17,7 @@ from features.auth.errors import (
     RefreshTokenRotated,
     TooManyLoginAttempts,
 )
+from features.auth.mails import PASSWORD_RESET, RESET_TOKEN_TTL, PasswordResetMail, reset_token
 from features.auth.models import FailedLogin, PasswordResetToken, RefreshToken, User
 from features.auth.schemas import TokenPair
 from features.auth.users import (
@@ -34,13 +30,11 @@ from features.auth.users import (
 from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.errors import AppError, InvalidToken
-from shared.mail import build_message, queue_template
 from shared.permissions import Principal, Role
 from shared.security import create_token, decode_token, digest, hash_password, new_opaque_token, verify_password
 
 LOCKOUT_ATTEMPTS = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
-RESET_TOKEN_TTL = timedelta(minutes=30)
 
 
 # --- login and tokens ------------------------------------------------------------------------
@@ -209,19 +203,10 @@ async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Princ
 # --- password reset --------------------------------------------------------------------------
 
 
-RESET_MAIL_TEMPLATE = "auth.password_reset"
-
-
-def _reset_token(settings: Settings, nonce: str) -> str:
-    # The queued mail keeps only the nonce: without SECRET_KEY it is no reset link, so neither
-    # the database nor a backup of it ever holds a usable token (the token table holds a digest).
-    key = settings.secret_key.get_secret_value().encode()
-    mac = hmac.new(key, f"password-reset:{nonce}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-
-async def request_password_reset(session: AsyncSession, settings: Settings, email: str) -> None:
-    """Mails a single-use reset link to an active user; does nothing visible otherwise."""
+async def request_password_reset(
+    session: AsyncSession, settings: Settings, email: str, *, language: str | None = None
+) -> None:
+    """Mails a single-use reset link to an active user (in `language` if written); does nothing visible otherwise."""
     user = await get_user_by_email(session, email)
     if not can_log_in(user):
         return
@@ -229,34 +214,12 @@ async def request_password_reset(session: AsyncSession, settings: Settings, emai
     nonce = new_opaque_token()
     session.add(
         PasswordResetToken(
-            user_id=user.id, token_digest=digest(_reset_token(settings, nonce)), expires_at=utcnow() + RESET_TOKEN_TTL
+            user_id=user.id, token_digest=digest(reset_token(settings, nonce)), expires_at=utcnow() + RESET_TOKEN_TTL
         )
     )
-    await queue_template(
-        session, RESET_MAIL_TEMPLATE, recipient=user.email, params={"user_id": user.id, "nonce": nonce}
+    await PASSWORD_RESET.queue(
+        session, recipient=user.email, params=PasswordResetMail(user_id=user.id, nonce=nonce, language=language)
     )
-
-
-async def render_password_reset(session: AsyncSession, settings: Settings, params: dict[str, Any]) -> Message | None:
-    """The reset mail, rendered when sent; None once the link could no longer be used."""
-    user = await session.get(User, params["user_id"])
-    token = _reset_token(settings, params["nonce"])
-    stored = (
-        await session.exec(select(PasswordResetToken).where(PasswordResetToken.token_digest == digest(token)))
-    ).first()
-    if user is None or not can_log_in(user) or stored is None or stored.used_at is not None:
-        return None
-    if stored.expires_at <= utcnow():
-        return None
-    link = f"{settings.frontend_base_url.rstrip('/')}/reset-password?{urlencode({'token': token})}"
-    minutes = int(RESET_TOKEN_TTL.total_seconds() // 60)
-    text = (
-        f"Hello {user.first_name},\n\n"
-        f"someone asked to reset the password of your Magnetiq account. If it was you, open this link "
-        f"within {minutes} minutes:\n\n{link}\n\nIf it was not you, ignore this message; "
-        f"your password stays as it is.\n"
-    )
-    return build_message(settings, to=user.email, subject="Reset your Magnetiq password", text=text)
 
 
 async def reset_password(session: AsyncSession, *, token: str, new_password: str) -> None:

@@ -4,12 +4,13 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.bookings.mails import MAIL_TEMPLATES
+from features.bookings import mails
 from features.bookings.models import Booking
 from shared.events import UserRemoved
 from shared.jobs import PeriodicJob
 
 JOBS: tuple[PeriodicJob, ...] = ()
+MAIL_TEMPLATES = mails.MAIL_TEMPLATES
 
 
 async def _release_assignments(event: UserRemoved, session: AsyncSession) -> None:

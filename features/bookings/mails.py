@@ -1,64 +1,39 @@
-"""What the visitor is mailed, in their language: request received, confirmed (.ics), cancelled (.ics)."""
+"""What the visitor is mailed, in their language: request received, confirmed (.ics), cancelled (.ics).
+
+Texts in mail_texts/, rendered when sent; the language by the kernel's one rule.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from email.message import Message
 from functools import partial
-from typing import Any
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.bookings.models import Booking
-from shared.calendar import ics_invite
+from shared.calendar import ics_invite, invite_uid
 from shared.config import Settings
 from shared.db import utcnow
-from shared.mail import Renderer, ascii_address, build_message, queue_template
+from shared.mail import Attachment, ascii_address
+from shared.mail_templates import Draft, MailTemplate, Rendered, ServedLanguage
 from shared.security import create_link_token, read_link_token
 
 PUBLIC_PREFIX = "/api/v1/public/bookings"
 CANCEL_PURPOSE = "booking-cancel"
 
-_TEXTS = {
-    "en": {
-        "received_subject": "We received your consultation request",
-        "received_body": "we received your request for a consultation on {when}: {topic}.\n"
-                         "We will confirm it shortly.",
-        "confirmed_subject": "Your consultation is confirmed: {when}",
-        "confirmed_body": "your consultation on {when} is confirmed: {topic}.\n"
-                          "The invitation is attached for your calendar.",
-        "cancelled_subject": "Your consultation has been cancelled",
-        "cancelled_body": "your consultation on {when} ({topic}) has been cancelled.",
-        "greeting": "Hello {name},",
-        "cancel_line": "Cannot make it? Cancel here: {link}",
-        "time": "%Y-%m-%d %H:%M",
-    },
-    "de": {
-        "received_subject": "Wir haben Ihre Terminanfrage erhalten",
-        "received_body": "wir haben Ihre Anfrage für einen Beratungstermin am {when} erhalten: {topic}.\n"
-                         "Wir bestätigen ihn in Kürze.",
-        "confirmed_subject": "Ihr Beratungstermin ist bestätigt: {when}",
-        "confirmed_body": "Ihr Beratungstermin am {when} ist bestätigt: {topic}.\n"
-                          "Die Einladung für Ihren Kalender finden Sie im Anhang.",
-        "cancelled_subject": "Ihr Beratungstermin wurde abgesagt",
-        "cancelled_body": "Ihr Beratungstermin am {when} ({topic}) wurde abgesagt.",
-        "greeting": "Guten Tag {name},",
-        "cancel_line": "Sie können nicht? Hier absagen: {link}",
-        "time": "%d.%m.%Y %H:%M Uhr",
-    },
-}
-
-
-def texts_for(language: str) -> dict[str, str]:
-    return _TEXTS.get(language, _TEXTS["en"])
+TEXTS = Path(__file__).parent / "mail_texts"
+# How each language writes a time; a language without one gets the default language's (the kernel's rule).
+_TIME_FORMATS = {"en": "%Y-%m-%d %H:%M", "de": "%d.%m.%Y %H:%M Uhr"}
 
 
 def local_time(booking: Booking, language: str) -> str:
     """The start in the visitor's own zone, written the way their language writes it."""
     local = booking.starts_at.astimezone(ZoneInfo(booking.timezone))
-    return f"{local.strftime(texts_for(language)['time'])} ({booking.timezone})"
+    time_format = _TIME_FORMATS.get(language) or next(iter(_TIME_FORMATS.values()))
+    return f"{local.strftime(time_format)} ({booking.timezone})"
 
 
 def cancel_token(settings: Settings, booking: Booking, *, now: datetime | None = None) -> str | None:
@@ -83,66 +58,59 @@ def cancel_link(settings: Settings, booking: Booking) -> str | None:
     return None if token is None else f"{settings.public_base_url.rstrip('/')}{PUBLIC_PREFIX}/cancel/{token}"
 
 
-def _message(settings: Settings, booking: Booking, kind: str, *, with_link: bool, cancelled: bool = False,
-             invite: bool = False) -> Message:
-    text = texts_for(booking.language)
-    fields = {"when": local_time(booking, booking.language), "topic": booking.topic}
-    lines = [text["greeting"].format(name=booking.first_name), "", text[f"{kind}_body"].format(**fields)]
-    link = cancel_link(settings, booking) if with_link else None
-    if link:
-        lines += ["", text["cancel_line"].format(link=link)]
-    attachments = ()
-    if invite:
-        attachments = (
-            ics_invite(
-                uid=f"booking-{booking.id}@{settings.smtp_from_email.rsplit('@', 1)[-1]}",
-                summary=booking.topic, description=text[f"{kind}_body"].format(**fields),
-                starts_at=booking.starts_at, duration=timedelta(minutes=booking.duration_minutes),
-                timezone_name=booking.timezone, organizer_email=settings.smtp_from_email,
-                attendee_email=ascii_address(booking.email), url=link, cancelled=cancelled,
-                sequence=1 if cancelled else 0,
-            ),
-        )
-    return build_message(
-        settings, to=booking.email, subject=text[f"{kind}_subject"].format(**fields), text="\n".join(lines),
-        attachments=attachments, language=booking.language,
-    )
+class BookingMail(BaseModel):
+    booking_id: int
 
 
-def received_message(settings: Settings, booking: Booking) -> Message:
-    return _message(settings, booking, "received", with_link=True)
-
-
-def confirmed_message(settings: Settings, booking: Booking) -> Message:
-    return _message(settings, booking, "confirmed", with_link=True, invite=True)
-
-
-def cancelled_message(settings: Settings, booking: Booking) -> Message:
-    return _message(settings, booking, "cancelled", with_link=False, cancelled=True, invite=True)
+# kind: (what must still hold when it is sent, with a cancel link, with an invite)
+_KINDS: dict[str, tuple[frozenset[str], bool, bool]] = {
+    "received": (frozenset({"pending", "confirmed"}), True, False),
+    "confirmed": (frozenset({"confirmed"}), True, True),
+    "cancelled": (frozenset({"cancelled"}), False, True),
+}
 
 
 # --- rendered when sent: the mail says what holds then, and the outbox holds no cancel link ---
 
-async def _render(
-    build: Callable[[Settings, Booking], Message], still_true_for: frozenset[str],
-    session: AsyncSession, settings: Settings, params: dict[str, Any],
-) -> Message | None:
-    booking = await session.get(Booking, params["booking_id"])
+async def _load(
+    kind: str, session: AsyncSession, settings: Settings, params: BookingMail, served: ServedLanguage
+) -> Draft | None:
+    still_true_for, with_link, with_invite = _KINDS[kind]
+    booking = await session.get(Booking, params.booking_id)
     if booking is None or booking.status not in still_true_for:
         return None  # overtaken (a confirmation for a booking cancelled meanwhile): its own mail went out
-    return build(settings, booking)
+    language = served(booking.language)
+    link = cancel_link(settings, booking) if with_link else None
+    cancelled = kind == "cancelled"
+
+    def invite(rendered: Rendered) -> tuple[Attachment, ...]:
+        if not with_invite:
+            return ()
+        return (
+            ics_invite(
+                uid=invite_uid("booking", booking.id or 0, settings), summary=booking.topic,
+                description=rendered.blocks["body"], starts_at=booking.starts_at,
+                duration=timedelta(minutes=booking.duration_minutes), timezone_name=booking.timezone,
+                organizer_email=settings.smtp_from_email, attendee_email=ascii_address(booking.email), url=link,
+                cancelled=cancelled, sequence=1 if cancelled else 0,
+            ),
+        )
+
+    values = {
+        "name": booking.first_name, "when": local_time(booking, language), "topic": booking.topic,
+        "cancel_link": link,
+    }
+    return Draft(to=booking.email, language=language, values=values, attachments=invite)
 
 
-_KINDS: dict[str, tuple[Callable[[Settings, Booking], Message], frozenset[str]]] = {
-    "received": (received_message, frozenset({"pending", "confirmed"})),
-    "confirmed": (confirmed_message, frozenset({"confirmed"})),
-    "cancelled": (cancelled_message, frozenset({"cancelled"})),
+TEMPLATES = {
+    kind: MailTemplate(name=f"bookings.{kind}", folder=TEXTS, params=BookingMail, load=partial(_load, kind))
+    for kind in _KINDS
 }
-MAIL_TEMPLATES: dict[str, Renderer] = {
-    f"bookings.{kind}": partial(_render, build, statuses) for kind, (build, statuses) in _KINDS.items()
-}
+MAIL_TEMPLATES = tuple(TEMPLATES.values())
 
 
 async def queue(session: AsyncSession, booking: Booking, kind: str) -> None:
     """Queues the `kind` mail (received, confirmed, cancelled) for the booking's visitor."""
-    await queue_template(session, f"bookings.{kind}", recipient=booking.email, params={"booking_id": booking.id})
+    assert booking.id is not None
+    await TEMPLATES[kind].queue(session, recipient=booking.email, params=BookingMail(booking_id=booking.id))

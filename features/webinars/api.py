@@ -1,9 +1,9 @@
 """The webinars slice's public face."""
 
-from features.webinars.mails import render_confirmation
-from features.webinars.registrations import CONFIRMATION_TEMPLATE
+from features.webinars import mails
 from shared.jobs import PeriodicJob
-from shared.mail import Renderer
 
 JOBS: tuple[PeriodicJob, ...] = ()
-MAIL_TEMPLATES: dict[str, Renderer] = {CONFIRMATION_TEMPLATE: render_confirmation}
+MAIL_TEMPLATES = mails.MAIL_TEMPLATES
+
+__all__ = ["JOBS", "MAIL_TEMPLATES"]

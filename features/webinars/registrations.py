@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.webinars.errors import WebinarCancelled, WebinarFull, WebinarNotOpen, WebinarStarted
+from features.webinars.mails import CONFIRMATION, RegistrationMail
 from features.webinars.models import Webinar, WebinarRegistration
 from features.webinars.schemas import RegistrationPublic, RegistrationRequest
 from features.webinars.service import get_webinar
@@ -20,7 +21,6 @@ from shared.errors import NotFound
 from shared.events import EventBus
 from shared.i18n import served_language
 from shared.leads import Visitor, capture_lead
-from shared.mail import queue_template
 from shared.pagination import PageParams, paginate, sort_order
 
 SORT_COLUMNS = {
@@ -70,7 +70,6 @@ _REGISTER_IF_OPEN = (
     .returning(_registrations.id)
 )
 _REGISTER = DriverStatement(_REGISTER_IF_OPEN)
-CONFIRMATION_TEMPLATE = "webinars.confirmation"
 
 
 def _refuse_unless_open(webinar: Webinar) -> None:
@@ -100,9 +99,7 @@ async def register(
         return RegistrationPublic.model_validate(existing), False
     registration_id = inserted[0][0]
     # The confirmation is rendered when it is sent: this request stores one small row.
-    await queue_template(
-        session, CONFIRMATION_TEMPLATE, recipient=visitor.email, params={"registration_id": registration_id}
-    )
+    await CONFIRMATION.queue(session, recipient=visitor.email, params=RegistrationMail(registration_id=registration_id))
     await capture_lead(session, bus, source=f"webinar:{webinar_id}", visitor=visitor, consent_before=None)
     return RegistrationPublic(
         id=registration_id, webinar_id=webinar_id, email=visitor.email, created_at=created_at

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -11,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.media import api as media_api
-from features.whitepapers.emails import download_message
+from features.whitepapers.emails import DOWNLOAD, DOWNLOAD_PURPOSE, DownloadMail, download_link
 from features.whitepapers.models import Whitepaper, WhitepaperDownload
 from features.whitepapers.schemas import DownloadLink
 from features.whitepapers.service import get_whitepaper
@@ -19,16 +18,12 @@ from shared.config import Settings
 from shared.db import utcnow
 from shared.errors import NotFound, PermissionDenied
 from shared.events import EventBus
-from shared.i18n import served_language, translate
+from shared.i18n import served_language
 from shared.leads import Visitor, capture_lead
-from shared.mail import queue_mail
 from shared.pagination import PageParams, paginate, sort_order
-from shared.security import create_link_token, read_link_token
+from shared.security import read_link_token
 from shared.visitors import VisitorFields
 
-DOWNLOAD_PURPOSE = "whitepaper-download"
-DOWNLOAD_TTL = timedelta(hours=24)
-PATH = "/api/v1/business/whitepapers"
 LEAD_SORT_COLUMNS = {
     "created_at": WhitepaperDownload.created_at, "last_downloaded_at": WhitepaperDownload.last_downloaded_at,
     "email": WhitepaperDownload.email, "times": WhitepaperDownload.times,
@@ -39,19 +34,10 @@ CSV_COLUMNS = (
 )
 
 
-def download_link(settings: Settings, whitepaper_id: int) -> DownloadLink:
-    # Taken before the token is signed, so the token never expires before the time we announce.
-    expires_at = utcnow().replace(microsecond=0) + DOWNLOAD_TTL
-    token = create_link_token(
-        purpose=DOWNLOAD_PURPOSE, subject=str(whitepaper_id), ttl=DOWNLOAD_TTL,
-        secret=settings.secret_key.get_secret_value(),
-    )
-    url = f"{settings.public_base_url.rstrip('/')}{PATH}/{whitepaper_id}/file?token={token}"
-    return DownloadLink(download_url=url, expires_at=expires_at)
-
-
-async def _record_download(session: AsyncSession, whitepaper_id: int, visitor: Visitor) -> bool | None:
-    """Records the download; returns the consent the visitor's record held before, None for a new record.
+async def _record_download(
+    session: AsyncSession, whitepaper_id: int, visitor: Visitor
+) -> tuple[WhitepaperDownload, bool | None]:
+    """Records the download; returns the record and the consent it held before (None for a new record).
 
     A repeat download updates the visitor's record (the latest answers win: a visitor may correct
     their name or change their consent) rather than adding a second lead."""
@@ -79,26 +65,25 @@ async def _record_download(session: AsyncSession, whitepaper_id: int, visitor: V
         .values(download_count=Whitepaper.download_count + 1)
     )
     await session.flush()
-    return consent_before
+    return lead, consent_before
 
 
 async def request_download(
     session: AsyncSession, settings: Settings, events: EventBus, whitepaper_id: int, form: VisitorFields
 ) -> DownloadLink:
-    """Records the lead and the download, publishes LeadCaptured when it is news, queues the mail with the link."""
-    whitepaper = await get_whitepaper(session, whitepaper_id, published_only=True)
+    """Records the lead and the download, publishes LeadCaptured when it is news, queues the mail for the link."""
+    await get_whitepaper(session, whitepaper_id, published_only=True)  # 404 unless published
     visitor = Visitor.from_form(form, language=served_language(form.language, settings))
-    consent_before = await _record_download(session, whitepaper_id, visitor)
+    lead, consent_before = await _record_download(session, whitepaper_id, visitor)
     await capture_lead(
         session, events, source=f"whitepaper:{whitepaper_id}", visitor=visitor, consent_before=consent_before
     )
     link = download_link(settings, whitepaper_id)
-    title = translate(whitepaper.title, visitor.language, settings.default_language) or whitepaper.slug
-    message = download_message(
-        settings, to=visitor.email, first_name=visitor.first_name, title=title,
-        url=link.download_url, expires_at=link.expires_at, language=visitor.language,
+    assert lead.id is not None
+    # The mail is rendered when sent, with a link signed then for the same expiry: the outbox holds no link.
+    await DOWNLOAD.queue(
+        session, recipient=visitor.email, params=DownloadMail(download_id=lead.id, expires_at=link.expires_at)
     )
-    await queue_mail(session, message)
     return link
 
 

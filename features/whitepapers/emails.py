@@ -1,44 +1,67 @@
-"""The mail carrying a whitepaper's download link, in the visitor's language (en or de)."""
+"""The mail carrying a whitepaper's download link, rendered when sent (texts in mail_texts/, en and de).
 
-from datetime import datetime
-from email.message import Message
+The outbox holds the lead's id and the link's expiry, never the link: the token is signed at
+delivery with the times the response's link was signed with, so the two links are the same.
+"""
 
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from pydantic import AwareDatetime, BaseModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from features.whitepapers.models import Whitepaper, WhitepaperDownload
+from features.whitepapers.schemas import DownloadLink
 from shared.config import Settings
-from shared.mail import build_message
+from shared.db import as_utc, utcnow
+from shared.i18n import translate
+from shared.mail_templates import Draft, MailTemplate, ServedLanguage
+from shared.security import create_link_token
 
-_SUBJECTS = {"en": "Your download: {title}", "de": "Ihr Download: {title}"}
-_TEXTS = {
-    "en": (
-        "Hello {first_name},\n\n"
-        "thank you for your interest in \u201c{title}\u201d. Download it here:\n\n"
-        "{url}\n\n"
-        "The link works until {expires} (UTC). If it has expired, request the whitepaper again.\n"
-    ),
-    "de": (
-        "Hallo {first_name},\n\n"
-        "vielen Dank f\u00fcr Ihr Interesse an \u201e{title}\u201c. Hier k\u00f6nnen Sie es herunterladen:\n\n"
-        "{url}\n\n"
-        "Der Link ist bis {expires} (UTC) g\u00fcltig. Ist er abgelaufen, fordern Sie das Whitepaper einfach "
-        "erneut an.\n"
-    ),
-}
-MAIL_LANGUAGES = tuple(_TEXTS)
+DOWNLOAD_PURPOSE = "whitepaper-download"
+DOWNLOAD_TTL = timedelta(hours=24)
+PATH = "/api/v1/business/whitepapers"
+TEXTS = Path(__file__).parent / "mail_texts"
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    # Titles are staff input: a line break in a header would break the message.
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
-
-
-def download_message(
-    settings: Settings, *, to: str, first_name: str, title: str, url: str, expires_at: datetime, language: str
-) -> Message:
-    """The download mail; languages without a template get the English one."""
-    language = language if language in _TEXTS else "en"
-    title = _one_line(title)
-    text = _TEXTS[language].format(
-        first_name=first_name, title=title, url=url, expires=expires_at.strftime("%Y-%m-%d %H:%M")
+def download_link(settings: Settings, whitepaper_id: int, *, expires_at: datetime | None = None) -> DownloadLink:
+    """A signed link to the document, valid 24 hours (until `expires_at`, for a link signed again)."""
+    # Taken before the token is signed, so the token never expires before the time we announce.
+    expires_at = as_utc(expires_at) if expires_at else utcnow().replace(microsecond=0) + DOWNLOAD_TTL
+    token = create_link_token(
+        purpose=DOWNLOAD_PURPOSE, subject=str(whitepaper_id), ttl=DOWNLOAD_TTL,
+        secret=settings.secret_key.get_secret_value(), issued_at=expires_at - DOWNLOAD_TTL,
     )
-    subject = _SUBJECTS[language].format(title=title)
-    return build_message(settings, to=to, subject=subject, text=text, language=language)
+    url = f"{settings.public_base_url.rstrip('/')}{PATH}/{whitepaper_id}/file?token={token}"
+    return DownloadLink(download_url=url, expires_at=expires_at)
+
+
+class DownloadMail(BaseModel):
+    download_id: int  # the lead (WhitepaperDownload): whom to mail, in which language
+    expires_at: AwareDatetime  # the response's link's expiry: the mailed link is signed with it
+
+
+async def _load(
+    session: AsyncSession, settings: Settings, params: DownloadMail, served: ServedLanguage
+) -> Draft | None:
+    """Nothing to send once the link has expired or the whitepaper is no longer published."""
+    lead = await session.get(WhitepaperDownload, params.download_id)
+    if lead is None or params.expires_at <= utcnow():
+        return None
+    whitepaper = await session.get(Whitepaper, lead.whitepaper_id)
+    if whitepaper is None or whitepaper.deleted_at is not None or whitepaper.status != "published":
+        return None
+    language = served(lead.language)
+    link = download_link(settings, lead.whitepaper_id, expires_at=params.expires_at)
+    values = {
+        "first_name": lead.first_name,
+        "title": translate(whitepaper.title, language, settings.default_language) or whitepaper.slug,
+        "url": link.download_url, "expires": link.expires_at.strftime("%Y-%m-%d %H:%M"),
+    }
+    return Draft(to=lead.email, language=language, values=values)
+
+
+DOWNLOAD = MailTemplate(name="whitepapers.download", folder=TEXTS, params=DownloadMail, load=_load)
+MAIL_TEMPLATES = (DOWNLOAD,)

@@ -9,6 +9,7 @@ SLICE = Slice(
     routers=(router,),
     models=models,
     jobs=api.JOBS,
+    mail_templates=api.MAIL_TEMPLATES,
     openapi_tags=(
         {"name": "whitepapers", "description": "Whitepapers behind a lead form, downloaded by signed link."},
     ),

@@ -31,7 +31,8 @@ from shared.security import use_password_hashing_for
 
 ROUTERS = tuple(router for slice_ in SLICES for router in slice_.routers)
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *(job for slice_ in SLICES for job in slice_.jobs))
-MAIL_TEMPLATES = {name: render for slice_ in SLICES for name, render in slice_.mail_templates.items()}
+MAIL_TEMPLATES = {template.name: template for slice_ in SLICES for template in slice_.mail_templates}
+assert len(MAIL_TEMPLATES) == sum(len(slice_.mail_templates) for slice_ in SLICES), "two mail templates share a name"
 EVENT_SUBSCRIPTIONS = tuple(subscription for slice_ in SLICES for subscription in slice_.subscriptions)
 OPENAPI_TAGS = [tag for slice_ in SLICES for tag in slice_.openapi_tags]
 

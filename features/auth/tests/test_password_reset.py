@@ -179,3 +179,28 @@ async def test_a_reset_mail_whose_link_died_while_queued_is_not_sent(app, client
     async with app.state.db.session(write=False) as session:
         [row] = (await session.exec(OutgoingMail.__table__.select())).all()
     assert row.status == "skipped"
+
+
+async def test_the_reset_mail_is_in_the_language_the_browser_accepts_else_the_default(app, client, mailbox):
+    from shared.i18n import accepted_language
+
+    await make_user(app, email="deutsch@example.com")
+    await make_user(app, email="francais@example.com")
+    german = {"Accept-Language": "fr-CH, fr;q=0.9, de-DE;q=0.8, en;q=0.7"}  # fr unsupported: de ranks next
+    await client.post("/api/v1/auth/forgot-password", json={"email": "deutsch@example.com"}, headers=german)
+    await client.post("/api/v1/auth/forgot-password", json={"email": "francais@example.com"}, headers={"Accept-Language": "fr"})
+    [message] = mailbox.to("deutsch@example.com")
+    assert message["Content-Language"] == "de" and message["Subject"] == "Ihr Magnetiq-Passwort zurücksetzen"
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert body.startswith("Hallo ") and "30 Minuten" in body and "/reset-password?token=" in body
+    [default] = mailbox.to("francais@example.com")
+    assert default["Content-Language"] == "en" and default["Subject"] == "Reset your Magnetiq password"
+    assert accepted_language("en;q=0, de;q=0.1", app.state.settings) == "de"
+    assert accepted_language("garbage;q=x", app.state.settings) == "en"
+
+
+def test_the_reset_mail_is_written_in_every_default_supported_language():
+    from features.auth.mails import PASSWORD_RESET
+    from shared.config import Settings
+
+    assert set(Settings(_env_file=None).supported_languages) <= PASSWORD_RESET.languages

@@ -190,3 +190,10 @@ async def test_a_control_character_in_a_plain_text_field_is_422_and_nothing_is_b
     assert (await client.get(BOOKINGS, headers=viewer_headers)).json()["total"] == 0
     multi_line = booking_body(berlin(monday, "10:00"), message="Line one\r\nLine\ttwo")
     assert (await client.post(BOOKINGS, json=multi_line)).status_code == 201
+
+
+async def test_a_supported_language_without_texts_gets_the_default_language_not_english(app, monday, book, mailbox):
+    app.state.settings.supported_languages = ["de", "en", "fr"]  # German first: the default language
+    await book(berlin(monday, "10:00"), language="fr")
+    [message] = mailbox.to("ada@example.com")
+    assert message["Content-Language"] == "de" and message["Subject"] == "Wir haben Ihre Terminanfrage erhalten"

@@ -254,3 +254,24 @@ async def test_a_control_character_in_a_visitor_field_is_422_and_no_registration
         response = await client.post(url, json=visitor(**{field: "Grace\u0000"}))
         assert response.status_code == 422 and response.json()["error"]["field"] == field, field
     assert await _registrations(app, webinar["id"]) == []
+
+
+async def test_the_cancellation_is_queued_as_a_template_and_rendered_when_sent(
+    app, client, create_webinar, editor_headers, smtp_server
+):
+    webinar = await create_webinar()
+    assert (await client.post(f"{BASE}/{webinar['id']}/register", json=visitor("late@example.com"))).status_code == 201
+    cancel = await client.put(f"{BASE}/{webinar['id']}", json={"status": "cancelled"}, headers=editor_headers)
+    assert cancel.status_code == 200
+    async with app.state.db.session(write=False) as session:
+        rows = (await session.exec(select(OutgoingMail).order_by(OutgoingMail.id))).all()
+    assert [(row.template, row.message, row.params) for row in rows] == [  # nothing rendered in the request
+        ("webinars.confirmation", None, {"registration_id": 1}), ("webinars.cancellation", None, {"registration_id": 1})
+    ]
+    renamed = {"title": {"en": "Lead scoring, renamed"}}
+    assert (await client.put(f"{BASE}/{webinar['id']}", json=renamed, headers=editor_headers)).status_code == 200
+
+    recorder, port = smtp_server
+    assert await _deliver_now(app, port) == 1
+    [message] = recorder.to("late@example.com")
+    assert message["Subject"] == "Cancelled: Lead scoring, renamed"  # the webinar as it is when sent

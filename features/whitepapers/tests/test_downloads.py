@@ -277,3 +277,13 @@ async def test_a_control_character_in_a_visitor_field_is_422_and_no_lead_is_kept
         assert response.status_code == 422 and response.json()["error"]["field"] == field, field
     leads = await client.get(f"{BASE}/{whitepaper['id']}/downloads", headers=viewer_headers)
     assert leads.json()["total"] == 0
+
+
+async def test_the_outbox_holds_no_link_until_the_mail_is_rendered_at_delivery(app, client, create_whitepaper):
+    whitepaper = await create_whitepaper()  # no SMTP server listens: the mail waits in the outbox
+    link = (await _download(client, whitepaper["id"])).json()["download_url"]
+    async with app.state.db.session(write=False) as session:
+        [row] = (await session.exec(OutgoingMail.__table__.select())).all()
+    dumped = repr(tuple(row))
+    assert row.template == "whitepapers.download" and row.message is None
+    assert _token(link) not in dumped and "token" not in dumped and "/file" not in dumped
