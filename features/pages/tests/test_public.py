@@ -115,9 +115,9 @@ async def test_scheduled_page_is_published_by_the_worker_when_due(app, client, c
     from features.pages.service import CACHE_NAMESPACE
     from shared.jobs import JobContext, JobRunner
 
-    soon = datetime.now(UTC) + timedelta(seconds=1)
+    soon = datetime.now(UTC) + timedelta(seconds=30)  # the job's clock is moved: nothing waits for this
     page = await create_page("launch", status="scheduled", publish_at=soon.isoformat())
-    now = [datetime.now(UTC)]
+    now = [soon - timedelta(seconds=10)]
     context = JobContext(
         database=app.state.db, settings=app.state.settings, mailer=app.state.mailer, clock=lambda: now[0]
     )
