@@ -84,6 +84,7 @@ class MailTemplate(Generic[P]):
     load: Load[P]
     file: str = ""  # the texts' file name before the language; default: the name after the slice
     languages: frozenset[str] = field(init=False)
+    html_languages: frozenset[str] = field(init=False)  # those with an .html alternative
 
     def __post_init__(self) -> None:
         if not self.file:
@@ -92,6 +93,8 @@ class MailTemplate(Generic[P]):
         if not found:
             raise LookupError(f"mail template {self.name!r} has no texts in {self.folder}")
         object.__setattr__(self, "languages", found)
+        with_html = frozenset(path.name.split(".")[-2] for path in self.folder.glob(f"{self.file}.*.html"))
+        object.__setattr__(self, "html_languages", with_html)
 
     def language(self, requested: str | None, settings: Settings) -> str:
         return mail_language(requested, self.languages, settings)
@@ -103,7 +106,7 @@ class MailTemplate(Generic[P]):
         context = template.new_context(dict(values))
         blocks = {name: "".join(render(context)) for name, render in template.blocks.items()}
         html = None
-        if (self.folder / f"{self.file}.{language}.html").is_file():
+        if language in self.html_languages:
             html = environment.get_template(f"{self.file}.{language}.html").render(values)
         return Rendered(
             language=language, subject=blocks["subject"], text=blocks["text"], html=html, blocks=blocks

@@ -19,4 +19,7 @@ def template_environment(loader: BaseLoader) -> SandboxedEnvironment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the code: no stat of the file on every render (each confirmation
+        # is rendered in the API process, beside the registrations the benchmark counts).
+        auto_reload=False,
     )
