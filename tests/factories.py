@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from httpx import AsyncClient
 
@@ -77,3 +83,36 @@ async def mint_headers(app: FastAPI, user: UserPublic) -> dict[str, str]:
         ttl=timedelta(minutes=settings.access_token_expire_minutes), claims={"fam": family, "role": user.role},
     )
     return {"Authorization": f"Bearer {access.token}"}
+
+
+@contextmanager
+def running_server(command: list[str], *, cwd: Path, env: dict[str, str], deadline_seconds: float = 30) -> Iterator[
+    subprocess.Popen
+]:
+    """A server process started with `command` (cwd: a test's own folder, so no developer's .env leaks
+    in), once its /api/v1/health answers 200 at the `--port` in the command; stopped afterwards."""
+    port = command[command.index("--port") + 1]
+    log = cwd / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + deadline_seconds
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"the server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no 200 from /api/v1/health within {deadline_seconds} s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

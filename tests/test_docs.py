@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.factories import free_port
+from tests.factories import free_port, running_server
 
 DOC_PAGES = ("/docs", "/redoc")
 EXPECTED_TYPE = {"script": "javascript", "link": "text/css"}
@@ -51,32 +50,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     # Migrated first, as `make run` does: /health answers 200 only on a schema at head.
     subprocess.run([sys.executable, "-m", "magnetiq.cli", "db", "upgrade"], cwd=tmp, env=env, check=True, capture_output=True)
-    command = [sys.executable, "-m", "uvicorn", "magnetiq.app:create_app", "--factory", "--host", "127.0.0.1"]
-    log = tmp / "server.log"
-    with log.open("wb") as out:  # cwd=tmp so a developer's .env cannot leak in
-        process = subprocess.Popen([*command, "--port", str(port)], cwd=tmp, env=env, stdout=out, stderr=out)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"uvicorn exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base_url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"uvicorn did not answer /api/v1/health within 20 s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [sys.executable, "-m", "uvicorn", "magnetiq.app:create_app", "--factory", "--host", "127.0.0.1",
+               "--port", str(port)]
+    with running_server(command, cwd=tmp, env=env, deadline_seconds=20):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize("page", DOC_PAGES)

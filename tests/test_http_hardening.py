@@ -12,7 +12,6 @@ import json
 import os
 import select
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ import pytest
 from alembic import command
 
 from shared.migrations import alembic_config
-from tests.factories import free_port
+from tests.factories import free_port, running_server
 
 REGISTER = "/api/v1/business/webinars/1/register"
 MIB = 1024 * 1024
@@ -54,34 +53,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp / "media"), "WORKER_ENABLED": "false",
         "ENVIRONMENT": "test", "MAX_REQUEST_BODY_BYTES": str(MIB),
     }
-    log = tmp / "server.log"
-    with log.open("wb") as out:  # cwd=tmp so a developer's .env cannot leak in
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "magnetiq"), "serve", "--port", str(port)],
-            cwd=tmp, env=env, stdout=out, stderr=out,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"uvicorn exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base_url}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"uvicorn did not answer /api/v1/health within 30 s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Server(base_url=base_url, port=port, pid=process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    serve = [str(Path(sys.executable).parent / "magnetiq"), "serve", "--port", str(port)]
+    with running_server(serve, cwd=tmp, env=env) as process:
+        yield Server(base_url=f"http://127.0.0.1:{port}", port=port, pid=process.pid)
 
 
 def _error_code(response: httpx.Response) -> str:
