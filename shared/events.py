@@ -24,13 +24,21 @@ class Event:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LeadCaptured(Event):
+class Visitor:
+    """A visitor's details as every slice stores them: the address normalized, the language served."""
+
     email: str
     first_name: str
     last_name: str
     company: str | None
     language: str
     consent_marketing: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadCaptured(Event, Visitor):
+    """A visitor who is news at one source (shared/leads.py says when)."""
+
     source: str  # "webinar:<id>", "whitepaper:<id>" or "booking:<id>"
 
 

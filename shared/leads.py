@@ -11,31 +11,20 @@ each person once per source.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.events import EventBus, LeadCaptured
+from shared.events import EventBus, LeadCaptured, Visitor
 from shared.visitors import VisitorFields, normalize_email
 
 
-@dataclass(frozen=True, kw_only=True)
-class Visitor:
-    """A visitor's details as every slice stores them: the address normalized, the language served."""
-
-    email: str
-    first_name: str
-    last_name: str
-    company: str | None
-    language: str
-    consent_marketing: bool
-
-    @classmethod
-    def from_form(cls, fields: VisitorFields, *, language: str) -> Visitor:
-        return cls(
-            email=normalize_email(fields.email), first_name=fields.first_name, last_name=fields.last_name,
-            company=fields.company, language=language, consent_marketing=fields.consent_marketing,
-        )
+def visitor_from_form(fields: VisitorFields, *, language: str) -> Visitor:
+    """The details a public form gave, as every slice stores them."""
+    return Visitor(
+        email=normalize_email(fields.email), first_name=fields.first_name, last_name=fields.last_name,
+        company=fields.company, language=language, consent_marketing=fields.consent_marketing,
+    )
 
 
 async def capture_lead(
@@ -49,3 +38,6 @@ async def capture_lead(
     if is_news:
         await bus.publish(LeadCaptured(**asdict(visitor), source=source), session)
     return is_news
+
+
+__all__ = ["Visitor", "capture_lead", "visitor_from_form"]

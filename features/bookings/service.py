@@ -29,7 +29,7 @@ from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.events import EventBus
 from shared.i18n import served_language
-from shared.leads import Visitor, capture_lead
+from shared.leads import capture_lead, visitor_from_form
 from shared.pagination import PageParams, paginate, sort_order
 
 MAX_RANGE = timedelta(days=31)
@@ -133,7 +133,7 @@ async def create_booking(
     ends_at = data.starts_at + length
     if await _busy(session, data.starts_at, ends_at):
         raise SlotTaken(field="starts_at")
-    visitor = Visitor.from_form(data, language=served_language(data.language, settings))
+    visitor = visitor_from_form(data, language=served_language(data.language, settings))
     booking = Booking(
         **asdict(visitor), **data.model_dump(include={"topic", "message", "phone", "starts_at", "duration_minutes"}),
         timezone=data.timezone or settings.booking_timezone, ends_at=ends_at,

@@ -20,7 +20,7 @@ from shared.dialect import DriverStatement
 from shared.errors import NotFound
 from shared.events import EventBus
 from shared.i18n import served_language
-from shared.leads import Visitor, capture_lead
+from shared.leads import capture_lead, visitor_from_form
 from shared.pagination import PageParams, paginate, sort_order
 
 SORT_COLUMNS = {
@@ -89,7 +89,7 @@ async def register(
     The fast path is one INSERT ... SELECT that checks every rule; only when it inserts
     nothing do we look at why (not found, not open, already registered, full).
     """
-    visitor = Visitor.from_form(data, language=served_language(data.language, settings))
+    visitor = visitor_from_form(data, language=served_language(data.language, settings))
     created_at = utcnow()
     row = {**asdict(visitor), "email_normalized": visitor.email, "created_at": created_at, "webinar_id": webinar_id}
     inserted = await _REGISTER.fetchall(session, row)

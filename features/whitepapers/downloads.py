@@ -19,7 +19,7 @@ from shared.db import utcnow
 from shared.errors import NotFound, PermissionDenied
 from shared.events import EventBus
 from shared.i18n import served_language
-from shared.leads import Visitor, capture_lead
+from shared.leads import Visitor, capture_lead, visitor_from_form
 from shared.pagination import PageParams, paginate, sort_order
 from shared.security import read_link_token
 from shared.visitors import VisitorFields
@@ -73,7 +73,7 @@ async def request_download(
 ) -> DownloadLink:
     """Records the lead and the download, publishes LeadCaptured when it is news, queues the mail for the link."""
     await get_whitepaper(session, whitepaper_id, published_only=True)  # 404 unless published
-    visitor = Visitor.from_form(form, language=served_language(form.language, settings))
+    visitor = visitor_from_form(form, language=served_language(form.language, settings))
     lead, consent_before = await _record_download(session, whitepaper_id, visitor)
     await capture_lead(
         session, events, source=f"whitepaper:{whitepaper_id}", visitor=visitor, consent_before=consent_before
