@@ -58,7 +58,7 @@ async def create_schema(app: FastAPI) -> None:
 async def make_user(app: FastAPI, *, email: str, role: Role = Role.VIEWER, password: str = TEST_PASSWORD) -> UserPublic:
     async with app.state.db.session() as db_session:
         return await create_user(
-            db_session, UserCreate(email=email, password=password, first_name="Test", last_name=role.value, role=role)
+            db_session, data=UserCreate(email=email, password=password, first_name="Test", last_name=role.value, role=role)
         )
 
 

@@ -34,7 +34,7 @@ async def list_users(
     ] = None,
 ) -> Page[UserPublic]:
     """List users, newest last unless sorted otherwise."""
-    items, total = await list_auth_users(session, page, role=role, is_active=is_active, q=q, sort=sort)
+    items, total = await list_auth_users(session, params=page, role=role, is_active=is_active, q=q, sort=sort)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 @router.post(
@@ -42,22 +42,22 @@ async def list_users(
 )
 async def create_admin_user(body: UserCreate, _admin: IsAdmin, session: WriteSession) -> UserPublic:
     """Create a user with a role."""
-    return await create_user(session, body)
+    return await create_user(session, data=body)
 
 @router.get("/users/{user_id}", response_model=UserPublic, responses=error_responses(404))
 async def read_user(user_id: IdPath, _admin: IsAdmin, session: ReadSession) -> UserPublic:
     """One user."""
-    return await get_user(session, user_id)
+    return await get_user(session, user_id=user_id)
 
 @router.put("/users/{user_id}", response_model=UserPublic, responses=error_responses(404, 409))
 async def update_user(user_id: IdPath, body: UserUpdate, admin: IsAdmin, session: WriteSession) -> UserPublic:
     """Change names, role or active state; the last active admin keeps their role and access."""
-    return await update_auth_user(session, admin, user_id, body)
+    return await update_auth_user(session, actor=admin, user_id=user_id, data=body)
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
 async def deactivate_admin_user(user_id: IdPath, admin: IsAdmin, session: WriteSession, events: EventBusDep) -> None:
     """Deactivate a user: they can no longer log in, their tokens stop working, their assignments are released."""
-    await deactivate_user(session, events, admin, user_id)
+    await deactivate_user(session, events=events, actor=admin, user_id=user_id)
 
 @router.get("/system-health", response_model=SystemHealth)
 async def read_system_health(

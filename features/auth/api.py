@@ -19,28 +19,28 @@ __all__ = [
 ]
 
 
-async def create_user(session: AsyncSession, data: UserCreate) -> UserPublic:
-    return UserPublic.model_validate(await users.create_user(session, data))
+async def create_user(session: AsyncSession, *, data: UserCreate) -> UserPublic:
+    return UserPublic.model_validate(await users.create_user(session, data=data))
 
 
-async def get_user(session: AsyncSession, user_id: int) -> UserPublic:
-    return UserPublic.model_validate(await users.get_user(session, user_id))
+async def get_user(session: AsyncSession, *, user_id: int) -> UserPublic:
+    return UserPublic.model_validate(await users.get_user(session, user_id=user_id))
 
 
 async def list_users(
-    session: AsyncSession, params: PageParams, *, role: Role | None = None, is_active: bool | None = None,
+    session: AsyncSession, *, params: PageParams, role: Role | None = None, is_active: bool | None = None,
     q: str | None = None, sort: str | None = None,
 ) -> tuple[list[UserPublic], int]:
-    found, total = await users.list_users(session, params, role=role, is_active=is_active, q=q, sort=sort)
+    found, total = await users.list_users(session, params=params, role=role, is_active=is_active, q=q, sort=sort)
     return [UserPublic.model_validate(user) for user in found], total
 
 
-async def update_user(session: AsyncSession, actor: Principal, user_id: int, data: UserUpdate) -> UserPublic:
-    return UserPublic.model_validate(await users.update_user(session, actor, user_id, data))
+async def update_user(session: AsyncSession, *, actor: Principal, user_id: int, data: UserUpdate) -> UserPublic:
+    return UserPublic.model_validate(await users.update_user(session, actor=actor, user_id=user_id, data=data))
 
 
-async def deactivate_user(session: AsyncSession, events: EventBus, actor: Principal, user_id: int) -> UserPublic:
-    return UserPublic.model_validate(await users.deactivate_user(session, events, actor, user_id))
+async def deactivate_user(session: AsyncSession, *, events: EventBus, actor: Principal, user_id: int) -> UserPublic:
+    return UserPublic.model_validate(await users.deactivate_user(session, events=events, actor=actor, user_id=user_id))
 
 
 async def _purge(context: JobContext) -> None:

@@ -71,7 +71,8 @@ async def logout(
     principal: CurrentPrincipal, session: WriteSession, settings: SettingsDep, body: LogoutRequest | None = None
 ) -> None:
     """End this login: the access token and its refresh tokens stop working."""
-    await service.logout(session, settings, principal, body.refresh_token if body else None)
+    refresh_token = body.refresh_token if body else None
+    await service.logout(session, settings=settings, principal=principal, refresh_token=refresh_token)
 
 
 @router.post(
@@ -82,7 +83,7 @@ async def logout(
 )
 async def register_user(body: UserCreate, _admin: IsAdmin, session: WriteSession) -> UserPublic:
     """Create a user with a role (admins only)."""
-    return UserPublic.model_validate(await users.create_user(session, body))
+    return UserPublic.model_validate(await users.create_user(session, data=body))
 
 
 @router.post(
@@ -98,7 +99,7 @@ async def forgot_password(
     """Mail a reset link; the answer is the same whether or not the address has an account."""
     # Users have no language: the mail is in the first supported one the browser accepts.
     language = accepted_language(request.headers.get("accept-language"), settings)
-    await service.request_password_reset(session, settings, body.email, language=language)
+    await service.request_password_reset(session, settings=settings, email=body.email, language=language)
     return MessageResponse(message=FORGOT_PASSWORD_ANSWER)
 
 
@@ -116,4 +117,4 @@ async def reset_password(body: ResetPasswordRequest, session: WriteSession) -> N
 @router.get("/me", response_model=UserPublic, responses=error_responses(401))
 async def read_current_user(principal: CurrentPrincipal, session: ReadSession) -> UserPublic:
     """The user behind the access token."""
-    return UserPublic.model_validate(await users.get_user(session, principal.user_id))
+    return UserPublic.model_validate(await users.get_user(session, user_id=principal.user_id))

@@ -93,7 +93,7 @@ async def login(database: Database, settings: Settings, *, email: str, password:
     async with database.session() as session:
         # The first statement waits for the write lock; only then is the time read, so a request
         # that queued is counted when it is admitted, in the order it is admitted.
-        user = await get_user_by_email(session, email)
+        user = await get_user_by_email(session, email=email)
         reservation_id = await _reserve_login_attempt(session, account)
 
     # Unknown, inactive and deleted accounts are verified against a dummy hash: same time, same answer.
@@ -161,7 +161,7 @@ async def _rotate(session: AsyncSession, settings: Settings, claims: dict[str, A
 
 
 async def logout(
-    session: AsyncSession, settings: Settings, principal: Principal, refresh_token: str | None
+    session: AsyncSession, *, settings: Settings, principal: Principal, refresh_token: str | None
 ) -> None:
     """Ends the login behind the access token, and the one behind the refresh token if given."""
     await _revoke_family(session, principal.login_id)
@@ -204,10 +204,10 @@ async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Princ
 
 
 async def request_password_reset(
-    session: AsyncSession, settings: Settings, email: str, *, language: str | None = None
+    session: AsyncSession, *, settings: Settings, email: str, language: str | None = None
 ) -> None:
     """Mails a single-use reset link to an active user (in `language` if written); does nothing visible otherwise."""
-    user = await get_user_by_email(session, email)
+    user = await get_user_by_email(session, email=email)
     if not can_log_in(user):
         return
     assert user is not None and user.id is not None
@@ -242,7 +242,7 @@ async def reset_password(session: AsyncSession, *, token: str, new_password: str
     )
     user.hashed_password = hashed
     user.updated_at = now
-    await revoke_all_sessions(session, user)
+    await revoke_all_sessions(session, user=user)
 
 
 # --- housekeeping ----------------------------------------------------------------------------

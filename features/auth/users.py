@@ -42,15 +42,15 @@ def check_password_policy(password: str, *, field: str = "password") -> None:
 # --- users -----------------------------------------------------------------------------------
 
 
-async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
     return (await session.exec(select(User).where(User.email == normalize_email(email)))).first()
 
 
-async def create_user(session: AsyncSession, data: UserCreate) -> User:
+async def create_user(session: AsyncSession, *, data: UserCreate) -> User:
     check_password_policy(data.password)
     # Hash before the first query: the write lock is taken there and argon2 is slow.
     hashed = await hash_password(data.password)
-    if await get_user_by_email(session, data.email) is not None:
+    if await get_user_by_email(session, email=data.email) is not None:
         raise EmailTaken(field="email")
     user = User(
         email=normalize_email(data.email), hashed_password=hashed,
@@ -64,7 +64,7 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
     return user
 
 
-async def revoke_all_sessions(session: AsyncSession, user: User) -> None:
+async def revoke_all_sessions(session: AsyncSession, *, user: User) -> None:
     """Ends every login of the user: refresh tokens die, and with their login the access tokens."""
     await session.exec(  # type: ignore[call-overload]
         update(RefreshToken)
@@ -80,7 +80,7 @@ def can_log_in(user: User | None) -> bool:
 # --- administration --------------------------------------------------------------------------
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User:
+async def get_user(session: AsyncSession, *, user_id: int) -> User:
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("User not found")
@@ -93,7 +93,7 @@ USER_SORT_COLUMNS = {
 
 
 async def list_users(
-    session: AsyncSession, params: PageParams, *, role: Role | None = None, is_active: bool | None = None,
+    session: AsyncSession, *, params: PageParams, role: Role | None = None, is_active: bool | None = None,
     q: str | None = None, sort: str | None = None,
 ) -> tuple[list[User], int]:
     statement = select(User)
@@ -123,8 +123,8 @@ async def _is_last_active_admin(session: AsyncSession, user: User) -> bool:
     return others == 0
 
 
-async def update_user(session: AsyncSession, actor: Principal, user_id: int, data: UserUpdate) -> User:
-    user = await get_user(session, user_id)
+async def update_user(session: AsyncSession, *, actor: Principal, user_id: int, data: UserUpdate) -> User:
+    user = await get_user(session, user_id=user_id)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "role" in changes and changes["role"] != user.role:
         if user.id == actor.user_id:
@@ -152,12 +152,12 @@ async def _deactivate(session: AsyncSession, actor: Principal, user: User, *, de
     user.is_active = False
     if deleted:
         user.deleted_at = utcnow()
-    await revoke_all_sessions(session, user)
+    await revoke_all_sessions(session, user=user)
 
 
-async def deactivate_user(session: AsyncSession, events: EventBus, actor: Principal, user_id: int) -> User:
+async def deactivate_user(session: AsyncSession, *, events: EventBus, actor: Principal, user_id: int) -> User:
     """Soft-deletes a user: inactive, deleted_at set, every token revoked, UserRemoved published."""
-    user = await get_user(session, user_id)
+    user = await get_user(session, user_id=user_id)
     if user.deleted_at is None:
         await _deactivate(session, actor, user, deleted=True)
         user.updated_at = utcnow()

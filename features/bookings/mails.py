@@ -110,7 +110,7 @@ TEMPLATES = {
 MAIL_TEMPLATES = tuple(TEMPLATES.values())
 
 
-async def queue(session: AsyncSession, booking: Booking, kind: str) -> None:
+async def queue(session: AsyncSession, *, booking: Booking, kind: str) -> None:
     """Queues the `kind` mail (received, confirmed, cancelled) for the booking's visitor."""
     assert booking.id is not None
     await TEMPLATES[kind].queue(session, recipient=booking.email, params=BookingMail(booking_id=booking.id))

@@ -64,7 +64,7 @@ async def read_availability(
     """Free slots (public) inside business hours and the booking window (BOOKING_MIN_NOTICE_HOURS to
     BOOKING_MAX_DAYS_AHEAD); `from` defaults to now, `to` to a week later, at most 31 days apart."""
     slots = await service.availability(
-        session, settings, raw_from=from_, raw_to=to, duration_minutes=duration_minutes
+        session, settings=settings, raw_from=from_, raw_to=to, duration_minutes=duration_minutes
     )
     return Availability(slots=slots)
 
@@ -77,7 +77,7 @@ async def create_booking(
     body: BookingCreate, session: WriteSession, settings: SettingsDep, events: EventBusDep
 ) -> BookingReceipt:
     """Book a free slot (public): a pending booking; 409 SLOT_TAKEN if it overlaps another."""
-    booking = await service.create_booking(session, settings, events, body)
+    booking = await service.create_booking(session, settings=settings, events=events, data=body)
     return BookingReceipt.model_validate(booking)
 
 
@@ -94,7 +94,7 @@ async def list_bookings(
     filters = {"status": status, "start": start, "end": end, "assigned_to": assigned_to, "sort": sort}
     if format == "csv":
         return csv_export(database, "bookings.csv", CSV_COLUMNS, service.export_statement(**filters))
-    items, total = await service.list_bookings(session, page, **filters)
+    items, total = await service.list_bookings(session, params=page, **filters)
     return Page(
         items=[BookingPublic.model_validate(b) for b in items], total=total, limit=page.limit, offset=page.offset
     )
@@ -103,7 +103,7 @@ async def list_bookings(
 @router.get("/{booking_id}", response_model=BookingPublic, responses={**_STAFF, **error_responses(404)})
 async def read_booking(booking_id: IdPath, _reader: CanRead, session: ReadSession) -> BookingPublic:
     """One booking (staff only: visitors never read a booking by id)."""
-    return BookingPublic.model_validate(await service.get_booking(session, booking_id))
+    return BookingPublic.model_validate(await service.get_booking(session, booking_id=booking_id))
 
 
 @router.put("/{booking_id}", response_model=BookingPublic, responses={**_STAFF, **error_responses(404, 409)})
@@ -112,7 +112,7 @@ async def update_booking(
 ) -> BookingPublic:
     """Change status (pending → confirmed | cancelled; confirmed → completed | cancelled | no_show, else 409
     INVALID_TRANSITION), assignee or notes; confirming or cancelling mails the visitor."""
-    booking = await service.update_booking(session, settings, booking_id, body)
+    booking = await service.update_booking(session, settings=settings, booking_id=booking_id, data=body)
     return BookingPublic.model_validate(booking)
 
 
@@ -123,7 +123,7 @@ async def update_booking(
 )
 async def show_cancel_page(token: CancelToken, session: ReadSession, settings: SettingsDep) -> HTMLResponse:
     """What the visitor's link would cancel; opening it changes nothing (404 for an invalid or expired link)."""
-    booking = await service.booking_for_cancel_link(session, settings, token)
+    booking = await service.booking_for_cancel_link(session, settings=settings, token=token)
     return HTMLResponse(cancel_page.preview_page(booking), headers=cancel_page.HEADERS)
 
 
@@ -141,7 +141,7 @@ async def cancel_booking(
     token: CancelToken, request: Request, session: WriteSession, settings: SettingsDep
 ) -> Response:
     """Cancel the visitor's own booking (idempotent); 404 for an invalid or expired link."""
-    booking, changed = await service.cancel_by_visitor(session, settings, token)
+    booking, changed = await service.cancel_by_visitor(session, settings=settings, token=token)
     if _wants_json(request):
         result = CancelResult(
             id=booking.id, status=booking.status, starts_at=booking.starts_at, already_cancelled=not changed

@@ -71,7 +71,7 @@ async def _busy(session: AsyncSession, start: datetime, end: datetime) -> list[t
 
 
 async def free_slots(
-    session: AsyncSession, settings: Settings, *, start: datetime, end: datetime, duration_minutes: int | None = None,
+    session: AsyncSession, *, settings: Settings, start: datetime, end: datetime, duration_minutes: int | None = None,
     now: datetime | None = None,
 ) -> list[Slot]:
     """Bookable starts in [start, end): on the grid, inside hours, in the window, not overlapping a booking."""
@@ -90,7 +90,7 @@ async def free_slots(
 
 
 async def availability(
-    session: AsyncSession, settings: Settings, *, raw_from: str | None, raw_to: str | None,
+    session: AsyncSession, *, settings: Settings, raw_from: str | None, raw_to: str | None,
     duration_minutes: int | None = None, now: datetime | None = None,
 ) -> list[Slot]:
     """Free slots between query bounds: `from` defaults to now, `to` to a week later; 31 days at most."""
@@ -102,7 +102,9 @@ async def availability(
         raise ValidationFailed(f"to: at most {MAX_RANGE.days} days after from", field="to")
     if end <= start:
         raise ValidationFailed("to: must be after from", field="to")
-    return await free_slots(session, settings, start=start, end=end, duration_minutes=duration_minutes, now=now)
+    return await free_slots(
+        session, settings=settings, start=start, end=end, duration_minutes=duration_minutes, now=now
+    )
 
 
 def _check_bookable(settings: Settings, starts_at: datetime, length: timedelta, now: datetime) -> None:
@@ -122,7 +124,7 @@ def _check_bookable(settings: Settings, starts_at: datetime, length: timedelta, 
 
 
 async def create_booking(
-    session: AsyncSession, settings: Settings, events: EventBus, data: BookingCreate, *, now: datetime | None = None
+    session: AsyncSession, *, settings: Settings, events: EventBus, data: BookingCreate, now: datetime | None = None
 ) -> Booking:
     """A pending booking, its lead event and its 'received' mail, all in the caller's transaction.
 
@@ -147,7 +149,7 @@ async def create_booking(
         raise
     # Every booking is a record of its own, so each is news.
     await capture_lead(session, events, source=f"booking:{booking.id}", visitor=visitor, consent_before=None)
-    await mails.queue(session, booking, "received")
+    await mails.queue(session, booking=booking, kind="received")
     return booking
 
 
@@ -168,7 +170,7 @@ def _filtered(*, status: str | None, start: datetime | None, end: datetime | Non
 
 
 async def list_bookings(
-    session: AsyncSession, params: PageParams, *, status: str | None = None, start: datetime | None = None,
+    session: AsyncSession, *, params: PageParams, status: str | None = None, start: datetime | None = None,
     end: datetime | None = None, assigned_to: int | None = None, sort: str | None = None,
 ) -> tuple[list[Booking], int]:
     statement = _filtered(status=status, start=start, end=end, assigned_to=assigned_to)
@@ -184,7 +186,7 @@ def export_statement(
     return statement.order_by(*sort_order(sort, SORT_COLUMNS, DEFAULT_ORDER))
 
 
-async def get_booking(session: AsyncSession, booking_id: int) -> Booking:
+async def get_booking(session: AsyncSession, *, booking_id: int) -> Booking:
     booking = await session.get(Booking, booking_id)
     if booking is None:
         raise NotFound("Booking not found")
@@ -193,7 +195,7 @@ async def get_booking(session: AsyncSession, booking_id: int) -> Booking:
 
 async def _ensure_assignable(session: AsyncSession, user_id: int) -> None:
     try:
-        user = await auth_api.get_user(session, user_id)
+        user = await auth_api.get_user(session, user_id=user_id)
     except NotFound as exc:
         raise ValidationFailed("No such user", field="assigned_to") from exc
     if not user.is_active or user.deleted_at is not None:
@@ -205,12 +207,12 @@ async def _change_status(session: AsyncSession, settings: Settings, booking: Boo
         raise InvalidTransition(f"A {booking.status} booking cannot become {status}", field="status")
     booking.status = status
     if status in ("confirmed", "cancelled"):
-        await mails.queue(session, booking, status)
+        await mails.queue(session, booking=booking, kind=status)
 
 
-async def update_booking(session: AsyncSession, settings: Settings, booking_id: int, data: BookingUpdate) -> Booking:
+async def update_booking(session: AsyncSession, *, settings: Settings, booking_id: int, data: BookingUpdate) -> Booking:
     """Staff changes; a status change must follow the state machine (resending the current one is no change)."""
-    booking = await get_booking(session, booking_id)
+    booking = await get_booking(session, booking_id=booking_id)
     changes = data.model_dump(exclude_unset=True)
     if "status" in changes:
         if changes["status"] is None:
@@ -232,7 +234,7 @@ async def update_booking(session: AsyncSession, settings: Settings, booking_id: 
 # --- the visitor's own cancellation link ------------------------------------------------------
 
 
-async def booking_for_cancel_link(session: AsyncSession, settings: Settings, token: str) -> Booking:
+async def booking_for_cancel_link(session: AsyncSession, *, settings: Settings, token: str) -> Booking:
     """The booking a cancellation token was made for; 404 for a forged, expired or stale one."""
     booking_id = mails.booking_id_from_token(settings, token)
     booking = await session.get(Booking, booking_id) if booking_id else None
@@ -241,9 +243,9 @@ async def booking_for_cancel_link(session: AsyncSession, settings: Settings, tok
     return booking
 
 
-async def cancel_by_visitor(session: AsyncSession, settings: Settings, token: str) -> tuple[Booking, bool]:
+async def cancel_by_visitor(session: AsyncSession, *, settings: Settings, token: str) -> tuple[Booking, bool]:
     """Cancels the token's booking and mails the visitor; a second time changes nothing (False)."""
-    booking = await booking_for_cancel_link(session, settings, token)
+    booking = await booking_for_cancel_link(session, settings=settings, token=token)
     if booking.status == "cancelled":
         return booking, False
     await _change_status(session, settings, booking, "cancelled")

@@ -39,40 +39,40 @@ class MediaFile:
     kind: str
 
 
-async def get_media(session: AsyncSession, settings: Settings, media_id: int) -> MediaPublic:
+async def get_media(session: AsyncSession, *, settings: Settings, media_id: int) -> MediaPublic:
     """A media item's public description; NotFound (404) when it does not exist."""
-    return service.to_public(await service.get_media(session, media_id), settings)
+    return service.to_public(await service.get_media(session, media_id=media_id), settings)
 
 
 async def store_upload(
     session: AsyncSession,
-    settings: Settings,
+    *, settings: Settings,
     upload: ReceivedUpload,
-    *,
     alt_text: dict[str, str] | None = None,
     created_by: int | None = None,
     is_public: bool = True,
 ) -> tuple[MediaPublic, bool]:
     """Keeps a received upload (verified, deduplicated); returns it and whether it is new."""
     item, created = await service.store_upload(
-        session, settings, upload, alt_text=alt_text, created_by=created_by, is_public=is_public
+        session, settings=settings, upload=upload, alt_text=alt_text, created_by=created_by, is_public=is_public
     )
     return service.to_public(item, settings), created
 
 
-async def make_private(session: AsyncSession, settings: Settings, media_id: int) -> MediaPublic:
+async def make_private(session: AsyncSession, *, settings: Settings, media_id: int) -> MediaPublic:
     """Stops serving an item at its public URL (a whitepaper's document is reached by signed link only)."""
-    return service.to_public(await service.set_visibility(session, settings, media_id, is_public=False), settings)
+    item = await service.set_visibility(session, settings=settings, media_id=media_id, is_public=False)
+    return service.to_public(item, settings)
 
 
-async def media_file(session: AsyncSession, settings: Settings, media_id: int) -> MediaFile:
-    item = await service.get_media(session, media_id)
+async def media_file(session: AsyncSession, *, settings: Settings, media_id: int) -> MediaFile:
+    item = await service.get_media(session, media_id=media_id)
     return MediaFile(service.file_path(settings, item), item.mime_type, item.filename, item.kind)
 
 
 async def _sweep_orphan_files(context: JobContext) -> None:
     async with context.database.session(write=False) as session:
-        removed = await service.sweep_orphan_files(session, context.settings)
+        removed = await service.sweep_orphan_files(session, settings=context.settings)
     if removed:
         logger.info("orphaned media files set aside", extra={"count": removed})
 

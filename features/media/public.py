@@ -27,7 +27,7 @@ async def serve_media(stored_name: StoredName, request: Request) -> FileResponse
     """The file itself; images inline, documents as attachments; supports Range requests."""
     settings: Settings = request.app.state.settings
     async with request.app.state.db.session(write=False) as session:
-        item = await service.find_public_file(session, stored_name)
+        item = await service.find_public_file(session, stored_name=stored_name)
     path = Path(settings.upload_dir) / stored_name
     if item is None or not path.is_file():
         raise NotFound("File not found")

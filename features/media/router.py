@@ -27,7 +27,7 @@ async def list_media(
     sort: Annotated[str | None, Query(description="created_at, size or filename; - for descending")] = None,
 ) -> Page[MediaPublic]:
     """List uploaded files, newest first."""
-    items, total = await service.list_media(session, page, kind=type, sort=sort)
+    items, total = await service.list_media(session, params=page, kind=type, sort=sort)
     return Page(
         items=[service.to_public(i, settings) for i in items], total=total, limit=page.limit, offset=page.offset
     )
@@ -50,7 +50,7 @@ async def upload_media(
     try:
         alt_text = service.parse_alt_text(upload.fields.get("alt_text"), settings)
         item, created = await service.store_upload(
-            session, settings, upload, alt_text=alt_text, created_by=principal.user_id
+            session, settings=settings, upload=upload, alt_text=alt_text, created_by=principal.user_id
         )
     finally:
         upload.discard()
@@ -62,7 +62,7 @@ async def upload_media(
 @router.get("/{media_id}", response_model=MediaPublic, responses=error_responses(404))
 async def read_media(media_id: IdPath, _reader: CanRead, session: ReadSession, settings: SettingsDep) -> MediaPublic:
     """One uploaded file's details."""
-    return service.to_public(await service.get_media(session, media_id), settings)
+    return service.to_public(await service.get_media(session, media_id=media_id), settings)
 
 
 @router.delete("/{media_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))
@@ -70,6 +70,6 @@ async def delete_media(
     media_id: IdPath, _admin: CanDelete, session: WriteSession, settings: SettingsDep, background: BackgroundTasks
 ) -> None:
     """Delete a file (admins); refused with 409 IN_USE while something still uses it."""
-    path = await service.delete_media(session, settings, media_id)
+    path = await service.delete_media(session, settings=settings, media_id=media_id)
     # After the response, so after the commit: a refused or failed delete never loses the file.
     background.add_task(path.unlink, missing_ok=True)

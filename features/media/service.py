@@ -69,9 +69,8 @@ def parse_alt_text(raw: str | None, settings: Settings) -> dict[str, str] | None
 
 async def store_upload(
     session: AsyncSession,
-    settings: Settings,
+    *, settings: Settings,
     upload: ReceivedUpload,
-    *,
     alt_text: dict[str, str] | None,
     created_by: int | None,
     is_public: bool = True,
@@ -120,7 +119,7 @@ async def store_upload(
 
 
 async def list_media(
-    session: AsyncSession, params: PageParams, *, kind: str | None = None, sort: str | None = None
+    session: AsyncSession, *, params: PageParams, kind: str | None = None, sort: str | None = None
 ) -> tuple[list[MediaItem], int]:
     statement = select(MediaItem)
     if kind:
@@ -128,16 +127,16 @@ async def list_media(
     return await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, [col(MediaItem.id).desc()]))
 
 
-async def get_media(session: AsyncSession, media_id: int) -> MediaItem:
+async def get_media(session: AsyncSession, *, media_id: int) -> MediaItem:
     item = await session.get(MediaItem, media_id)
     if item is None:
         raise NotFound("Media item not found")
     return item
 
 
-async def delete_media(session: AsyncSession, settings: Settings, media_id: int) -> Path:
+async def delete_media(session: AsyncSession, *, settings: Settings, media_id: int) -> Path:
     """Deletes the record; returns the file to remove once the deletion is committed."""
-    item = await get_media(session, media_id)
+    item = await get_media(session, media_id=media_id)
     await session.delete(item)
     try:
         await session.flush()
@@ -148,13 +147,13 @@ async def delete_media(session: AsyncSession, settings: Settings, media_id: int)
     return Path(settings.upload_dir) / item.stored_name
 
 
-async def find_public_file(session: AsyncSession, stored_name: str) -> MediaItem | None:
+async def find_public_file(session: AsyncSession, *, stored_name: str) -> MediaItem | None:
     item = (await session.exec(select(MediaItem).where(MediaItem.stored_name == stored_name))).first()
     return item if item is not None and item.is_public else None
 
 
-async def set_visibility(session: AsyncSession, settings: Settings, media_id: int, *, is_public: bool) -> MediaItem:
-    item = await get_media(session, media_id)
+async def set_visibility(session: AsyncSession, *, settings: Settings, media_id: int, is_public: bool) -> MediaItem:
+    item = await get_media(session, media_id=media_id)
     if item.is_public and not is_public:
         # Its public URL may be in pages, mails and bookmarks: a new name ends it. The file gets
         # a second name (a hard link, so nothing is copied and a rollback leaves only an orphan
@@ -203,7 +202,7 @@ def _set_aside(paths: list[Path], quarantine: Path) -> None:
             os.utime(target)  # its age in quarantine starts now
 
 
-async def sweep_orphan_files(session: AsyncSession, settings: Settings, *, now: float | None = None) -> int:
+async def sweep_orphan_files(session: AsyncSession, *, settings: Settings, now: float | None = None) -> int:
     """Sets aside files no record points at and deletes what was set aside long ago; returns how many were set aside.
 
     Orphans are left by a process that died mid-upload, or by a transaction rolled back after

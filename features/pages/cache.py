@@ -20,7 +20,7 @@ from shared.db import Database
 from shared.dialect import insert_or_update
 
 
-async def bump_cache_version(session: AsyncSession, namespace: str) -> None:
+async def bump_cache_version(session: AsyncSession, *, namespace: str) -> None:
     statement = insert_or_update(session, CacheVersion).values(namespace=namespace, version=1)
     statement = statement.on_conflict_do_update(
         index_elements=["namespace"], set_={"version": CacheVersion.version + 1}

@@ -109,7 +109,7 @@ async def read_public_page(slug: str, request: Request) -> Response:
     language, cache, entry = await _cached_page(state, slug, request.query_params.get("lang"))
     if entry is None:
         async with state.db.session(write=False) as session:
-            view = await service.public_page(session, state.settings, slug, language)
+            view = await service.public_page(session, settings=state.settings, slug=slug, language=language)
         entry = _MISSING if view is None else _Cached(view.model_dump_json().encode())
         cache.put(("page", slug, language), entry)
     if entry is _MISSING:
@@ -131,6 +131,8 @@ async def list_public_pages(
     entry = cache.get(key)
     if entry is None:
         async with database.session(write=False) as session:
-            items, total = await service.public_page_summaries(session, settings, language, page)
+            items, total = await service.public_page_summaries(
+                session, settings=settings, language=language, params=page
+            )
         entry = cache.put(key, _Cached(PublicPageList(items=items, total=total).model_dump_json().encode()))
     return _respond(request, entry)

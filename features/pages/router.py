@@ -42,7 +42,7 @@ async def list_pages(
     if include_deleted and not principal.can(Permission.ADMIN):
         raise PermissionDenied("Only admins see deleted pages")
     items, total = await service.list_pages(
-        session, page, status=status, q=q, sort=sort, include_deleted=include_deleted
+        session, params=page, status=status, q=q, sort=sort, include_deleted=include_deleted
     )
     return Page(items=[PagePublic.model_validate(p) for p in items], total=total, limit=page.limit, offset=page.offset)
 
@@ -55,13 +55,13 @@ async def create_page(
     body: PageCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep, response: Response
 ) -> PagePublic:
     """Create a page; `status=published` publishes it now, `scheduled` at `publish_at`."""
-    return _public(await service.create_page(session, settings, principal, body), response)
+    return _public(await service.create_page(session, settings=settings, actor=principal, data=body), response)
 
 
 @router.get("/{page_id}", response_model=PagePublic, responses=error_responses(404))
 async def read_page(page_id: IdPath, _reader: CanRead, session: ReadSession, response: Response) -> PagePublic:
     """One page, with its ETag for a later conditional update."""
-    return _public(await service.get_page(session, page_id), response)
+    return _public(await service.get_page(session, page_id=page_id), response)
 
 
 @router.put("/{page_id}", response_model=PagePublic, responses=error_responses(404, 409, 412), dependencies=_writes)
@@ -70,7 +70,9 @@ async def update_page(
     response: Response, if_match: IfMatch = None,
 ) -> PagePublic:
     """Change a page; the previous version is kept as a revision."""
-    page = await service.update_page(session, settings, principal, page_id, body, if_match=if_match)
+    page = await service.update_page(
+        session, settings=settings, actor=principal, page_id=page_id, data=body, if_match=if_match
+    )
     return _public(page, response)
 
 
@@ -79,7 +81,7 @@ async def update_page(
 )
 async def delete_page(page_id: IdPath, _admin: CanDelete, session: WriteSession) -> None:
     """Soft-delete a page (admins); it can be restored."""
-    await service.delete_page(session, page_id)
+    await service.delete_page(session, page_id=page_id)
 
 
 @router.post(
@@ -87,7 +89,7 @@ async def delete_page(page_id: IdPath, _admin: CanDelete, session: WriteSession)
 )
 async def restore_page(page_id: IdPath, _admin: CanDelete, session: WriteSession, response: Response) -> PagePublic:
     """Bring a deleted page back (admins); refused if its slug has been taken meanwhile."""
-    return _public(await service.restore_page(session, page_id), response)
+    return _public(await service.restore_page(session, page_id=page_id), response)
 
 
 @router.get("/{page_id}/revisions", response_model=Page[RevisionPublic], responses=error_responses(404))
@@ -95,7 +97,7 @@ async def list_page_revisions(
     page_id: IdPath, _reader: CanRead, session: ReadSession, page: Pagination
 ) -> Page[RevisionPublic]:
     """Earlier versions of a page, newest first, with who saved over them and when."""
-    items, total = await service.list_revisions(session, page_id, page)
+    items, total = await service.list_revisions(session, page_id=page_id, params=page)
     return Page(
         items=[RevisionPublic.model_validate(r) for r in items], total=total, limit=page.limit, offset=page.offset
     )
@@ -110,4 +112,7 @@ async def restore_page_revision(
     if_match: IfMatch = None,
 ) -> PagePublic:
     """Restore the text of an earlier revision, as a new revision."""
-    return _public(await service.restore_revision(session, principal, page_id, revision, if_match=if_match), response)
+    page = await service.restore_revision(
+        session, actor=principal, page_id=page_id, revision=revision, if_match=if_match
+    )
+    return _public(page, response)

@@ -64,21 +64,21 @@ async def _changed(session: AsyncSession, page: Page) -> None:
     page.updated_at = utcnow()
     session.add(page)
     await flush_guarding_slug(session)
-    await bump_cache_version(session, CACHE_NAMESPACE)
+    await bump_cache_version(session, namespace=CACHE_NAMESPACE)
 
 
-async def create_page(session: AsyncSession, settings: Settings, actor: Principal, data: PageCreate) -> Page:
+async def create_page(session: AsyncSession, *, settings: Settings, actor: Principal, data: PageCreate) -> Page:
     fields = _check_and_clean(data.model_dump(exclude={"status", "publish_at"}), settings)
     await ensure_slug_free(session, Page, data.slug)
     page = Page(**fields, created_by=actor.user_id, updated_by=actor.user_id)
     _apply_status(page, data.status, data.publish_at, utcnow())
     session.add(page)
     await flush_guarding_slug(session)
-    await bump_cache_version(session, CACHE_NAMESPACE)
+    await bump_cache_version(session, namespace=CACHE_NAMESPACE)
     return page
 
 
-async def get_page(session: AsyncSession, page_id: int, *, include_deleted: bool = False) -> Page:
+async def get_page(session: AsyncSession, *, page_id: int, include_deleted: bool = False) -> Page:
     page = await session.get(Page, page_id)
     if page is None or (page.deleted_at is not None and not include_deleted):
         raise NotFound("Page not found")
@@ -86,7 +86,7 @@ async def get_page(session: AsyncSession, page_id: int, *, include_deleted: bool
 
 
 async def list_pages(
-    session: AsyncSession, params: PageParams, *, status: str | None = None, q: str | None = None,
+    session: AsyncSession, *, params: PageParams, status: str | None = None, q: str | None = None,
     sort: str | None = None, include_deleted: bool = False,
 ) -> tuple[list[Page], int]:
     statement = select(Page)
@@ -125,10 +125,10 @@ def _require_current(page: Page, if_match: str | None) -> None:
 
 
 async def update_page(
-    session: AsyncSession, settings: Settings, actor: Principal, page_id: int, data: PageUpdate,
-    *, if_match: str | None = None,
+    session: AsyncSession, *, settings: Settings, actor: Principal, page_id: int, data: PageUpdate,
+    if_match: str | None = None,
 ) -> Page:
-    page = await get_page(session, page_id)
+    page = await get_page(session, page_id=page_id)
     _require_current(page, if_match)
     changes = _check_and_clean(data.model_dump(exclude_unset=True, exclude={"status", "publish_at"}), settings)
     if "slug" in changes and changes["slug"] is None:
@@ -145,15 +145,15 @@ async def update_page(
     return page
 
 
-async def delete_page(session: AsyncSession, page_id: int) -> None:
+async def delete_page(session: AsyncSession, *, page_id: int) -> None:
     """Soft delete: gone from lists and public reads, its slug free for reuse."""
-    page = await get_page(session, page_id)
+    page = await get_page(session, page_id=page_id)
     page.deleted_at = utcnow()
     await _changed(session, page)
 
 
-async def restore_page(session: AsyncSession, page_id: int) -> Page:
-    page = await get_page(session, page_id, include_deleted=True)
+async def restore_page(session: AsyncSession, *, page_id: int) -> Page:
+    page = await get_page(session, page_id=page_id, include_deleted=True)
     if page.deleted_at is not None:
         await ensure_slug_free(session, Page, page.slug, except_id=page.id)
         page.deleted_at = None
@@ -161,17 +161,17 @@ async def restore_page(session: AsyncSession, page_id: int) -> Page:
     return page
 
 
-async def list_revisions(session: AsyncSession, page_id: int, params: PageParams) -> tuple[list[PageRevision], int]:
-    await get_page(session, page_id, include_deleted=True)
+async def list_revisions(session: AsyncSession, *, page_id: int, params: PageParams) -> tuple[list[PageRevision], int]:
+    await get_page(session, page_id=page_id, include_deleted=True)
     statement = select(PageRevision).where(PageRevision.page_id == page_id)
     return await paginate(session, statement, params, [col(PageRevision.revision).desc()])
 
 
 async def restore_revision(
-    session: AsyncSession, actor: Principal, page_id: int, revision: int, *, if_match: str | None = None
+    session: AsyncSession, *, actor: Principal, page_id: int, revision: int, if_match: str | None = None
 ) -> Page:
     """Brings back a revision's text; the state it replaces becomes a revision itself."""
-    page = await get_page(session, page_id)
+    page = await get_page(session, page_id=page_id)
     _require_current(page, if_match)
     stored = (
         await session.exec(
@@ -200,7 +200,7 @@ async def publish_due_pages(session: AsyncSession, *, now: datetime | None = Non
         )
     )
     if result.rowcount:
-        await bump_cache_version(session, CACHE_NAMESPACE)
+        await bump_cache_version(session, namespace=CACHE_NAMESPACE)
     return result.rowcount
 
 
@@ -211,7 +211,7 @@ def _live_published():
     return select(Page).where(Page.is_published == True, col(Page.deleted_at).is_(None))  # noqa: E712
 
 
-async def public_page(session: AsyncSession, settings: Settings, slug: str, language: str) -> PublicPageView | None:
+async def public_page(session: AsyncSession, *, settings: Settings, slug: str, language: str) -> PublicPageView | None:
     page = (await session.exec(_live_published().where(Page.slug == slug))).first()
     if page is None:
         return None
@@ -231,7 +231,7 @@ async def public_page(session: AsyncSession, settings: Settings, slug: str, lang
 
 
 async def public_page_summaries(
-    session: AsyncSession, settings: Settings, language: str, params: PageParams
+    session: AsyncSession, *, settings: Settings, language: str, params: PageParams
 ) -> tuple[list[PublicPageSummary], int]:
     pages, total = await paginate(
         session, _live_published(), params, [col(Page.published_at).desc(), col(Page.id).desc()]

@@ -98,7 +98,7 @@ CANCELLATION = MailTemplate(
 MAIL_TEMPLATES = (CONFIRMATION, CANCELLATION)
 
 
-async def queue_cancellations(session: AsyncSession, settings: Settings, webinar: Webinar) -> int:
+async def queue_cancellations(session: AsyncSession, *, settings: Settings, webinar: Webinar) -> int:
     """Queues one cancellation mail per registrant, in the caller's transaction; returns how many."""
     registrations = await session.exec(
         select(WebinarRegistration.id, WebinarRegistration.email)

@@ -82,7 +82,7 @@ def _refuse_unless_open(webinar: Webinar) -> None:
 
 
 async def register(
-    session: AsyncSession, settings: Settings, bus: EventBus, webinar_id: int, data: RegistrationRequest
+    session: AsyncSession, *, settings: Settings, bus: EventBus, webinar_id: int, data: RegistrationRequest
 ) -> tuple[RegistrationPublic, bool]:
     """Registers a visitor; returns the registration and whether it is new (False: already registered).
 
@@ -135,18 +135,18 @@ def _order(sort: str | None) -> list[Any]:
 
 
 async def list_registrations(
-    session: AsyncSession, webinar_id: int, params: PageParams, *, consent_marketing: bool | None = None,
+    session: AsyncSession, *, webinar_id: int, params: PageParams, consent_marketing: bool | None = None,
     sort: str | None = None,
 ) -> tuple[list[WebinarRegistration], int]:
     """A webinar's registrants, in order of registration unless sorted otherwise."""
     order = _order(sort)
-    await get_webinar(session, webinar_id)
+    await get_webinar(session, webinar_id=webinar_id)
     return await paginate(session, _registrations_of(webinar_id, consent_marketing), params, order)
 
 
 async def export_statement(
-    session: AsyncSession, webinar_id: int, *, consent_marketing: bool | None = None, sort: str | None = None
+    session: AsyncSession, *, webinar_id: int, consent_marketing: bool | None = None, sort: str | None = None
 ) -> Any:
     """What selects every registrant of a webinar (not just one page), for the CSV export."""
-    await get_webinar(session, webinar_id)
+    await get_webinar(session, webinar_id=webinar_id)
     return _registrations_of(webinar_id, consent_marketing).order_by(*_order(sort))

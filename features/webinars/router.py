@@ -62,7 +62,9 @@ async def list_webinars(
 ) -> WebinarStaffPage | WebinarPublicPage:
     """List webinars, upcoming first (soonest first), then past ones (latest first)."""
     staff = _is_staff(principal)
-    rows, total = await service.list_webinars(session, page, staff=staff, status=status, when=when, q=q, sort=sort)
+    rows, total = await service.list_webinars(
+        session, params=page, staff=staff, status=status, when=when, q=q, sort=sort
+    )
     items = [service.to_view(webinar, count, staff=staff) for webinar, count in rows]
     page_class = WebinarStaffPage if staff else WebinarPublicPage
     return page_class.model_validate({"items": items, "total": total, "limit": page.limit, "offset": page.offset})
@@ -75,7 +77,7 @@ async def create_webinar(
     body: WebinarCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep
 ) -> WebinarView:
     """Create a webinar (editors and admins); publishing needs a `join_url`."""
-    webinar = await service.create_webinar(session, settings, principal, body)
+    webinar = await service.create_webinar(session, settings=settings, actor=principal, data=body)
     return service.to_view(webinar, 0, staff=True)
 
 
@@ -83,8 +85,8 @@ async def create_webinar(
 async def read_webinar(webinar_id: IdPath, principal: OptionalPrincipal, session: ReadSession) -> WebinarView:
     """One webinar; visitors get published ones only, never with the join link."""
     staff = _is_staff(principal)
-    webinar = await service.get_webinar(session, webinar_id, staff=staff)
-    return service.to_view(webinar, await service.registration_count(session, webinar_id), staff=staff)
+    webinar = await service.get_webinar(session, webinar_id=webinar_id, staff=staff)
+    return service.to_view(webinar, await service.registration_count(session, webinar_id=webinar_id), staff=staff)
 
 
 @router.put("/{webinar_id}", response_model=WebinarStaff, responses=error_responses(403, 404, 409))
@@ -92,8 +94,8 @@ async def update_webinar(
     webinar_id: IdPath, body: WebinarUpdate, _editor: CanWrite, session: WriteSession, settings: SettingsDep,
 ) -> WebinarView:
     """Change a webinar; `status: cancelled` is final and mails every registrant once."""
-    webinar, _ = await service.update_webinar(session, settings, webinar_id, body)
-    return service.to_view(webinar, await service.registration_count(session, webinar_id), staff=True)
+    webinar, _ = await service.update_webinar(session, settings=settings, webinar_id=webinar_id, data=body)
+    return service.to_view(webinar, await service.registration_count(session, webinar_id=webinar_id), staff=True)
 
 
 @router.delete(
@@ -101,7 +103,7 @@ async def update_webinar(
 )
 async def delete_webinar(webinar_id: IdPath, _admin: CanDelete, session: WriteSession) -> None:
     """Delete a webinar (admins); refused with 409 IN_USE once anyone registered (cancel it instead)."""
-    await service.delete_webinar(session, webinar_id)
+    await service.delete_webinar(session, webinar_id=webinar_id)
 
 
 @router.post(
@@ -119,7 +121,9 @@ async def register_for_webinar(
     response: Response,
 ) -> RegistrationPublic:
     """Register for a published, upcoming webinar (no account needed); mails a confirmation with an invite."""
-    registration, created = await registrations.register(session, settings, bus, webinar_id, body)
+    registration, created = await registrations.register(
+        session, settings=settings, bus=bus, webinar_id=webinar_id, data=body
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return registration
@@ -139,13 +143,13 @@ async def list_webinar_registrations(
     """A webinar's registrants (staff); `?format=csv` exports all of them."""
     if format == "csv":
         statement = await registrations.export_statement(
-            session, webinar_id, consent_marketing=consent_marketing, sort=sort
+            session, webinar_id=webinar_id, consent_marketing=consent_marketing, sort=sort
         )
         return csv_export(
             database, f"webinar-{webinar_id}-registrations.csv", registrations.EXPORT_COLUMNS, statement
         )
     items, total = await registrations.list_registrations(
-        session, webinar_id, page, consent_marketing=consent_marketing, sort=sort
+        session, webinar_id=webinar_id, params=page, consent_marketing=consent_marketing, sort=sort
     )
     return Page(
         items=[RegistrationStaff.model_validate(r) for r in items], total=total, limit=page.limit, offset=page.offset

@@ -66,7 +66,9 @@ def _check_publishable(webinar: Webinar) -> None:
         raise ValidationFailed("A published webinar needs a join_url for its confirmation mails", field="join_url")
 
 
-async def create_webinar(session: AsyncSession, settings: Settings, actor: Principal, data: WebinarCreate) -> Webinar:
+async def create_webinar(
+    session: AsyncSession, *, settings: Settings, actor: Principal, data: WebinarCreate
+) -> Webinar:
     fields = _clean(data.model_dump(exclude_none=True), settings)
     await ensure_slug_free(session, Webinar, data.slug)
     webinar = Webinar(**fields, created_by=actor.user_id)
@@ -78,7 +80,7 @@ async def create_webinar(session: AsyncSession, settings: Settings, actor: Princ
     return webinar
 
 
-async def get_webinar(session: AsyncSession, webinar_id: int, *, staff: bool = True) -> Webinar:
+async def get_webinar(session: AsyncSession, *, webinar_id: int, staff: bool = True) -> Webinar:
     """A webinar by id; visitors are told 'not found' for anything not published."""
     webinar = await session.get(Webinar, webinar_id)
     if webinar is None or (not staff and webinar.status != "published"):
@@ -86,7 +88,7 @@ async def get_webinar(session: AsyncSession, webinar_id: int, *, staff: bool = T
     return webinar
 
 
-async def registration_counts(session: AsyncSession, webinar_ids: Sequence[int]) -> dict[int, int]:
+async def registration_counts(session: AsyncSession, *, webinar_ids: Sequence[int]) -> dict[int, int]:
     if not webinar_ids:
         return {}
     rows = await session.exec(
@@ -97,12 +99,12 @@ async def registration_counts(session: AsyncSession, webinar_ids: Sequence[int])
     return dict(rows.all())
 
 
-async def registration_count(session: AsyncSession, webinar_id: int) -> int:
-    return (await registration_counts(session, [webinar_id])).get(webinar_id, 0)
+async def registration_count(session: AsyncSession, *, webinar_id: int) -> int:
+    return (await registration_counts(session, webinar_ids=[webinar_id])).get(webinar_id, 0)
 
 
 async def list_webinars(
-    session: AsyncSession, params: PageParams, *, staff: bool, status: str | None = None,
+    session: AsyncSession, *, params: PageParams, staff: bool, status: str | None = None,
     when: str | None = None, q: str | None = None, sort: str | None = None,
 ) -> tuple[list[tuple[Webinar, int]], int]:
     """Webinars with their registration counts; by default upcoming ones first (soonest first), then past ones."""
@@ -124,7 +126,7 @@ async def list_webinars(
         col(Webinar.starts_at).desc(), col(Webinar.id).desc(),
     ]
     webinars, total = await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, default))
-    counts = await registration_counts(session, [w.id for w in webinars if w.id is not None])
+    counts = await registration_counts(session, webinar_ids=[w.id for w in webinars if w.id is not None])
     return [(w, counts.get(w.id or 0, 0)) for w in webinars], total
 
 
@@ -132,7 +134,7 @@ async def _apply_changes(session: AsyncSession, webinar: Webinar, changes: dict[
     if changes.get("slug") and changes["slug"] != webinar.slug:
         await ensure_slug_free(session, Webinar, changes["slug"], except_id=webinar.id)
     if changes.get("capacity") is not None:
-        taken = await registration_count(session, webinar.id or 0)
+        taken = await registration_count(session, webinar_id=webinar.id or 0)
         if changes["capacity"] < taken:
             raise ValidationFailed(
                 f"{taken} people are registered already; the capacity cannot be lower", field="capacity"
@@ -147,10 +149,10 @@ async def _apply_changes(session: AsyncSession, webinar: Webinar, changes: dict[
 
 
 async def update_webinar(
-    session: AsyncSession, settings: Settings, webinar_id: int, data: WebinarUpdate
+    session: AsyncSession, *, settings: Settings, webinar_id: int, data: WebinarUpdate
 ) -> tuple[Webinar, int]:
     """Changes a webinar; cancelling it queues a mail to every registrant. Returns it and the mails queued."""
-    webinar = await get_webinar(session, webinar_id)
+    webinar = await get_webinar(session, webinar_id=webinar_id)
     changes = _clean(data.model_dump(exclude_unset=True), settings)
     was_cancelled = webinar.status == "cancelled"
     if was_cancelled and changes.get("status", "cancelled") != "cancelled":
@@ -162,16 +164,16 @@ async def update_webinar(
     if webinar.status == "cancelled" and not was_cancelled:
         # Only the transition mails, and a cancelled webinar stays cancelled: each registrant hears once.
         webinar.cancelled_at = webinar.updated_at
-        queued = await queue_cancellations(session, settings, webinar)
+        queued = await queue_cancellations(session, settings=settings, webinar=webinar)
     session.add(webinar)
     await flush_guarding_slug(session)
     return webinar, queued
 
 
-async def delete_webinar(session: AsyncSession, webinar_id: int) -> None:
+async def delete_webinar(session: AsyncSession, *, webinar_id: int) -> None:
     """Deletes a webinar nobody registered for; otherwise 409 IN_USE (cancel it instead)."""
-    webinar = await get_webinar(session, webinar_id)
-    if await registration_count(session, webinar_id):
+    webinar = await get_webinar(session, webinar_id=webinar_id)
+    if await registration_count(session, webinar_id=webinar_id):
         raise InUse("People are registered for this webinar; cancel it instead")
     await session.delete(webinar)
     try:

@@ -69,10 +69,10 @@ async def _record_download(
 
 
 async def request_download(
-    session: AsyncSession, settings: Settings, events: EventBus, whitepaper_id: int, form: VisitorFields
+    session: AsyncSession, *, settings: Settings, events: EventBus, whitepaper_id: int, form: VisitorFields
 ) -> DownloadLink:
     """Records the lead and the download, publishes LeadCaptured when it is news, queues the mail for the link."""
-    await get_whitepaper(session, whitepaper_id, published_only=True)  # 404 unless published
+    await get_whitepaper(session, whitepaper_id=whitepaper_id, published_only=True)  # 404 unless published
     visitor = visitor_from_form(form, language=served_language(form.language, settings))
     lead, consent_before = await _record_download(session, whitepaper_id, visitor)
     await capture_lead(
@@ -88,7 +88,7 @@ async def request_download(
 
 
 async def document_for_token(
-    session: AsyncSession, settings: Settings, whitepaper_id: int, token: str | None
+    session: AsyncSession, *, settings: Settings, whitepaper_id: int, token: str | None
 ) -> media_api.MediaFile:
     """The document behind a signed link; the token is checked before anything is looked up."""
     if not token:
@@ -96,8 +96,8 @@ async def document_for_token(
     subject = read_link_token(token, purpose=DOWNLOAD_PURPOSE, secret=settings.secret_key.get_secret_value())
     if subject != str(whitepaper_id):
         raise PermissionDenied("This download link is invalid or has expired: request the whitepaper again")
-    whitepaper = await get_whitepaper(session, whitepaper_id, published_only=True)
-    document = await media_api.media_file(session, settings, whitepaper.document_media_id)
+    whitepaper = await get_whitepaper(session, whitepaper_id=whitepaper_id, published_only=True)
+    document = await media_api.media_file(session, settings=settings, media_id=whitepaper.document_media_id)
     if not document.path.is_file():
         raise NotFound("The document is missing")
     return document
@@ -111,19 +111,19 @@ def _leads(whitepaper_id: int, consent_marketing: bool | None):
 
 
 async def list_leads(
-    session: AsyncSession, whitepaper_id: int, params: PageParams, *, consent_marketing: bool | None = None,
+    session: AsyncSession, *, whitepaper_id: int, params: PageParams, consent_marketing: bool | None = None,
     sort: str | None = None,
 ) -> tuple[list[WhitepaperDownload], int]:
     """Who downloaded a whitepaper (a deleted one's leads included: leads are never lost)."""
-    await get_whitepaper(session, whitepaper_id, include_deleted=True)
+    await get_whitepaper(session, whitepaper_id=whitepaper_id, include_deleted=True)
     order = sort_order(sort, LEAD_SORT_COLUMNS, [col(WhitepaperDownload.id).desc()])
     return await paginate(session, _leads(whitepaper_id, consent_marketing), params, order)
 
 
 async def export_statement(
-    session: AsyncSession, whitepaper_id: int, *, consent_marketing: bool | None = None, sort: str | None = None
+    session: AsyncSession, *, whitepaper_id: int, consent_marketing: bool | None = None, sort: str | None = None
 ) -> Any:
     """What selects every lead of a whitepaper, for the CSV export."""
-    await get_whitepaper(session, whitepaper_id, include_deleted=True)
+    await get_whitepaper(session, whitepaper_id=whitepaper_id, include_deleted=True)
     order = sort_order(sort, LEAD_SORT_COLUMNS, [col(WhitepaperDownload.id).desc()])
     return _leads(whitepaper_id, consent_marketing).order_by(*order)

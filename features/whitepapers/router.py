@@ -66,9 +66,9 @@ async def list_whitepapers(
     """Published whitepapers for visitors; every live one, with more fields, for staff."""
     staff = principal is not None
     items, total = await service.list_whitepapers(
-        session, page, published_only=not staff, status=status, language=language, slug=slug, sort=sort
+        session, params=page, published_only=not staff, status=status, language=language, slug=slug, sort=sort
     )
-    views = await service.present(session, settings, items, staff=staff)
+    views = await service.present(session, settings=settings, whitepapers=items, staff=staff)
     return Page(items=views, total=total, limit=page.limit, offset=page.offset)  # type: ignore[arg-type]
 
 
@@ -78,8 +78,8 @@ async def create_whitepaper(
     body: WhitepaperCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep
 ) -> WhitepaperPublic:
     """Create a whitepaper (editors); its document stops being reachable at its public media URL."""
-    whitepaper = await service.create_whitepaper(session, settings, principal, body)
-    [view] = await service.present(session, settings, [whitepaper], staff=True)
+    whitepaper = await service.create_whitepaper(session, settings=settings, actor=principal, data=body)
+    [view] = await service.present(session, settings=settings, whitepapers=[whitepaper], staff=True)
     return view  # type: ignore[return-value]
 
 
@@ -97,7 +97,9 @@ async def upload_whitepaper_document(
         request, upload_dir=Path(settings.upload_dir), max_file_size=settings.max_file_size
     )
     try:
-        item, created = await service.store_document(session, settings, upload, created_by=principal.user_id)
+        item, created = await service.store_document(
+            session, settings=settings, upload=upload, created_by=principal.user_id
+        )
     finally:
         upload.discard()
     if not created:
@@ -111,8 +113,8 @@ async def read_whitepaper(
 ) -> WhitepaperPublic | WhitepaperView:
     """One whitepaper: visitors see published ones only, never the document's URL."""
     staff = principal is not None
-    whitepaper = await service.get_whitepaper(session, whitepaper_id, published_only=not staff)
-    [view] = await service.present(session, settings, [whitepaper], staff=staff)
+    whitepaper = await service.get_whitepaper(session, whitepaper_id=whitepaper_id, published_only=not staff)
+    [view] = await service.present(session, settings=settings, whitepapers=[whitepaper], staff=staff)
     return view
 
 
@@ -121,15 +123,15 @@ async def update_whitepaper(
     whitepaper_id: IdPath, body: WhitepaperUpdate, _editor: CanWrite, session: WriteSession, settings: SettingsDep
 ) -> WhitepaperPublic:
     """Change a whitepaper (editors); a new document becomes private too."""
-    whitepaper = await service.update_whitepaper(session, settings, whitepaper_id, body)
-    [view] = await service.present(session, settings, [whitepaper], staff=True)
+    whitepaper = await service.update_whitepaper(session, settings=settings, whitepaper_id=whitepaper_id, data=body)
+    [view] = await service.present(session, settings=settings, whitepapers=[whitepaper], staff=True)
     return view  # type: ignore[return-value]
 
 
 @router.delete("/{whitepaper_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 404))
 async def delete_whitepaper(whitepaper_id: IdPath, _admin: CanDelete, session: WriteSession) -> None:
     """Soft-delete a whitepaper (admins); its leads are kept and its links stop working."""
-    await service.delete_whitepaper(session, whitepaper_id)
+    await service.delete_whitepaper(session, whitepaper_id=whitepaper_id)
 
 
 @router.post(
@@ -140,7 +142,9 @@ async def download_whitepaper(
     whitepaper_id: IdPath, body: VisitorFields, session: WriteSession, settings: SettingsDep, events: EventBusDep,
 ) -> DownloadLink:
     """Leave your details to get a link to the document (valid 24 hours), also sent by email."""
-    return await downloads.request_download(session, settings, events, whitepaper_id, body)
+    return await downloads.request_download(
+        session, settings=settings, events=events, whitepaper_id=whitepaper_id, form=body
+    )
 
 
 @router.get(
@@ -151,7 +155,7 @@ async def download_whitepaper_file(
     whitepaper_id: IdPath, request: Request, session: ReadSession, settings: SettingsDep, token: TokenParam = None
 ) -> FileResponse:
     """The document of a download link; a missing, invalid, expired or other whitepaper's token is a 403."""
-    document = await downloads.document_for_token(session, settings, whitepaper_id, token)
+    document = await downloads.document_for_token(session, settings=settings, whitepaper_id=whitepaper_id, token=token)
     return file_response(
         request, document.path, media_type=document.mime_type, filename=document.filename, disposition="attachment",
         # The URL carries the token: keep it out of caches and out of Referer headers.
@@ -173,10 +177,10 @@ async def list_whitepaper_downloads(
     """Who downloaded the whitepaper (one row per email), newest first; ?format=csv exports them all."""
     if format == "csv":
         statement = await downloads.export_statement(
-            session, whitepaper_id, consent_marketing=consent_marketing, sort=sort
+            session, whitepaper_id=whitepaper_id, consent_marketing=consent_marketing, sort=sort
         )
         return csv_export(database, f"whitepaper-{whitepaper_id}-downloads.csv", downloads.CSV_COLUMNS, statement)
     items, total = await downloads.list_leads(
-        session, whitepaper_id, page, consent_marketing=consent_marketing, sort=sort
+        session, whitepaper_id=whitepaper_id, params=page, consent_marketing=consent_marketing, sort=sort
     )
     return Page(items=[LeadPublic.model_validate(i) for i in items], total=total, limit=page.limit, offset=page.offset)

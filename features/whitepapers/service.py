@@ -44,7 +44,7 @@ def _check_fields(changes: dict[str, Any], settings: Settings) -> None:
 
 async def _existing_media(session: AsyncSession, settings: Settings, media_id: int, *, field: str):
     try:
-        return await media_api.get_media(session, settings, media_id)
+        return await media_api.get_media(session, settings=settings, media_id=media_id)
     except NotFound as exc:
         raise ValidationFailed(f"Media item {media_id} does not exist", field=field) from exc
 
@@ -55,7 +55,7 @@ async def _take_document(session: AsyncSession, settings: Settings, media_id: in
     if item.kind != "document":
         raise ValidationFailed("The document must be a PDF or office file, not an image", field="document_media_id")
     if item.is_public:
-        await media_api.make_private(session, settings, media_id)
+        await media_api.make_private(session, settings=settings, media_id=media_id)
 
 
 async def _check_cover(session: AsyncSession, settings: Settings, media_id: int) -> None:
@@ -71,7 +71,7 @@ def _apply_status(whitepaper: Whitepaper, status: str) -> None:
 
 
 async def create_whitepaper(
-    session: AsyncSession, settings: Settings, actor: Principal, data: WhitepaperCreate
+    session: AsyncSession, *, settings: Settings, actor: Principal, data: WhitepaperCreate
 ) -> Whitepaper:
     fields = data.model_dump(exclude={"status"})
     _check_fields(fields, settings)
@@ -87,7 +87,7 @@ async def create_whitepaper(
 
 
 async def get_whitepaper(
-    session: AsyncSession, whitepaper_id: int, *, published_only: bool = False, include_deleted: bool = False
+    session: AsyncSession, *, whitepaper_id: int, published_only: bool = False, include_deleted: bool = False
 ) -> Whitepaper:
     whitepaper = await session.get(Whitepaper, whitepaper_id)
     if (
@@ -100,7 +100,7 @@ async def get_whitepaper(
 
 
 async def list_whitepapers(
-    session: AsyncSession, params: PageParams, *, published_only: bool, status: str | None = None,
+    session: AsyncSession, *, params: PageParams, published_only: bool, status: str | None = None,
     language: str | None = None, slug: str | None = None, sort: str | None = None,
 ) -> tuple[list[Whitepaper], int]:
     statement = select(Whitepaper).where(col(Whitepaper.deleted_at).is_(None))
@@ -117,9 +117,9 @@ async def list_whitepapers(
 
 
 async def update_whitepaper(
-    session: AsyncSession, settings: Settings, whitepaper_id: int, data: WhitepaperUpdate
+    session: AsyncSession, *, settings: Settings, whitepaper_id: int, data: WhitepaperUpdate
 ) -> Whitepaper:
-    whitepaper = await get_whitepaper(session, whitepaper_id)
+    whitepaper = await get_whitepaper(session, whitepaper_id=whitepaper_id)
     changes = data.model_dump(exclude_unset=True, exclude={"status"})
     _check_fields(changes, settings)
     if "status" in data.model_fields_set and data.status is None:
@@ -140,21 +140,21 @@ async def update_whitepaper(
     return whitepaper
 
 
-async def delete_whitepaper(session: AsyncSession, whitepaper_id: int) -> None:
+async def delete_whitepaper(session: AsyncSession, *, whitepaper_id: int) -> None:
     """Soft delete: gone from lists and downloads, its slug free for reuse, its leads kept."""
-    whitepaper = await get_whitepaper(session, whitepaper_id)
+    whitepaper = await get_whitepaper(session, whitepaper_id=whitepaper_id)
     whitepaper.deleted_at = whitepaper.updated_at = utcnow()
     session.add(whitepaper)
     await session.flush()
 
 
 async def present(
-    session: AsyncSession, settings: Settings, whitepapers: Sequence[Whitepaper], *, staff: bool
+    session: AsyncSession, *, settings: Settings, whitepapers: Sequence[Whitepaper], staff: bool
 ) -> list[WhitepaperPublic] | list[WhitepaperView]:
     """Staff or visitor views; visitors get the cover's public URL but nothing about the document."""
     cover_urls: dict[int, str] = {}
     for media_id in {w.cover_media_id for w in whitepapers if w.cover_media_id is not None}:
-        cover_urls[media_id] = (await media_api.get_media(session, settings, media_id)).url
+        cover_urls[media_id] = (await media_api.get_media(session, settings=settings, media_id=media_id)).url
     views = []
     for whitepaper in whitepapers:
         fields = whitepaper.model_dump()
@@ -165,13 +165,15 @@ async def present(
 
 
 async def store_document(
-    session: AsyncSession, settings: Settings, upload: media_api.ReceivedUpload, *, created_by: int
+    session: AsyncSession, *, settings: Settings, upload: media_api.ReceivedUpload, created_by: int
 ) -> tuple[media_api.MediaPublic, bool]:
     """Keeps an uploaded document in the media store, private from the start."""
     extension = PurePosixPath(upload.client_filename.replace("\\", "/").strip(" .")).suffix.lower().lstrip(".")
     if extension in IMAGE_EXTENSIONS:
         raise NotADocument(field="file")
-    item, created = await media_api.store_upload(session, settings, upload, created_by=created_by, is_public=False)
+    item, created = await media_api.store_upload(
+        session, settings=settings, upload=upload, created_by=created_by, is_public=False
+    )
     if item.is_public:  # the same bytes were uploaded before, publicly: they are a whitepaper's now
-        item = await media_api.make_private(session, settings, item.id)
+        item = await media_api.make_private(session, settings=settings, media_id=item.id)
     return item, created

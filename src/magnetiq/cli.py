@@ -95,7 +95,7 @@ def _create_admin(args: argparse.Namespace) -> None:
                 last_name=args.last_name, role=Role.ADMIN,
             )
             async with database.session() as session:
-                user = await create_user(session, data)
+                user = await create_user(session, data=data)
             print(f"created admin {user.email} (id {user.id}); log in at POST /api/v1/auth/login")
         finally:
             await database.dispose()

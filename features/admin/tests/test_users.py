@@ -75,7 +75,7 @@ async def test_last_admin_rule_refuses_with_409(app, admin):
     for change in (UserUpdate(role=Role.EDITOR), UserUpdate(is_active=False)):
         async with app.state.db.session() as session:
             try:
-                await update_user(session, other, admin.id, change)
+                await update_user(session, actor=other, user_id=admin.id, data=change)
             except Conflict as exc:
                 assert exc.error_code == "LAST_ADMIN"
             else:

@@ -287,7 +287,7 @@ async def test_the_sweep_copes_with_an_upload_dir_that_does_not_exist_yet(app, s
 
     settings.upload_dir = str(tmp_path / "not-yet")
     async with app.state.db.session(write=False) as session:
-        assert await sweep_orphan_files(session, settings) == 0
+        assert await sweep_orphan_files(session, settings=settings) == 0
     assert not (tmp_path / "not-yet").exists()
 
 
