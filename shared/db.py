@@ -82,6 +82,10 @@ class ReadOnlySessionWrite(RuntimeError):
 class _ReadOnlySession(SQLModelSession):
     """The synchronous side of every read session."""
 
+    def refuse_write(self) -> None:
+        """Called by writers that bypass the ORM (DriverStatement)."""
+        raise ReadOnlySessionWrite("a read session cannot write; use WriteSession")
+
 
 @event.listens_for(_ReadOnlySession, "do_orm_execute")
 def _refuse_statement_writes(state: Any) -> None:

@@ -126,6 +126,10 @@ class DriverStatement:
         return ordered
 
     async def _driver(self, session: AsyncSession) -> Any:
+        # Straight to the driver skips the read session's ORM guard: ask the session itself.
+        refuse_write = getattr(session.sync_session, "refuse_write", None)
+        if refuse_write is not None and (self._compiled.isinsert or self._compiled.isupdate or self._compiled.isdelete):
+            refuse_write()
         connection = await session.connection()  # begins the session's transaction if need be
         return (await connection.get_raw_connection()).driver_connection
 

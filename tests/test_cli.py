@@ -477,3 +477,10 @@ def test_mail_sink_on_a_taken_port(tmp_path: Path, only_if_default: bool) -> Non
         assert "not started" in result.stdout and "taken" in result.stdout
     else:
         assert_refused(result, "taken", str(port))
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_default_language_no_mail_is_written_in_is_refused(tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+    result = workspace.run(*COMMANDS[command], timeout=30, SUPPORTED_LANGUAGES="fr,en")
+    assert_refused(result, "SUPPORTED_LANGUAGES", "'fr'")

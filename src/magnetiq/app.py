@@ -32,9 +32,23 @@ from shared.security import use_password_hashing_for
 ROUTERS = tuple(router for slice_ in SLICES for router in slice_.routers)
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *(job for slice_ in SLICES for job in slice_.jobs))
 MAIL_TEMPLATES = {template.name: template for slice_ in SLICES for template in slice_.mail_templates}
-assert len(MAIL_TEMPLATES) == sum(len(slice_.mail_templates) for slice_ in SLICES), "two mail templates share a name"
+if len(MAIL_TEMPLATES) != sum(len(slice_.mail_templates) for slice_ in SLICES):
+    raise RuntimeError("two mail templates share a name")
 EVENT_SUBSCRIPTIONS = tuple(subscription for slice_ in SLICES for subscription in slice_.subscriptions)
 OPENAPI_TAGS = [tag for slice_ in SLICES for tag in slice_.openapi_tags]
+
+
+def mail_text_problem(settings: Settings) -> str | None:
+    """Why mail could not go out in the default language, or None. Every mail falls back to the
+    first of SUPPORTED_LANGUAGES, so each template needs its text: refused at start, not at delivery."""
+    default = settings.default_language
+    missing = sorted(name for name, template in MAIL_TEMPLATES.items() if default not in template.languages)
+    if not missing:
+        return None
+    return (
+        f"SUPPORTED_LANGUAGES starts with {settings.default_language!r}, the default language of every mail, "
+        f"but these mails have no text in it: {', '.join(missing)}; put a language they are written in first"
+    )
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -102,6 +116,8 @@ async def _index() -> dict[str, str]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if problem := mail_text_problem(settings):
+        raise RuntimeError(problem)
     configure_logging(debug=settings.debug)
     use_password_hashing_for(settings.environment)
     app = FastAPIOffline(

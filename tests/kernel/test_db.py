@@ -221,3 +221,12 @@ async def test_handlers_name_their_session_kind_read_for_get_write_otherwise(app
             assert route.methods == {"GET"}, route.path
             checked += 1
     assert checked > 30
+
+
+async def test_a_read_session_refuses_writes_that_go_straight_to_the_driver(app):
+    from shared.db import ReadOnlySessionWrite
+    from shared.mail import build_message, queue_mail
+
+    async with app.state.db.session(write=False) as session:
+        with pytest.raises(ReadOnlySessionWrite):
+            await queue_mail(session, build_message(app.state.settings, to="a@example.com", subject="x", text="y"))

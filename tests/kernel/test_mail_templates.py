@@ -112,3 +112,15 @@ def test_every_invite_takes_its_domain_from_smtp_from_email():
     settings = Settings(_env_file=None, smtp_from_email="events@example.org", public_base_url="https://api.example.net")
     assert invite_uid("webinar", 7, settings) == "webinar-7@example.org"
     assert invite_uid("booking", 7, settings) == "booking-7@example.org"
+
+
+def test_a_default_language_no_mail_is_written_in_is_refused_at_start(tmp_path):
+    """Every mail falls back to the first of SUPPORTED_LANGUAGES: without its texts no mail could go out."""
+    from magnetiq.app import create_app
+
+    settings = Settings(
+        _env_file=None, environment="test", supported_languages=["fr", "en"], worker_enabled=False,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+    )
+    with pytest.raises(RuntimeError, match=r"SUPPORTED_LANGUAGES starts with 'fr'.*webinars\.confirmation"):
+        create_app(settings)
