@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -76,6 +78,23 @@ async def verify_password(stored_hash: str | None, password: str) -> PasswordChe
 def digest(value: str) -> str:
     """SHA-256 hex: how opaque tokens and lookup keys are stored."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def keyed_digest(value: str, *, purpose: str, secret: str) -> str:
+    """HMAC-SHA256 hex of `value` under a key bound to `purpose`: a lookup key that cannot be
+    reversed by hashing guesses without the secret (an erased address in a suppression list)."""
+    key = hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def link_signature(value: str, *, purpose: str, secret: str) -> str:
+    """A short URL-safe signature of `value` (128 bits) for links that must not be forged."""
+    raw = bytes.fromhex(keyed_digest(value, purpose=purpose, secret=secret))[:16]
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def signature_matches(value: str, signature: str, *, purpose: str, secret: str) -> bool:
+    return hmac.compare_digest(link_signature(value, purpose=purpose, secret=secret), signature)
 
 
 def new_opaque_token() -> str:

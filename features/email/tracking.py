@@ -1,0 +1,5 @@
+"""HTTP layer of the email slice (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["email"])
