@@ -278,7 +278,7 @@ class CampaignView(BaseModel):
 
     id: int
     name: str
-    template_id: int
+    template_id: int | None = Field(description="null once a finished campaign's template was deleted")
     audience: Audience
     status: CampaignStatus
     status_reason: str | None = Field(description="Why it paused itself or failed")
