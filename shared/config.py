@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # A call to LinkedIn or X not answered within this is abandoned (its outcome is then unknown).
     provider_timeout_seconds: float = Field(20, gt=0, le=300)
 
+    # The shared secret a mail provider sends as X-Webhook-Token with bounce reports; empty: webhook off.
+    email_webhook_token: SecretStr = SecretStr("")
+
     @field_validator(
         "allowed_origins", "allowed_methods", "allowed_headers", "supported_languages",
         "allowed_file_types", "trusted_proxies", mode="before",

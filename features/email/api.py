@@ -2,10 +2,11 @@
 
 from typing import Any
 
+from features.email.sender import SEND_CAMPAIGNS_JOB
 from shared.events import Event, Handler
 from shared.jobs import PeriodicJob
 from shared.mail_templates import MailTemplate
 
-JOBS: tuple[PeriodicJob, ...] = ()
+JOBS: tuple[PeriodicJob, ...] = (SEND_CAMPAIGNS_JOB,)
 MAIL_TEMPLATES: tuple[MailTemplate[Any], ...] = ()
 SUBSCRIPTIONS: tuple[tuple[type[Event], Handler], ...] = ()

@@ -32,7 +32,9 @@ VARIABLES: Mapping[str, frozenset[str] | None] = {
     "unsubscribe_url": None,
 }
 SAMPLE: Mapping[str, Any] = {
-    "contact": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "company": "Analytical Engines"},
+    "contact": {
+        "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "company": "Analytical Engines",
+    },
     "campaign": {"name": "Sample campaign"},
     "unsubscribe_url": "https://example.com/unsubscribe/sample",
 }
@@ -69,9 +71,10 @@ def _unknown_names(source: nodes.Template) -> Iterator[tuple[str, int]]:
             yield f"unknown variable '{name.name}'", name.lineno
     for access in source.find_all(nodes.Getattr):
         target = access.node
-        if isinstance(target, nodes.Name) and (allowed := VARIABLES.get(target.name)) is not None:
-            if access.attr not in allowed:
-                yield f"'{target.name}' has no attribute '{access.attr}' (it has {', '.join(sorted(allowed))})", access.lineno
+        allowed = VARIABLES.get(target.name) if isinstance(target, nodes.Name) else None
+        if allowed is not None and access.attr not in allowed:
+            known = ", ".join(sorted(allowed))
+            yield f"'{target.name}' has no attribute '{access.attr}' (it has {known})", access.lineno
 
 
 def _line_of(exc: BaseException) -> int | None:
