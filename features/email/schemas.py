@@ -210,7 +210,10 @@ class Audience(BaseModel):
     """Who receives a campaign: subscribed contacts with any of these tags, sources and languages
     (each list that is not empty must match; all empty: every subscribed contact)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"tags": ["newsletter"], "sources": ["webinar"], "languages": []}]},
+    )
 
     tags: Annotated[list[Tag], Field(max_length=50)] = []
     sources: Annotated[list[Source], Field(max_length=50)] = []
@@ -246,6 +249,15 @@ class CampaignUpdate(BaseModel):
 
 
 class CampaignStats(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"recipients": 1200, "pending": 200, "sent": 990, "failed": 4, "skipped": 6, "opened": 0,
+                 "clicked": 0, "unsubscribed": 3, "bounced": 4}
+            ]
+        }
+    )
+
     recipients: int
     pending: int
     sent: int

@@ -34,7 +34,7 @@ class WebhookTokenRefused(AppError):
 
 
 @router.post(
-    "/bounces", status_code=status.HTTP_202_ACCEPTED, response_model=None,
+    "/bounces", status_code=status.HTTP_202_ACCEPTED, response_class=Response,
     responses={202: {"description": "Recorded (an unknown address is ignored)"}, **error_responses(401, 404, 429)},
 )
 async def report_email_bounce(
