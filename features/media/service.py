@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.media.errors import FileTypeRefused, PrivateFile
 from features.media.filetypes import detect
 from features.media.models import MediaItem
-from features.media.schemas import MediaPublic
+from features.media.schemas import MediaStaffView
 from features.media.upload import ReceivedUpload, sanitize_filename
 from shared.config import Settings
 from shared.dialect import is_foreign_key_violation
@@ -41,8 +41,8 @@ SORT_COLUMNS = {"created_at": MediaItem.created_at, "size": MediaItem.size, "fil
 _ALT_TEXT = TypeAdapter(dict[LanguageCode, SingleLineText])
 
 
-def to_public(item: MediaItem, settings: Settings) -> MediaPublic:
-    return MediaPublic(
+def to_staff_view(item: MediaItem, settings: Settings) -> MediaStaffView:
+    return MediaStaffView(
         **item.model_dump(exclude={"stored_name", "created_by"}),
         url=f"{settings.public_base_url.rstrip('/')}{PUBLIC_PATH}/{item.stored_name}",
     )
