@@ -76,7 +76,7 @@ def _placeholders_in(value: Any) -> list[Any]:
 async def test_every_model_of_a_success_response_has_an_example(document) -> None:
     components = document["components"]["schemas"]
     models = _models_in_success_responses(document)
-    assert {"TokenPair", "Page_PageStaffView_", "WebinarVisitorListPage", "SystemHealth", "Availability"} <= set(models)
+    assert {"TokenPair", "ListPage_PageStaffView_", "WebinarVisitorListPage", "SystemHealth", "Availability"} <= set(models)
     missing = {name: sorted(where)[0] for name, where in models.items() if not _examples(components[name])}
     assert not missing, f"models without an example (and one response using each): {missing}"
 
@@ -119,8 +119,8 @@ async def test_nulls_in_examples_reach_the_document(document) -> None:
 
 async def test_a_page_of_items_shows_its_items_example(document) -> None:
     components = document["components"]["schemas"]
-    for name in ("Page_PageStaffView_", "Page_MediaStaffView_", "Page_UserStaffView_"):
+    for name in ("ListPage_PageStaffView_", "ListPage_MediaStaffView_", "ListPage_UserStaffView_"):
         [example] = components[name]["examples"]
-        item_name = name.removeprefix("Page_").removesuffix("_")
+        item_name = name.removeprefix("ListPage_").removesuffix("_")
         assert example["items"] == components[item_name]["examples"][:1], name
         assert example["total"] >= len(example["items"]) and example["limit"] == 20 and example["offset"] == 0

@@ -14,28 +14,28 @@ from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.http import IdPath
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import IsAdmin, Role
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=error_responses(400, 401, 403, 422, 500))
 
 UserId = Annotated[int, Query(ge=1)]
 
-@router.get("/users", response_model=Page[UserStaffView])
+@router.get("/users", response_model=ListPage[UserStaffView])
 async def list_users(
     _admin: IsAdmin,
     session: ReadSession,
-    page: Pagination,
+    params: Pagination,
     role: Role | None = None,
     is_active: bool | None = None,
     q: Annotated[str | None, Query(max_length=100, description="Search in email and names")] = None,
     sort: Annotated[
         str | None, Query(description="created_at, email, last_login or role; prefix - for descending")
     ] = None,
-) -> Page[UserStaffView]:
+) -> ListPage[UserStaffView]:
     """List users, newest last unless sorted otherwise."""
-    items, total = await list_auth_users(session, params=page, role=role, is_active=is_active, q=q, sort=sort)
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    items, total = await list_auth_users(session, params=params, role=role, is_active=is_active, q=q, sort=sort)
+    return ListPage(items=items, total=total, limit=params.limit, offset=params.offset)
 
 @router.post(
     "/users", response_model=UserStaffView, status_code=status.HTTP_201_CREATED, responses=error_responses(409)

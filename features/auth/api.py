@@ -8,7 +8,7 @@ from features.auth import mails, service, users
 from features.auth.schemas import UserCreate, UserStaffView, UserUpdate
 from shared.events import EventBus
 from shared.jobs import JobContext, PeriodicJob
-from shared.pagination import PageParams
+from shared.pagination import ListParams
 from shared.permissions import Principal, Role
 
 load_principal = service.load_principal
@@ -28,7 +28,7 @@ async def get_user(session: AsyncSession, *, user_id: int) -> UserStaffView:
 
 
 async def list_users(
-    session: AsyncSession, *, params: PageParams, role: Role | None = None, is_active: bool | None = None,
+    session: AsyncSession, *, params: ListParams, role: Role | None = None, is_active: bool | None = None,
     q: str | None = None, sort: str | None = None,
 ) -> tuple[list[UserStaffView], int]:
     found, total = await users.list_users(session, params=params, role=role, is_active=is_active, q=q, sort=sort)

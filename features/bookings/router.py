@@ -25,7 +25,7 @@ from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import MAX_ID, IdPath
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanRead, CanWrite
 from shared.ratelimit import public_write_limit
 
@@ -81,22 +81,22 @@ async def create_booking(
     return BookingVisitorView.model_validate(booking)
 
 
-@router.get("", response_model=Page[BookingStaffView], responses={200: CSV_RESPONSE, **_STAFF})
+@router.get("", response_model=ListPage[BookingStaffView], responses={200: CSV_RESPONSE, **_STAFF})
 async def list_bookings(
-    _reader: CanRead, session: ReadSession, database: DatabaseDep, settings: SettingsDep, page: Pagination,
+    _reader: CanRead, session: ReadSession, database: DatabaseDep, settings: SettingsDep, params: Pagination,
     status: BookingStatus | None = None, from_: FromParam = None, to: ToParam = None,
     assigned_to: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this user's bookings")] = None,
     sort: SortParam = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every match as a download")] = "json",
-) -> Page[BookingStaffView] | Response:
+) -> ListPage[BookingStaffView] | Response:
     """Bookings by start time (staff); filter by status, start between from and to, or assignee."""
     start, end = time_range(from_, to, service.rules_for(settings))
     filters = {"status": status, "start": start, "end": end, "assigned_to": assigned_to, "sort": sort}
     if format == "csv":
         return csv_export(database, "bookings.csv", CSV_COLUMNS, service.export_statement(**filters))
-    items, total = await service.list_bookings(session, params=page, **filters)
-    return Page(
-        items=[BookingStaffView.model_validate(b) for b in items], total=total, limit=page.limit, offset=page.offset
+    items, total = await service.list_bookings(session, params=params, **filters)
+    return ListPage(
+        items=[BookingStaffView.model_validate(b) for b in items], total=total, limit=params.limit, offset=params.offset
     )
 
 

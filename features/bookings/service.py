@@ -30,7 +30,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.events import EventBus
 from shared.i18n import served_language
 from shared.leads import capture_lead, visitor_from_form
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 
 MAX_RANGE = timedelta(days=31)
 AVAILABILITY_SPAN = timedelta(days=7)
@@ -170,7 +170,7 @@ def _filtered(*, status: str | None, start: datetime | None, end: datetime | Non
 
 
 async def list_bookings(
-    session: AsyncSession, *, params: PageParams, status: str | None = None, start: datetime | None = None,
+    session: AsyncSession, *, params: ListParams, status: str | None = None, start: datetime | None = None,
     end: datetime | None = None, assigned_to: int | None = None, sort: str | None = None,
 ) -> tuple[list[Booking], int]:
     statement = _filtered(status=status, start=start, end=end, assigned_to=assigned_to)

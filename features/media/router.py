@@ -12,7 +12,7 @@ from shared.config import SettingsDep
 from shared.db import ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.http import IdPath
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite
 
 router = APIRouter(
@@ -20,16 +20,16 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=Page[MediaStaffView])
+@router.get("", response_model=ListPage[MediaStaffView])
 async def list_media(
-    _reader: CanRead, session: ReadSession, settings: SettingsDep, page: Pagination,
+    _reader: CanRead, session: ReadSession, settings: SettingsDep, params: Pagination,
     type: Annotated[MediaKind | None, Query(description="image or document")] = None,
     sort: Annotated[str | None, Query(description="created_at, size or filename; - for descending")] = None,
-) -> Page[MediaStaffView]:
+) -> ListPage[MediaStaffView]:
     """List uploaded files, newest first."""
-    items, total = await service.list_media(session, params=page, kind=type, sort=sort)
-    return Page(
-        items=[service.to_staff_view(i, settings) for i in items], total=total, limit=page.limit, offset=page.offset
+    items, total = await service.list_media(session, params=params, kind=type, sort=sort)
+    return ListPage(
+        items=[service.to_staff_view(i, settings) for i in items], total=total, limit=params.limit, offset=params.offset
     )
 
 

@@ -27,7 +27,7 @@ from shared.config import Settings
 from shared.dialect import is_foreign_key_violation
 from shared.errors import InUse, NotFound, ValidationFailed
 from shared.i18n import LanguageCode, check_localized
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 from shared.text import SingleLineText
 
 logger = logging.getLogger("magnetiq.media")
@@ -119,7 +119,7 @@ async def store_upload(
 
 
 async def list_media(
-    session: AsyncSession, *, params: PageParams, kind: str | None = None, sort: str | None = None
+    session: AsyncSession, *, params: ListParams, kind: str | None = None, sort: str | None = None
 ) -> tuple[list[MediaItem], int]:
     statement = select(MediaItem)
     if kind:

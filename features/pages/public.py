@@ -119,7 +119,7 @@ async def read_public_page(slug: str, request: Request) -> Response:
 
 @router.get("", response_model=PageVisitorList, responses=_NOT_MODIFIED)
 async def list_public_pages(
-    request: Request, cache: PageCache, page: Pagination,
+    request: Request, cache: PageCache, params: Pagination,
     lang: Annotated[LanguageCode | None, Query(description="Language wanted; unsupported ones get the default")] = None,
 ) -> Response:
     """Published pages (slug, title, published_at), newest first, for navigation and sitemaps."""
@@ -127,12 +127,12 @@ async def list_public_pages(
     settings: Settings = request.app.state.settings
     language = served_language(lang, settings)
     await cache.ensure_fresh(database)
-    key = ("list", language, page.limit, page.offset)
+    key = ("list", language, params.limit, params.offset)
     entry = cache.get(key)
     if entry is None:
         async with database.session(write=False) as session:
             items, total = await service.public_page_summaries(
-                session, settings=settings, language=language, params=page
+                session, settings=settings, language=language, params=params
             )
         entry = cache.put(key, _Cached(PageVisitorList(items=items, total=total).model_dump_json().encode()))
     return _respond(request, entry)

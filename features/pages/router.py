@@ -11,7 +11,7 @@ from shared.config import SettingsDep
 from shared.db import ReadSession, WriteSession
 from shared.errors import PermissionDenied, error_responses
 from shared.http import IdPath
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite, Permission
 
 router = APIRouter(
@@ -28,24 +28,24 @@ def _staff_view(page, response: Response) -> PageStaffView:
     return PageStaffView.model_validate(page)
 
 
-@router.get("", response_model=Page[PageStaffView])
+@router.get("", response_model=ListPage[PageStaffView])
 async def list_pages(
     principal: CanRead,
     session: ReadSession,
-    page: Pagination,
+    params: Pagination,
     status: PageStatus | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Search in titles of every language")] = None,
     sort: SortParam = None,
     include_deleted: Annotated[bool, Query(description="Admins only: include deleted pages")] = False,
-) -> Page[PageStaffView]:
+) -> ListPage[PageStaffView]:
     """List pages, newest first."""
     if include_deleted and not principal.can(Permission.ADMIN):
         raise PermissionDenied("Only admins see deleted pages")
     items, total = await service.list_pages(
-        session, params=page, status=status, q=q, sort=sort, include_deleted=include_deleted
+        session, params=params, status=status, q=q, sort=sort, include_deleted=include_deleted
     )
-    return Page(
-        items=[PageStaffView.model_validate(p) for p in items], total=total, limit=page.limit, offset=page.offset
+    return ListPage(
+        items=[PageStaffView.model_validate(p) for p in items], total=total, limit=params.limit, offset=params.offset
     )
 
 
@@ -94,14 +94,15 @@ async def restore_page(page_id: IdPath, _admin: CanDelete, session: WriteSession
     return _staff_view(await service.restore_page(session, page_id=page_id), response)
 
 
-@router.get("/{page_id}/revisions", response_model=Page[RevisionStaffView], responses=error_responses(404))
+@router.get("/{page_id}/revisions", response_model=ListPage[RevisionStaffView], responses=error_responses(404))
 async def list_page_revisions(
-    page_id: IdPath, _reader: CanRead, session: ReadSession, page: Pagination
-) -> Page[RevisionStaffView]:
+    page_id: IdPath, _reader: CanRead, session: ReadSession, params: Pagination
+) -> ListPage[RevisionStaffView]:
     """Earlier versions of a page, newest first, with who saved over them and when."""
-    items, total = await service.list_revisions(session, page_id=page_id, params=page)
-    return Page(
-        items=[RevisionStaffView.model_validate(r) for r in items], total=total, limit=page.limit, offset=page.offset
+    items, total = await service.list_revisions(session, page_id=page_id, params=params)
+    return ListPage(
+        items=[RevisionStaffView.model_validate(r) for r in items], total=total,
+        limit=params.limit, offset=params.offset,
     )
 
 

@@ -18,7 +18,7 @@ from shared.errors import NotFound, PreconditionFailed, ValidationFailed
 from shared.html import sanitize_html
 from shared.http import etag_matches
 from shared.i18n import check_localized, translate
-from shared.pagination import PageParams, localized_text_contains, paginate, sort_order
+from shared.pagination import ListParams, localized_text_contains, paginate, sort_order
 from shared.permissions import Principal
 from shared.slugs import ensure_slug_free, flush_guarding_slug
 
@@ -86,7 +86,7 @@ async def get_page(session: AsyncSession, *, page_id: int, include_deleted: bool
 
 
 async def list_pages(
-    session: AsyncSession, *, params: PageParams, status: str | None = None, q: str | None = None,
+    session: AsyncSession, *, params: ListParams, status: str | None = None, q: str | None = None,
     sort: str | None = None, include_deleted: bool = False,
 ) -> tuple[list[Page], int]:
     statement = select(Page)
@@ -161,7 +161,7 @@ async def restore_page(session: AsyncSession, *, page_id: int) -> Page:
     return page
 
 
-async def list_revisions(session: AsyncSession, *, page_id: int, params: PageParams) -> tuple[list[PageRevision], int]:
+async def list_revisions(session: AsyncSession, *, page_id: int, params: ListParams) -> tuple[list[PageRevision], int]:
     await get_page(session, page_id=page_id, include_deleted=True)
     statement = select(PageRevision).where(PageRevision.page_id == page_id)
     return await paginate(session, statement, params, [col(PageRevision.revision).desc()])
@@ -231,7 +231,7 @@ async def public_page(session: AsyncSession, *, settings: Settings, slug: str, l
 
 
 async def public_page_summaries(
-    session: AsyncSession, *, settings: Settings, language: str, params: PageParams
+    session: AsyncSession, *, settings: Settings, language: str, params: ListParams
 ) -> tuple[list[PageSummaryVisitorView], int]:
     pages, total = await paginate(
         session, _live_published(), params, [col(Page.published_at).desc(), col(Page.id).desc()]

@@ -21,7 +21,7 @@ from shared.errors import NotFound
 from shared.events import EventBus
 from shared.i18n import served_language
 from shared.leads import capture_lead, visitor_from_form
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 
 SORT_COLUMNS = {
     "created_at": WebinarRegistration.created_at, "email": WebinarRegistration.email_normalized,
@@ -135,7 +135,7 @@ def _order(sort: str | None) -> list[Any]:
 
 
 async def list_registrations(
-    session: AsyncSession, *, webinar_id: int, params: PageParams, consent_marketing: bool | None = None,
+    session: AsyncSession, *, webinar_id: int, params: ListParams, consent_marketing: bool | None = None,
     sort: str | None = None,
 ) -> tuple[list[WebinarRegistration], int]:
     """A webinar's registrants, in order of registration unless sorted otherwise."""

@@ -24,7 +24,7 @@ from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import IdPath
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite, OptionalPrincipal, Permission, Principal
 from shared.ratelimit import public_write_limit
 
@@ -54,7 +54,7 @@ def _is_staff(principal: Principal | None) -> bool:
 async def list_webinars(
     principal: OptionalPrincipal,
     session: ReadSession,
-    page: Pagination,
+    params: Pagination,
     when: Annotated[When | None, Query(description="upcoming (not yet started) or past")] = None,
     status: Annotated[WebinarStatus | None, Query(description="Staff only; visitors see published ones")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Search in titles of every language")] = None,
@@ -63,11 +63,11 @@ async def list_webinars(
     """List webinars, upcoming first (soonest first), then past ones (latest first)."""
     staff = _is_staff(principal)
     rows, total = await service.list_webinars(
-        session, params=page, staff=staff, status=status, when=when, q=q, sort=sort
+        session, params=params, staff=staff, status=status, when=when, q=q, sort=sort
     )
     items = [service.to_view(webinar, count, staff=staff) for webinar, count in rows]
-    page_class = WebinarStaffListPage if staff else WebinarVisitorListPage
-    return page_class.model_validate({"items": items, "total": total, "limit": page.limit, "offset": page.offset})
+    list_class = WebinarStaffListPage if staff else WebinarVisitorListPage
+    return list_class.model_validate({"items": items, "total": total, "limit": params.limit, "offset": params.offset})
 
 
 @router.post(
@@ -131,15 +131,15 @@ async def register_for_webinar(
 
 @router.get(
     "/{webinar_id}/registrations",
-    response_model=Page[RegistrationStaffView],
+    response_model=ListPage[RegistrationStaffView],
     responses={200: CSV_RESPONSE, **error_responses(403, 404)},
 )
 async def list_webinar_registrations(
-    webinar_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, page: Pagination,
+    webinar_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, params: Pagination,
     consent_marketing: Annotated[bool | None, Query(description="Only those who did (not) agree to marketing")] = None,
     sort: RegistrationSort = None,
     format: ExportFormat = "json",
-) -> Page[RegistrationStaffView] | Response:
+) -> ListPage[RegistrationStaffView] | Response:
     """A webinar's registrants (staff); `?format=csv` exports all of them."""
     if format == "csv":
         statement = await registrations.export_statement(
@@ -149,9 +149,9 @@ async def list_webinar_registrations(
             database, f"webinar-{webinar_id}-registrations.csv", registrations.EXPORT_COLUMNS, statement
         )
     items, total = await registrations.list_registrations(
-        session, webinar_id=webinar_id, params=page, consent_marketing=consent_marketing, sort=sort
+        session, webinar_id=webinar_id, params=params, consent_marketing=consent_marketing, sort=sort
     )
-    return Page(
+    return ListPage(
         items=[RegistrationStaffView.model_validate(r) for r in items], total=total,
-        limit=page.limit, offset=page.offset,
+        limit=params.limit, offset=params.offset,
     )

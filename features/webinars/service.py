@@ -21,7 +21,7 @@ from shared.dialect import is_foreign_key_violation
 from shared.errors import InUse, NotFound, ValidationFailed
 from shared.html import sanitize_html
 from shared.i18n import check_localized
-from shared.pagination import PageParams, localized_text_contains, paginate, sort_order
+from shared.pagination import ListParams, localized_text_contains, paginate, sort_order
 from shared.permissions import Principal
 from shared.slugs import ensure_slug_free, flush_guarding_slug
 
@@ -104,7 +104,7 @@ async def registration_count(session: AsyncSession, *, webinar_id: int) -> int:
 
 
 async def list_webinars(
-    session: AsyncSession, *, params: PageParams, staff: bool, status: str | None = None,
+    session: AsyncSession, *, params: ListParams, staff: bool, status: str | None = None,
     when: str | None = None, q: str | None = None, sort: str | None = None,
 ) -> tuple[list[tuple[Webinar, int]], int]:
     """Webinars with their registration counts; by default upcoming ones first (soonest first), then past ones."""

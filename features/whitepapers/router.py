@@ -27,7 +27,7 @@ from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import IdPath, file_response
 from shared.i18n import LanguageCode
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite, OptionalPrincipal
 from shared.ratelimit import public_write_limit
 from shared.visitors import VisitorFields
@@ -55,21 +55,24 @@ _FILE_RESPONSE = {
 }
 
 
-@router.get("", response_model=Page[WhitepaperStaffView] | Page[WhitepaperVisitorView], responses=error_responses(401))
+@router.get(
+    "", response_model=ListPage[WhitepaperStaffView] | ListPage[WhitepaperVisitorView],
+    responses=error_responses(401),
+)
 async def list_whitepapers(
-    principal: OptionalPrincipal, session: ReadSession, settings: SettingsDep, page: Pagination,
+    principal: OptionalPrincipal, session: ReadSession, settings: SettingsDep, params: Pagination,
     status: WhitepaperStatus | None = None,
     language: Annotated[LanguageCode | None, Query(description="Only whitepapers in this language")] = None,
     slug: Annotated[Slug | None, Query(description="Only the whitepaper with this slug")] = None,
     sort: SortParam = None,
-) -> Page[WhitepaperStaffView] | Page[WhitepaperVisitorView]:
+) -> ListPage[WhitepaperStaffView] | ListPage[WhitepaperVisitorView]:
     """Published whitepapers for visitors; every live one, with more fields, for staff."""
     staff = principal is not None
     items, total = await service.list_whitepapers(
-        session, params=page, published_only=not staff, status=status, language=language, slug=slug, sort=sort
+        session, params=params, published_only=not staff, status=status, language=language, slug=slug, sort=sort
     )
     views = await service.present(session, settings=settings, whitepapers=items, staff=staff)
-    return Page(items=views, total=total, limit=page.limit, offset=page.offset)  # type: ignore[arg-type]
+    return ListPage(items=views, total=total, limit=params.limit, offset=params.offset)  # type: ignore[arg-type]
 
 
 @router.post("", response_model=WhitepaperStaffView, status_code=status.HTTP_201_CREATED,
@@ -168,15 +171,15 @@ async def download_whitepaper_file(
 
 
 @router.get(
-    "/{whitepaper_id}/downloads", response_model=Page[LeadStaffView],
+    "/{whitepaper_id}/downloads", response_model=ListPage[LeadStaffView],
     responses={200: CSV_RESPONSE, **error_responses(401, 403, 404)},
 )
 async def list_whitepaper_downloads(
-    whitepaper_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, page: Pagination,
+    whitepaper_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, params: Pagination,
     consent_marketing: Annotated[bool | None, Query(description="Only leads who did (not) consent")] = None,
     sort: LeadSortParam = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every lead as a spreadsheet")] = "json",
-) -> Page[LeadStaffView] | Response:
+) -> ListPage[LeadStaffView] | Response:
     """Who downloaded the whitepaper (one row per email), newest first; ?format=csv exports them all."""
     if format == "csv":
         statement = await downloads.export_statement(
@@ -184,8 +187,8 @@ async def list_whitepaper_downloads(
         )
         return csv_export(database, f"whitepaper-{whitepaper_id}-downloads.csv", downloads.CSV_COLUMNS, statement)
     items, total = await downloads.list_leads(
-        session, whitepaper_id=whitepaper_id, params=page, consent_marketing=consent_marketing, sort=sort
+        session, whitepaper_id=whitepaper_id, params=params, consent_marketing=consent_marketing, sort=sort
     )
-    return Page(
-        items=[LeadStaffView.model_validate(i) for i in items], total=total, limit=page.limit, offset=page.offset
+    return ListPage(
+        items=[LeadStaffView.model_validate(i) for i in items], total=total, limit=params.limit, offset=params.offset
     )

@@ -17,7 +17,7 @@ from shared.config import Settings
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.i18n import check_localized
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 from shared.permissions import Principal
 from shared.slugs import ensure_slug_free, flush_guarding_slug
 
@@ -100,7 +100,7 @@ async def get_whitepaper(
 
 
 async def list_whitepapers(
-    session: AsyncSession, *, params: PageParams, published_only: bool, status: str | None = None,
+    session: AsyncSession, *, params: ListParams, published_only: bool, status: str | None = None,
     language: str | None = None, slug: str | None = None, sort: str | None = None,
 ) -> tuple[list[Whitepaper], int]:
     statement = select(Whitepaper).where(col(Whitepaper.deleted_at).is_(None))
