@@ -20,6 +20,7 @@ from features.bookings.calendar_rules import (
     misfit,
     overlaps,
     slot_starts,
+    spec_problems,
 )
 from features.bookings.errors import CancelLinkInvalid, InvalidTransition, SlotTaken
 from features.bookings.models import ACTIVE_STATUSES, Booking
@@ -49,6 +50,12 @@ def rules_for(settings: Settings) -> BusinessHours:
     return business_hours(
         settings.booking_timezone, settings.booking_days, settings.booking_hours, settings.booking_slot_minutes
     )
+
+
+def settings_problem(settings: Settings) -> str | None:
+    """Why BOOKING_TIMEZONE, BOOKING_DAYS or BOOKING_HOURS cannot be read, or None: refused at start."""
+    problems = spec_problems(settings.booking_timezone, settings.booking_days, settings.booking_hours)
+    return "; ".join(problems) or None
 
 
 def _window(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
