@@ -1,4 +1,4 @@
-"""The auth slice's public face: what other slices and the shell may use."""
+"""The auth slice's api: what other slices and the shell may use."""
 
 from datetime import timedelta
 

@@ -1,5 +1,5 @@
-"""What the bookings slice offers the shell: its mail templates, its settings check, and what it hears of
-removed users (no jobs)."""
+"""The bookings slice's api: its mail templates, its settings check, and what it hears of removed
+users (no jobs)."""
 
 from sqlalchemy import update
 from sqlmodel import col

@@ -1,4 +1,4 @@
-"""The media slice's public face: other slices store, look up and stream files through it."""
+"""The media slice's api: other slices store, look up and stream files through it."""
 
 import logging
 from dataclasses import dataclass
