@@ -22,10 +22,10 @@ from features.email.rendering import campaign_message, compiled_template, templa
 from features.email.schemas import (
     Audience,
     CampaignCreate,
+    CampaignStaffView,
     CampaignStats,
     CampaignUpdate,
-    CampaignView,
-    RecipientView,
+    RecipientStaffView,
     TestSendRequest,
 )
 from features.email.templates import get_template
@@ -33,7 +33,7 @@ from shared.config import Settings
 from shared.db import as_utc, utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.mail import queue_mail
-from shared.pagination import PageParams, paginate, sort_order, text_contains
+from shared.pagination import ListParams, paginate, sort_order, text_contains
 from shared.visitors import normalize_email
 
 LATE_LIMIT = timedelta(hours=1)
@@ -74,7 +74,7 @@ async def create_campaign(session: AsyncSession, *, data: CampaignCreate, create
 
 
 async def list_campaigns(
-    session: AsyncSession, *, params: PageParams, status: str | None = None, q: str | None = None,
+    session: AsyncSession, *, params: ListParams, status: str | None = None, q: str | None = None,
     sort: str | None = None,
 ) -> tuple[list[Campaign], int]:
     statement = select(Campaign)
@@ -140,13 +140,13 @@ async def campaign_stats(session: AsyncSession, *, campaign_ids: list[int]) -> d
     return stats
 
 
-def to_view(campaign: Campaign, stats: CampaignStats) -> CampaignView:
-    return CampaignView.model_validate(
+def to_view(campaign: Campaign, stats: CampaignStats) -> CampaignStaffView:
+    return CampaignStaffView.model_validate(
         {**campaign.model_dump(), "audience": Audience.model_validate(campaign.audience or {}), "stats": stats}
     )
 
 
-async def campaign_view(session: AsyncSession, *, campaign: Campaign) -> CampaignView:
+async def campaign_view(session: AsyncSession, *, campaign: Campaign) -> CampaignStaffView:
     stats = await campaign_stats(session, campaign_ids=[campaign.id or 0])
     return to_view(campaign, stats[campaign.id or 0])
 
@@ -305,8 +305,8 @@ async def queue_test_send(
 
 
 async def list_recipients(
-    session: AsyncSession, *, campaign_id: int, params: PageParams, status: str | None = None
-) -> tuple[list[RecipientView], int]:
+    session: AsyncSession, *, campaign_id: int, params: ListParams, status: str | None = None
+) -> tuple[list[RecipientStaffView], int]:
     await get_campaign(session, campaign_id=campaign_id)
     statement = (
         select(CampaignRecipient, Contact.email)  # type: ignore[call-overload]
@@ -320,6 +320,6 @@ async def list_recipients(
     total = (await session.exec(count)).one()
     rows = await session.exec(statement.order_by(col(CampaignRecipient.id)).limit(params.limit).offset(params.offset))
     items = [
-        RecipientView.model_validate({**recipient.model_dump(), "email": email}) for recipient, email in rows.all()
+        RecipientStaffView.model_validate({**recipient.model_dump(), "email": email}) for recipient, email in rows.all()
     ]
     return items, total

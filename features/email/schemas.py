@@ -5,7 +5,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from shared.examples import list_example
 from shared.i18n import LanguageCode, localized
 from shared.text import SINGLE_LINE
 from shared.visitors import Company, VisitorName
@@ -57,7 +56,7 @@ class ContactUpdate(BaseModel):
     status: SettableContactStatus | None = None
 
 
-class ContactView(BaseModel):
+class ContactStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -83,15 +82,6 @@ class ContactView(BaseModel):
     consent_origin: str | None
     created_at: datetime
     updated_at: datetime
-
-
-class ContactPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(ContactView)]})
-
-    items: list[ContactView]
-    total: int
-    limit: int
-    offset: int
 
 
 class RejectedRow(BaseModel):
@@ -149,7 +139,7 @@ class TemplateUpdate(BaseModel):
     text_body: LocalizedBody | None = None
 
 
-class TemplateView(BaseModel):
+class TemplateStaffView(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -172,15 +162,6 @@ class TemplateView(BaseModel):
     updated_at: datetime
 
 
-class TemplatePage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(TemplateView)]})
-
-    items: list[TemplateView]
-    total: int
-    limit: int
-    offset: int
-
-
 class PreviewRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -193,7 +174,7 @@ class PreviewRequest(BaseModel):
     )
 
 
-class PreviewView(BaseModel):
+class PreviewStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"subject": "News for Ada", "html": "<p>Hello Ada,</p>", "text": "Hello Ada,"}]}
     )
@@ -275,7 +256,7 @@ _STATS_EXAMPLE = {
 }
 
 
-class CampaignView(BaseModel):
+class CampaignStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -305,15 +286,6 @@ class CampaignView(BaseModel):
     updated_at: datetime
 
 
-class CampaignPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(CampaignView)]})
-
-    items: list[CampaignView]
-    total: int
-    limit: int
-    offset: int
-
-
 class TestSendRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"email": "me@example.com", "language": "de"}]}
@@ -323,7 +295,7 @@ class TestSendRequest(BaseModel):
     language: LanguageCode | None = None
 
 
-class RecipientView(BaseModel):
+class RecipientStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -344,15 +316,6 @@ class RecipientView(BaseModel):
     sent_at: datetime | None
     opened_at: datetime | None
     clicked_at: datetime | None
-
-
-class RecipientPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(RecipientView)]})
-
-    items: list[RecipientView]
-    total: int
-    limit: int
-    offset: int
 
 
 # --- public ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from shared.config import Settings
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.i18n import check_localized
-from shared.pagination import PageParams, paginate, sort_order, text_contains
+from shared.pagination import ListParams, paginate, sort_order, text_contains
 
 FINISHED = ("sent", "cancelled", "failed")
 SORT_COLUMNS = {
@@ -59,7 +59,7 @@ async def get_template(session: AsyncSession, *, template_id: int) -> EmailTempl
 
 
 async def list_templates(
-    session: AsyncSession, *, params: PageParams, q: str | None = None, sort: str | None = None
+    session: AsyncSession, *, params: ListParams, q: str | None = None, sort: str | None = None
 ) -> tuple[list[EmailTemplate], int]:
     statement = select(EmailTemplate)
     if q:

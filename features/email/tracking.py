@@ -5,14 +5,14 @@ import base64
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from features.email import feedback
 from features.email.links import click_valid, open_pixel_valid
 from features.email.schemas import BounceReport
 from shared.config import SettingsDep
-from shared.db import WriteSession, utcnow
+from shared.db import Database, DatabaseDep, WriteSession, utcnow
 from shared.errors import AppError, NotFound, error_responses
 from shared.http import IdPath
 from shared.ratelimit import public_write_limit
@@ -25,6 +25,12 @@ NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referre
 Signature = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 # Only refused attempts count against the limit: a provider reporting a burst of bounces is not throttled.
 _refused_attempts = public_write_limit("email_webhook_refused")
+
+
+async def _record(database: Database, recorder, recipient_id: int) -> None:
+    # After the response: a pixel or a redirect never waits for the write lock behind a sending campaign.
+    async with database.session() as session:
+        await recorder(session, recipient_id=recipient_id, now=utcnow())
 
 
 class WebhookTokenRefused(AppError):
@@ -58,12 +64,12 @@ async def report_email_bounce(
     responses={200: {"content": {"image/gif": {}}, "description": "A 1x1 transparent GIF"}, **error_responses(404)},
 )
 async def email_open_pixel(
-    recipient_id: IdPath, signature: Signature, session: WriteSession, settings: SettingsDep
+    recipient_id: IdPath, signature: Signature, database: DatabaseDep, settings: SettingsDep, later: BackgroundTasks
 ) -> Response:
     """The open-tracking pixel of a campaign with `track_opens`; the first load counts an open."""
     if not open_pixel_valid(settings, recipient_id=recipient_id, signature=signature):
         raise NotFound()
-    await feedback.record_open(session, recipient_id=recipient_id, now=utcnow())
+    later.add_task(_record, database, feedback.record_open, recipient_id)
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
@@ -72,7 +78,7 @@ async def email_open_pixel(
     responses={302: {"description": "To the link's target"}, **error_responses(404)},
 )
 async def email_click_redirect(
-    recipient_id: IdPath, signature: Signature, session: WriteSession, settings: SettingsDep,
+    recipient_id: IdPath, signature: Signature, database: DatabaseDep, settings: SettingsDep, later: BackgroundTasks,
     u: Annotated[str, Query(max_length=4000, description="The link's target, as signed")],
 ) -> RedirectResponse:
     """A tracked link of a campaign with `track_clicks`: counts the first click, then redirects to
@@ -81,5 +87,5 @@ async def email_click_redirect(
         settings, recipient_id=recipient_id, signature=signature, target=u
     ):
         raise NotFound()
-    await feedback.record_click(session, recipient_id=recipient_id, now=utcnow())
+    later.add_task(_record, database, feedback.record_click, recipient_id)
     return RedirectResponse(u, status_code=status.HTTP_302_FOUND, headers=NO_STORE)
