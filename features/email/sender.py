@@ -153,7 +153,12 @@ class CampaignSender:
                 claim, previous = await self._record_and_claim(previous), None
                 if claim is None:
                     return False
-                message = await self._message(claim)
+                try:
+                    message = await self._message(claim)
+                except Exception as exc:  # counted like a refusal: twenty in a row pause the campaign
+                    logger.exception("campaign message could not be rendered", extra={"campaign_id": claim.campaign_id})
+                    previous = (claim, Outcome("retry", f"not rendered: {type(exc).__name__}: {exc}"[:480]))
+                    continue
                 await asyncio.sleep(max(0.0, claim.slot - time.time()))
                 outcome, client = await self._deliver(client, claim, message)
                 previous = (claim, outcome)

@@ -218,3 +218,21 @@ async def test_opens_and_clicks_are_counted_through_signed_links(app, client, ed
     assert (await client.get(forged)).status_code == 404
     stats = (await client.get(f"{BASE}/campaigns/{campaign['id']}", headers=editor_headers)).json()["stats"]
     assert stats["opened"] == 1 and stats["clicked"] == 1
+
+
+async def test_a_message_that_fails_to_render_is_retried_like_a_refusal_and_the_rest_go_out(
+    app, client, editor_headers, smtp, create_template, create_campaign
+):
+    # Valid with the sample contact (it has a company); divides by zero for a contact without one.
+    template = await create_template(html_body={"en": "<p>{{ 100 // (contact.company|length) }}</p>", "de": "<p>x</p>"})
+    await seed_contacts(app, 2)
+    async with app.state.db.session() as session:
+        await session.exec(update(Contact).where(Contact.email == "person1@example.com").values(company="Navy"))
+    campaign = await create_campaign(template_id=template["id"])
+    await _start(client, editor_headers, campaign["id"])
+    await send_all(app)
+
+    assert list(smtp.count_by_recipient()) == ["person1@example.com"]
+    recipients = (await client.get(f"{BASE}/campaigns/{campaign['id']}/recipients", headers=editor_headers)).json()
+    stuck = next(r for r in recipients["items"] if r["email"] == "person0@example.com")
+    assert stuck["status"] == "pending" and "not rendered: ZeroDivisionError" in stuck["last_error"]
