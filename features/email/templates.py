@@ -73,8 +73,9 @@ async def update_template(
 ) -> EmailTemplate:
     template = await get_template(session, template_id=template_id)
     changes = data.model_dump(exclude_unset=True)
-    subject = changes.get("subject") or template.subject
-    html_body = changes.get("html_body") or template.html_body
+    # Given parts are checked as given: an empty one is refused, not taken as "unchanged".
+    subject = template.subject if changes.get("subject") is None else changes["subject"]
+    html_body = template.html_body if changes.get("html_body") is None else changes["html_body"]
     text_body = changes.get("text_body", template.text_body)
     _check(settings, subject, html_body, text_body)
     if data.name is not None:
