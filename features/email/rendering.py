@@ -88,6 +88,30 @@ def _line_of(exc: BaseException) -> int | None:
     return line
 
 
+# What parsing or rendering a template may raise: a syntax error (also an unknown filter or
+# test), a sandbox refusal, an undefined name, a bad operation, or a few thousand nested brackets.
+RENDER_ERRORS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError)
+
+
+class RenderFailed(Exception):
+    """A template part that does not parse or render with the values given (a contact's own, or
+    a preview's data, which the check on save did not try)."""
+
+    def __init__(self, name: str, exc: BaseException) -> None:
+        self.language, self.part, _ = name.split(".")
+        if isinstance(exc, TemplateSyntaxError):
+            self.line, self.reason = exc.lineno, exc.message or "syntax error"
+        elif isinstance(exc, RecursionError):
+            self.line, self.reason = None, "nested too deeply"
+        else:
+            self.line, self.reason = _line_of(exc), str(exc)[:300] or type(exc).__name__
+        super().__init__(f"{self.part}.{self.language}: {self.reason}")
+
+    def refusal(self) -> ValidationFailed:
+        """The 422 naming the part, language and line."""
+        return _refusal(self.part, self.language, self.line, self.reason)
+
+
 def check_template(
     *, subject: Mapping[str, str], html_body: Mapping[str, str], text_body: Mapping[str, str] | None
 ) -> None:
@@ -102,12 +126,8 @@ def check_template(
             problem = refused_construct(parsed) or next(_unknown_names(parsed), None)
             if problem is None:
                 environment.get_template(name).render(SAMPLE)
-        except TemplateSyntaxError as exc:  # also an unknown filter or test
-            raise _refusal(part, language, exc.lineno, exc.message or "syntax error") from None
-        except RecursionError:  # a few thousand nested brackets
-            raise _refusal(part, language, None, "nested too deeply") from None
-        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
-            raise _refusal(part, language, _line_of(exc), str(exc)[:300] or type(exc).__name__) from None
+        except RENDER_ERRORS as exc:
+            raise RenderFailed(name, exc).refusal() from None
         if problem is not None:
             raise _refusal(part, language, problem[1], problem[0])
 
@@ -171,14 +191,20 @@ class CompiledTemplate:
         return settings.default_language if settings.default_language in self.languages else min(self.languages)
 
     def render(self, language: str, values: Mapping[str, Any]) -> RenderedMail:
-        get = self._environment.get_template
-        markup = get(f"{language}.html_body.html").render(values)
+        """The mail in `language`; RenderFailed when a part does not render with these values."""
+        markup = self._render(f"{language}.html_body.html", values)
         if language in self._text_languages:
-            text = get(f"{language}.text_body.txt").render(values)
+            text = self._render(f"{language}.text_body.txt", values)
         else:
             text = html_to_text(markup)
-        subject = get(f"{language}.subject.txt").render(values)
+        subject = self._render(f"{language}.subject.txt", values)
         return RenderedMail(language=language, subject=subject, html=markup, text=text)
+
+    def _render(self, name: str, values: Mapping[str, Any]) -> str:
+        try:
+            return self._environment.get_template(name).render(values)
+        except RENDER_ERRORS as exc:
+            raise RenderFailed(name, exc) from exc
 
 
 _COMPILED: OrderedDict[tuple[int, datetime], CompiledTemplate] = OrderedDict()
@@ -250,6 +276,6 @@ def campaign_message(
 
 
 __all__ = [
-    "SAMPLE", "CompiledTemplate", "RenderedMail", "campaign_message", "check_template", "compiled_template",
-    "derived_text_source", "html_to_text", "template_values", "track_links", "with_open_pixel",
+    "SAMPLE", "CompiledTemplate", "RenderFailed", "RenderedMail", "campaign_message", "check_template",
+    "compiled_template", "derived_text_source", "html_to_text", "template_values", "track_links", "with_open_pixel",
 ]

@@ -9,7 +9,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.email.errors import TemplateInUse
 from features.email.models import Campaign, EmailTemplate
-from features.email.rendering import SAMPLE, VARIABLES, RenderedMail, check_template, compiled_template
+from features.email.rendering import (
+    SAMPLE,
+    VARIABLES,
+    RenderedMail,
+    RenderFailed,
+    check_template,
+    compiled_template,
+)
 from features.email.schemas import PreviewRequest, TemplateCreate, TemplateUpdate
 from shared.config import Settings
 from shared.db import utcnow
@@ -134,4 +141,7 @@ async def preview_template(
             field="language",
         )
     language = data.language or compiled.language_for(None, settings)
-    return compiled.render(language, _preview_values(data.data))
+    try:
+        return compiled.render(language, _preview_values(data.data))
+    except RenderFailed as failed:  # data the check on save did not try
+        raise failed.refusal() from None

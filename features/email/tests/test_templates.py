@@ -298,6 +298,15 @@ async def test_preview_refuses_a_language_the_template_lacks(client, editor_head
     assert _error(await _preview(client, editor_headers, 999), 404)["code"] == "NOT_FOUND"
 
 
+async def test_preview_data_that_breaks_a_render_is_a_422_naming_the_line(client, editor_headers, create_template):
+    # The sample renders (the template saves); a name one letter longer divides by zero.
+    template = await create_template(
+        html_body={"en": "<p>Hi</p>\n<p>{{ 10 // (contact.first_name|length - 4) }}</p>", "de": "<p>x</p>"}
+    )
+    error = _error(await _preview(client, editor_headers, template["id"], data={"contact": {"first_name": "Adam"}}))
+    assert error["code"] == "VALIDATION_ERROR" and error["field"] == "html_body.en" and "line 2" in error["message"]
+
+
 # --- deletion while in use ---------------------------------------------------------------------
 
 
