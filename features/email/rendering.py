@@ -154,6 +154,8 @@ def derived_text_source(html_source: str) -> str | None:
     than the rest of sending it; this buys the campaign benchmark its ratio. Jinja tags are
     swapped for inert markers, the HTML is converted, and the tags are put back; if a tag was
     lost on the way (one inside an attribute the text drops), the caller converts per message.
+    Every other brace is text: `&#123;&#123; x &#125;&#125;` shows braces in the HTML, and the
+    text must show them too, not run them as a template no check on save has seen.
     """
     tags: list[str] = []
 
@@ -161,7 +163,7 @@ def derived_text_source(html_source: str) -> str | None:
         tags.append(found.group())
         return f"JINJATAG{len(tags) - 1}X"
 
-    text = html_to_text(_JINJA_TAG.sub(marker, html_source))
+    text = html_to_text(_JINJA_TAG.sub(marker, html_source)).replace("{", "{{ '{' }}")
     restored = re.sub(r"JINJATAG(\d+)X", lambda found: tags[int(found.group(1))], text)
     return restored if all(tag in restored for tag in tags) and restored.count("JINJATAG") == 0 else None
 

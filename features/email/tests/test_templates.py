@@ -246,6 +246,18 @@ async def test_an_explicit_text_part_is_used_as_written(client, editor_headers, 
     assert "Hallo Ada," in german  # de has no text part: derived from its HTML
 
 
+async def test_html_text_that_looks_like_a_template_stays_text_in_the_derived_part(
+    client, editor_headers, create_template
+):
+    # &#123; is "{": the HTML shows the braces as text, and so must the text part, which is
+    # itself a template: evaluated there, this would run code no check on save has seen.
+    braces = "<p>&#123;&#123; 7 * 7 &#125;&#125; &#123;&#123; lipsum &#125;&#125; {{ contact.first_name }}</p>"
+    template = await create_template(html_body={"en": braces, "de": "<p>x</p>"})
+    rendered = await _preview(client, editor_headers, template["id"])
+    assert rendered.status_code == 200, rendered.text
+    assert "{{ 7 * 7 }} {{ lipsum }} Ada" in rendered.json()["text"]
+
+
 # --- preview -----------------------------------------------------------------------------------
 
 
