@@ -99,6 +99,8 @@ async def update_campaign(session: AsyncSession, *, campaign_id: int, data: Camp
         campaign.audience = data.audience.model_dump()
     if "scheduled_at" in changes:
         campaign.scheduled_at = as_utc(data.scheduled_at) if data.scheduled_at else None
+        if campaign.scheduled_at is None and campaign.status == "scheduled":
+            campaign.status = "draft"  # unscheduled: no worker would start it, and `send` refuses "scheduled"
     for name in ("name", "track_opens", "track_clicks"):
         if changes.get(name) is not None:
             setattr(campaign, name, changes[name])
