@@ -11,6 +11,7 @@ from features.email.sender import send_campaigns
 from features.email.tests.campaign_helpers import BASE, seed_contacts, send_all
 from shared.db import utcnow
 from shared.jobs import JobContext
+from shared.mail import deliver_due_mail
 
 CAMPAIGNS = f"{BASE}/campaigns"
 
@@ -291,3 +292,26 @@ async def test_the_recipients_filter_by_status(app, client, editor_headers, smtp
         "VALIDATION_ERROR"
     )
     assert _error(await client.get(f"{CAMPAIGNS}/999/recipients", headers=editor_headers), 404)["code"] == "NOT_FOUND"
+
+
+# --- test sends --------------------------------------------------------------------------------
+
+
+async def test_a_test_send_whose_contact_breaks_the_template_is_a_422(
+    app, client, editor_headers, smtp, create_template, create_campaign
+):
+    # Saved with the sample contact (Ada: 3 letters); the contact's own name (First0) divides by zero.
+    await seed_contacts(app, 1)
+    template = await create_template(
+        html_body={"en": "<p>Hi</p>\n<p>{{ 10 // (contact.first_name|length - 6) }}</p>", "de": "<p>x</p>"}
+    )
+    campaign = await create_campaign(template_id=template["id"])
+    response = await client.post(f"{CAMPAIGNS}/{campaign['id']}/test", json={"email": "person0@example.com"},
+                                 headers=editor_headers)
+    error = _error(response, 422)
+    assert error["field"] == "html_body.en" and "line 2" in error["message"]
+    ok = await client.post(f"{CAMPAIGNS}/{campaign['id']}/test", json={"email": "someone@example.com"},
+                           headers=editor_headers)
+    assert ok.status_code == 202
+    await deliver_due_mail(app.state.db, app.state.mailer)
+    assert [m["To"] for m in smtp.messages] == ["someone@example.com"]
