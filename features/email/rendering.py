@@ -59,9 +59,13 @@ def html_to_text(markup: str) -> str:
 # --- checking what staff save -------------------------------------------------------------------
 
 
-def _refusal(part: str, language: str, line: int | None, message: str) -> ValidationFailed:
+def _described(part: str, language: str, line: int | None, message: str) -> str:
     where = f"line {line}: " if line else ""
-    return ValidationFailed(f"{part}.{language}: {where}{message}", field=f"{part}.{language}")
+    return f"{part}.{language}: {where}{message}"
+
+
+def _refusal(part: str, language: str, line: int | None, message: str) -> ValidationFailed:
+    return ValidationFailed(_described(part, language, line, message), field=f"{part}.{language}")
 
 
 def _unknown_names(source: nodes.Template) -> Iterator[tuple[str, int]]:
@@ -105,7 +109,7 @@ class RenderFailed(Exception):
             self.line, self.reason = None, "nested too deeply"
         else:
             self.line, self.reason = _line_of(exc), str(exc)[:300] or type(exc).__name__
-        super().__init__(f"{self.part}.{self.language}: {self.reason}")
+        super().__init__(_described(self.part, self.language, self.line, self.reason))
 
     def refusal(self) -> ValidationFailed:
         """The 422 naming the part, language and line."""

@@ -32,7 +32,14 @@ from sqlalchemy import Float, String, bindparam, exists, select, update
 from features.email.campaigns import start_due_campaigns
 from features.email.links import click_url, open_pixel_url, unsubscribe_url
 from features.email.models import Campaign, CampaignRecipient, Contact, EmailTemplate, SendPace
-from features.email.rendering import campaign_message, compiled_template, template_values, track_links, with_open_pixel
+from features.email.rendering import (
+    RenderFailed,
+    campaign_message,
+    compiled_template,
+    template_values,
+    track_links,
+    with_open_pixel,
+)
 from shared.db import UTCDateTime
 from shared.dialect import DriverStatement, driver_upsert, greatest
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
@@ -153,9 +160,17 @@ class CampaignSender:
                 claim, previous = await self._record_and_claim(previous), None
                 if claim is None:
                     return False
-                message = await self._message(claim)
-                await asyncio.sleep(max(0.0, claim.slot - time.time()))
-                outcome, client = await self._deliver(client, claim, message)
+                try:
+                    message = await self._message(claim)
+                except RenderFailed as failed:
+                    # This contact's values break the template (the check on save tried the sample
+                    # only): tried again later like a temporary failure, so that a template broken
+                    # for everyone pauses the campaign and loses nobody, rather than the run ending
+                    # here with the recipient claimed, to be claimed and fail again forever.
+                    outcome = Outcome("retry", f"template: {failed}"[:480])
+                else:
+                    await asyncio.sleep(max(0.0, claim.slot - time.time()))
+                    outcome, client = await self._deliver(client, claim, message)
                 previous = (claim, outcome)
                 if time.monotonic() >= deadline:
                     return True
