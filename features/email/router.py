@@ -174,7 +174,7 @@ async def cancel_email_campaign(campaign_id: IdPath, _editor: CanWrite, session:
 
 
 @router.post(
-    "/campaigns/{campaign_id}/test", status_code=status.HTTP_202_ACCEPTED, response_model=None,
+    "/campaigns/{campaign_id}/test", status_code=status.HTTP_202_ACCEPTED, response_class=Response,
     responses={202: {"description": "Queued: one message, marked as a test"}, **error_responses(404)},
 )
 async def test_email_campaign(

@@ -210,7 +210,10 @@ class Audience(BaseModel):
     """Who receives a campaign: subscribed contacts with any of these tags, sources and languages
     (each list that is not empty must match; all empty: every subscribed contact)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"tags": ["newsletter"], "sources": ["webinar"], "languages": []}]},
+    )
 
     tags: Annotated[list[Tag], Field(max_length=50)] = []
     sources: Annotated[list[Source], Field(max_length=50)] = []
@@ -245,7 +248,15 @@ class CampaignUpdate(BaseModel):
     track_clicks: bool | None = None
 
 
+_STATS_EXAMPLE = {
+    "recipients": 1200, "pending": 200, "sent": 990, "failed": 4, "skipped": 6, "opened": 0, "clicked": 0,
+    "unsubscribed": 3, "bounced": 4,
+}
+
+
 class CampaignStats(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_STATS_EXAMPLE]})
+
     recipients: int
     pending: int
     sent: int
@@ -255,12 +266,6 @@ class CampaignStats(BaseModel):
     clicked: int
     unsubscribed: int
     bounced: int
-
-
-_STATS_EXAMPLE = {
-    "recipients": 1200, "pending": 200, "sent": 990, "failed": 4, "skipped": 6, "opened": 0, "clicked": 0,
-    "unsubscribed": 3, "bounced": 4,
-}
 
 
 class CampaignView(BaseModel):

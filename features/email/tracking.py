@@ -49,7 +49,7 @@ async def _webhook_caller(
 
 
 @router.post(
-    "/bounces", status_code=status.HTTP_202_ACCEPTED, response_model=None, dependencies=[Depends(_webhook_caller)],
+    "/bounces", status_code=status.HTTP_202_ACCEPTED, response_class=Response, dependencies=[Depends(_webhook_caller)],
     responses={202: {"description": "Recorded (an unknown address is ignored)"}, **error_responses(401, 404, 429)},
 )
 async def report_email_bounce(body: BounceReport, session: WriteSession) -> Response:
