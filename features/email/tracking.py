@@ -83,7 +83,8 @@ async def email_click_redirect(
 ) -> RedirectResponse:
     """A tracked link of a campaign with `track_clicks`: counts the first click, then redirects to
     the target it was signed for (never anywhere else)."""
-    if not u.startswith(("https://", "http://")) or not click_valid(
+    # The scheme in any case, as the mail tracked it (rendering.track_links); nothing but the web.
+    if not u.lower().startswith(("https://", "http://")) or not click_valid(
         settings, recipient_id=recipient_id, signature=signature, target=u
     ):
         raise NotFound()
