@@ -34,8 +34,9 @@ class SlidingWindowLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._last_sweep = clock()
 
-    def hit(self, key: str) -> float | None:
-        """Records a hit; returns None when allowed, else the seconds until the next is."""
+    def hit(self, key: str, *, record: bool = True) -> float | None:
+        """Records a hit (unless `record` is false: only asks); returns None when allowed, else
+        the seconds until the next is."""
         now = self._clock()
         self._sweep(now)
         hits = self._hits.setdefault(key, deque())
@@ -43,7 +44,8 @@ class SlidingWindowLimiter:
             hits.popleft()
         if len(hits) >= self.limit:
             return hits[0] + self.window - now
-        hits.append(now)
+        if record:
+            hits.append(now)
         return None
 
     def _sweep(self, now: float) -> None:
@@ -125,17 +127,17 @@ class SharedWindowLimiter:
         self._fallback = SlidingWindowLimiter(limit, window_seconds)
         self._warned_at = -math.inf
 
-    def hit(self, key: str) -> float | None:
+    def hit(self, key: str, *, record: bool = True) -> float | None:
         now = self._clock()
         try:
-            return self._hit(key, now)
+            return self._hit(key, now, record)
         except sqlite3.Error:
             if now - self._warned_at >= self.window:  # once a window, not once a request
                 self._warned_at = now
                 logger.warning("rate limit file unavailable; this process counts alone", extra={"bucket": self.bucket})
-            return self._fallback.hit(key)
+            return self._fallback.hit(key, record=record)
 
-    def _hit(self, key: str, now: float) -> float | None:
+    def _hit(self, key: str, now: float, record: bool) -> float | None:
         connection = self.counters.connection()
         current = int(now // self.window)
         connection.execute("BEGIN IMMEDIATE")
@@ -149,7 +151,7 @@ class SharedWindowLimiter:
             wait = _seconds_to_wait(
                 self.limit, self.window, now - current * self.window, counts.get(current - 1, 0), counts.get(current, 0)
             )
-            if wait is None:
+            if wait is None and record:
                 connection.execute(
                     "INSERT INTO rate_limit_windows VALUES (?, ?, ?, 1)"
                     " ON CONFLICT (bucket, key, window) DO UPDATE SET hits = hits + 1",
@@ -193,23 +195,48 @@ def _is_trusted(address: str, trusted: list[str]) -> bool:
     return False
 
 
+def _limit(request: Request, bucket: str, *, record: bool) -> None:
+    """Counts (or with `record` false, only asks about) one hit of the client in `bucket`;
+    429 when it is past the limit."""
+    limiters: dict[str, SlidingWindowLimiter | SharedWindowLimiter] = request.app.state.rate_limiters
+    settings: Settings = request.app.state.settings
+    limiter = limiters.get(bucket)
+    if limiter is None:
+        counters: CounterFile | None = request.app.state.rate_limit_counters
+        limit = settings.rate_limit_public_per_minute
+        if counters is None:
+            limiter = limiters[bucket] = SlidingWindowLimiter(limit, 60)
+        else:
+            limiter = limiters[bucket] = SharedWindowLimiter(counters, bucket, limit, 60)
+    retry_after = limiter.hit(client_address(request, settings.trusted_proxies), record=record)
+    if retry_after is not None:
+        raise RateLimited(math.ceil(retry_after))
+
+
 def public_write_limit(bucket: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency that limits one kind of public write per client address."""
 
     async def check(request: Request) -> None:
-        limiters: dict[str, SlidingWindowLimiter | SharedWindowLimiter] = request.app.state.rate_limiters
-        settings: Settings = request.app.state.settings
-        limiter = limiters.get(bucket)
-        if limiter is None:
-            counters: CounterFile | None = request.app.state.rate_limit_counters
-            limit = settings.rate_limit_public_per_minute
-            if counters is None:
-                limiter = limiters[bucket] = SlidingWindowLimiter(limit, 60)
-            else:
-                limiter = limiters[bucket] = SharedWindowLimiter(counters, bucket, limit, 60)
-        retry_after = limiter.hit(client_address(request, settings.trusted_proxies))
-        if retry_after is not None:
-            raise RateLimited(math.ceil(retry_after))
+        _limit(request, bucket, record=True)
 
     check.__name__ = f"rate_limit_{bucket}"
     return check
+
+
+class RefusedAttemptLimit:
+    """Limits one kind of refused attempt per client address (a wrong webhook token, say).
+
+    Only refusals count, so a caller that gets it right is never throttled; and a client past
+    the limit is turned away before its attempt is judged, or guessing would go on behind the
+    429s until a success showed the right guess."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    def check(self, request: Request) -> None:
+        """429 while the client is past the limit; counts nothing."""
+        _limit(request, self.bucket, record=False)
+
+    def refused(self, request: Request) -> None:
+        """Counts one refused attempt of the client."""
+        _limit(request, self.bucket, record=True)

@@ -43,6 +43,10 @@ NO_TOKEN = {
     ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/auth/forgot-password"),
     ("post", "/api/v1/auth/reset-password"),
+    # Mail systems: the bounce webhook (its own token) and what a campaign mail loads.
+    ("post", "/api/v1/public/email/bounces"),
+    ("get", "/api/v1/public/email/t/o/{recipient_id}/{signature}.gif"),
+    ("get", "/api/v1/public/email/t/c/{recipient_id}/{signature}"),
 }
 
 

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.email.errors import InvalidTransition
 from features.email.links import unsubscribe_url
 from features.email.models import Campaign, CampaignRecipient, Contact, ContactSource, ContactTag, EmailTemplate
-from features.email.rendering import campaign_message, compiled_template, template_values
+from features.email.rendering import RenderFailed, campaign_message, compiled_template, template_values
 from features.email.schemas import (
     Audience,
     CampaignCreate,
@@ -99,6 +99,8 @@ async def update_campaign(session: AsyncSession, *, campaign_id: int, data: Camp
         campaign.audience = data.audience.model_dump()
     if "scheduled_at" in changes:
         campaign.scheduled_at = as_utc(data.scheduled_at) if data.scheduled_at else None
+        if campaign.scheduled_at is None and campaign.status == "scheduled":
+            campaign.status = "draft"  # unscheduled: no worker would start it, and `send` refuses "scheduled"
     for name in ("name", "track_opens", "track_clicks"):
         if changes.get(name) is not None:
             setattr(campaign, name, changes[name])
@@ -297,7 +299,10 @@ async def queue_test_send(
     link = unsubscribe_url(settings, contact_id=contact.id or 0 if contact else 0)
     language = compiled.language_for(data.language or (contact.language if contact else None), settings)
     values = template_values(contact=person, campaign_name=campaign.name, unsubscribe_url=link)
-    rendered = compiled.render(language, values)
+    try:
+        rendered = compiled.render(language, values)
+    except RenderFailed as failed:  # the contact's own values, which the check on save did not try
+        raise failed.refusal() from None
     message = campaign_message(
         settings, to=address, rendered=rendered, unsubscribe_url=link, campaign_id=campaign.id or 0, test=True
     )

@@ -62,9 +62,13 @@ def html_to_text(markup: str) -> str:
 # --- checking what staff save -------------------------------------------------------------------
 
 
-def _refusal(part: str, language: str, line: int | None, message: str) -> ValidationFailed:
+def _described(part: str, language: str, line: int | None, message: str) -> str:
     where = f"line {line}: " if line else ""
-    return ValidationFailed(f"{part}.{language}: {where}{message}", field=f"{part}.{language}")
+    return f"{part}.{language}: {where}{message}"
+
+
+def _refusal(part: str, language: str, line: int | None, message: str) -> ValidationFailed:
+    return ValidationFailed(_described(part, language, line, message), field=f"{part}.{language}")
 
 
 def _unknown_names(source: nodes.Template) -> Iterator[tuple[str, int]]:
@@ -91,6 +95,30 @@ def _line_of(exc: BaseException) -> int | None:
     return line
 
 
+# What parsing or rendering a template may raise: a syntax error (also an unknown filter or
+# test), a sandbox refusal, an undefined name, a bad operation, or a few thousand nested brackets.
+RENDER_ERRORS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError)
+
+
+class RenderFailed(Exception):
+    """A template part that does not parse or render with the values given (a contact's own, or
+    a preview's data, which the check on save did not try)."""
+
+    def __init__(self, name: str, exc: BaseException) -> None:
+        self.language, self.part, _ = name.split(".")
+        if isinstance(exc, TemplateSyntaxError):
+            self.line, self.reason = exc.lineno, exc.message or "syntax error"
+        elif isinstance(exc, RecursionError):
+            self.line, self.reason = None, "nested too deeply"
+        else:
+            self.line, self.reason = _line_of(exc), str(exc)[:300] or type(exc).__name__
+        super().__init__(_described(self.part, self.language, self.line, self.reason))
+
+    def refusal(self) -> ValidationFailed:
+        """The 422 naming the part, language and line."""
+        return _refusal(self.part, self.language, self.line, self.reason)
+
+
 def check_template(
     *, subject: Mapping[str, str], html_body: Mapping[str, str], text_body: Mapping[str, str] | None
 ) -> None:
@@ -105,12 +133,8 @@ def check_template(
             problem = refused_construct(parsed) or next(_unknown_names(parsed), None)
             if problem is None:
                 environment.get_template(name).render(SAMPLE)
-        except TemplateSyntaxError as exc:  # also an unknown filter or test
-            raise _refusal(part, language, exc.lineno, exc.message or "syntax error") from None
-        except RecursionError:  # a few thousand nested brackets
-            raise _refusal(part, language, None, "nested too deeply") from None
-        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
-            raise _refusal(part, language, _line_of(exc), str(exc)[:300] or type(exc).__name__) from None
+        except RENDER_ERRORS as exc:
+            raise RenderFailed(name, exc).refusal() from None
         if problem is not None:
             raise _refusal(part, language, problem[1], problem[0])
 
@@ -137,6 +161,8 @@ def derived_text_source(html_source: str) -> str | None:
     than the rest of sending it; this buys the campaign benchmark its ratio. Jinja tags are
     swapped for inert markers, the HTML is converted, and the tags are put back; if a tag was
     lost on the way (one inside an attribute the text drops), the caller converts per message.
+    Every other brace is text: `&#123;&#123; x &#125;&#125;` shows braces in the HTML, and the
+    text must show them too, not run them as a template no check on save has seen.
     """
     tags: list[str] = []
 
@@ -144,7 +170,7 @@ def derived_text_source(html_source: str) -> str | None:
         tags.append(found.group())
         return f"JINJATAG{len(tags) - 1}X"
 
-    text = html_to_text(_JINJA_TAG.sub(marker, html_source))
+    text = html_to_text(_JINJA_TAG.sub(marker, html_source)).replace("{", "{{ '{' }}")
     restored = re.sub(r"JINJATAG(\d+)X", lambda found: tags[int(found.group(1))], text)
     return restored if all(tag in restored for tag in tags) and restored.count("JINJATAG") == 0 else None
 
@@ -174,14 +200,20 @@ class CompiledTemplate:
         return settings.default_language if settings.default_language in self.languages else min(self.languages)
 
     def render(self, language: str, values: Mapping[str, Any]) -> RenderedMail:
-        get = self._environment.get_template
-        markup = get(f"{language}.html_body.html").render(values)
+        """The mail in `language`; RenderFailed when a part does not render with these values."""
+        markup = self._render(f"{language}.html_body.html", values)
         if language in self._text_languages:
-            text = get(f"{language}.text_body.txt").render(values)
+            text = self._render(f"{language}.text_body.txt", values)
         else:
             text = html_to_text(markup)
-        subject = get(f"{language}.subject.txt").render(values)
+        subject = self._render(f"{language}.subject.txt", values)
         return RenderedMail(language=language, subject=subject, html=markup, text=text)
+
+    def _render(self, name: str, values: Mapping[str, Any]) -> str:
+        try:
+            return self._environment.get_template(name).render(values)
+        except RENDER_ERRORS as exc:
+            raise RenderFailed(name, exc) from exc
 
 
 _COMPILED: OrderedDict[tuple[int, datetime], CompiledTemplate] = OrderedDict()
@@ -289,6 +321,7 @@ def message_bytes(message: Message) -> bytes:
 
 
 __all__ = [
-    "SAMPLE", "CompiledTemplate", "RenderedMail", "campaign_message", "check_template", "compiled_template",
-    "derived_text_source", "html_to_text", "message_bytes", "template_values", "track_links", "with_open_pixel",
+    "SAMPLE", "CompiledTemplate", "RenderFailed", "RenderedMail", "campaign_message", "check_template",
+    "compiled_template", "derived_text_source", "html_to_text", "message_bytes", "template_values", "track_links",
+    "with_open_pixel",
 ]

@@ -229,15 +229,14 @@ class CampaignUpdate(BaseModel):
     track_clicks: bool | None = None
 
 
+_STATS_EXAMPLE = {
+    "recipients": 1200, "pending": 200, "sent": 990, "failed": 4, "skipped": 6, "opened": 0, "clicked": 0,
+    "unsubscribed": 3, "bounced": 4,
+}
+
+
 class CampaignStats(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"recipients": 1200, "pending": 200, "sent": 990, "failed": 4, "skipped": 6, "opened": 0,
-                 "clicked": 0, "unsubscribed": 3, "bounced": 4}
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_STATS_EXAMPLE]})
 
     recipients: int
     pending: int
@@ -248,12 +247,6 @@ class CampaignStats(BaseModel):
     clicked: int
     unsubscribed: int
     bounced: int
-
-
-_STATS_EXAMPLE = {
-    "recipients": 1200, "pending": 200, "sent": 990, "failed": 4, "skipped": 6, "opened": 0, "clicked": 0,
-    "unsubscribed": 3, "bounced": 4,
-}
 
 
 class CampaignStaffView(BaseModel):

@@ -33,6 +33,7 @@ from features.email.campaigns import start_due_campaigns
 from features.email.links import click_url, open_pixel_url, unsubscribe_url
 from features.email.models import Campaign, CampaignRecipient, Contact, EmailTemplate, SendPace
 from features.email.rendering import (
+    RenderFailed,
     campaign_message,
     compiled_template,
     message_bytes,
@@ -205,12 +206,15 @@ class CampaignSender:
                     return False
                 try:
                     message = await self._message(claim)
-                except Exception as exc:  # counted like a refusal: twenty in a row pause the campaign
-                    logger.exception("campaign message could not be rendered", extra={"campaign_id": claim.campaign_id})
-                    previous = (claim, Outcome("retry", f"not rendered: {type(exc).__name__}: {exc}"[:480]))
-                    continue
-                await asyncio.sleep(max(0.0, claim.slot - time.time()))
-                outcome, client = await self._deliver(client, claim, message)
+                except RenderFailed as failed:
+                    # This contact's values break the template (the check on save tried the sample
+                    # only): tried again later like a temporary failure, so that a template broken
+                    # for everyone pauses the campaign and loses nobody, rather than the run ending
+                    # here with the recipient claimed, to be claimed and fail again forever.
+                    outcome = Outcome("retry", f"template: {failed}"[:480])
+                else:
+                    await asyncio.sleep(max(0.0, claim.slot - time.time()))
+                    outcome, client = await self._deliver(client, claim, message)
                 previous = (claim, outcome)
                 if time.monotonic() >= deadline:
                     return True

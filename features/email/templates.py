@@ -9,7 +9,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.email.errors import TemplateInUse
 from features.email.models import Campaign, EmailTemplate
-from features.email.rendering import SAMPLE, VARIABLES, RenderedMail, check_template, compiled_template
+from features.email.rendering import (
+    SAMPLE,
+    VARIABLES,
+    RenderedMail,
+    RenderFailed,
+    check_template,
+    compiled_template,
+)
 from features.email.schemas import PreviewRequest, TemplateCreate, TemplateUpdate
 from shared.config import Settings
 from shared.db import utcnow
@@ -73,8 +80,9 @@ async def update_template(
 ) -> EmailTemplate:
     template = await get_template(session, template_id=template_id)
     changes = data.model_dump(exclude_unset=True)
-    subject = changes.get("subject") or template.subject
-    html_body = changes.get("html_body") or template.html_body
+    # Given parts are checked as given: an empty one is refused, not taken as "unchanged".
+    subject = template.subject if changes.get("subject") is None else changes["subject"]
+    html_body = template.html_body if changes.get("html_body") is None else changes["html_body"]
     text_body = changes.get("text_body", template.text_body)
     _check(settings, subject, html_body, text_body)
     if data.name is not None:
@@ -133,4 +141,7 @@ async def preview_template(
             field="language",
         )
     language = data.language or compiled.language_for(None, settings)
-    return compiled.render(language, _preview_values(data.data))
+    try:
+        return compiled.render(language, _preview_values(data.data))
+    except RenderFailed as failed:  # data the check on save did not try
+        raise failed.refusal() from None

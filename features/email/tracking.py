@@ -5,7 +5,7 @@ import base64
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from features.email import feedback
@@ -15,7 +15,7 @@ from shared.config import SettingsDep
 from shared.db import Database, DatabaseDep, WriteSession, utcnow
 from shared.errors import AppError, NotFound, error_responses
 from shared.http import IdPath
-from shared.ratelimit import public_write_limit
+from shared.ratelimit import RefusedAttemptLimit
 
 router = APIRouter(prefix="/api/v1/public/email", tags=["email"], responses=error_responses(400, 422, 500))
 
@@ -24,7 +24,7 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 NO_STORE = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 Signature = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 # Only refused attempts count against the limit: a provider reporting a burst of bounces is not throttled.
-_refused_attempts = public_write_limit("email_webhook_refused")
+_refused_attempts = RefusedAttemptLimit("email_webhook_refused")
 
 
 async def _record(database: Database, recorder, recipient_id: int) -> None:
@@ -39,22 +39,28 @@ class WebhookTokenRefused(AppError):
     default_message = "The X-Webhook-Token header is missing or wrong"
 
 
-@router.post(
-    "/bounces", status_code=status.HTTP_202_ACCEPTED, response_class=Response,
-    responses={202: {"description": "Recorded (an unknown address is ignored)"}, **error_responses(401, 404, 429)},
-)
-async def report_email_bounce(
-    body: BounceReport, request: Request, session: WriteSession, settings: SettingsDep,
+async def _webhook_caller(
+    request: Request, settings: SettingsDep,
     x_webhook_token: Annotated[str | None, Header(max_length=200, description="EMAIL_WEBHOOK_TOKEN")] = None,
-) -> Response:
-    """A mail provider reports a bounce or complaint: hard bounces and complaints make the contact
-    `bounced`, soft ones after three. 404 while EMAIL_WEBHOOK_TOKEN is not set."""
+) -> None:
+    """The mail provider, by its token: checked before the body, so that a caller without it learns
+    nothing from the body's validation (and 404 while no token is set)."""
     expected = settings.email_webhook_token.get_secret_value()
     if not expected:
         raise NotFound()
+    _refused_attempts.check(request)
     if x_webhook_token is None or not hmac.compare_digest(x_webhook_token.encode(), expected.encode()):
-        await _refused_attempts(request)
+        _refused_attempts.refused(request)
         raise WebhookTokenRefused()
+
+
+@router.post(
+    "/bounces", status_code=status.HTTP_202_ACCEPTED, response_class=Response, dependencies=[Depends(_webhook_caller)],
+    responses={202: {"description": "Recorded (an unknown address is ignored)"}, **error_responses(401, 404, 429)},
+)
+async def report_email_bounce(body: BounceReport, session: WriteSession) -> Response:
+    """A mail provider reports a bounce or complaint: hard bounces and complaints make the contact
+    `bounced`, soft ones after three. 404 while EMAIL_WEBHOOK_TOKEN is not set."""
     await feedback.record_bounce(session, report=body, now=utcnow())
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
@@ -83,7 +89,8 @@ async def email_click_redirect(
 ) -> RedirectResponse:
     """A tracked link of a campaign with `track_clicks`: counts the first click, then redirects to
     the target it was signed for (never anywhere else)."""
-    if not u.startswith(("https://", "http://")) or not click_valid(
+    # The scheme in any case, as the mail tracked it (rendering.track_links); nothing but the web.
+    if not u.lower().startswith(("https://", "http://")) or not click_valid(
         settings, recipient_id=recipient_id, signature=signature, target=u
     ):
         raise NotFound()

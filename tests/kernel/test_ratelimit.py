@@ -2,7 +2,7 @@
 
 from httpx import ASGITransport, AsyncClient
 
-from shared.ratelimit import CounterFile, SharedWindowLimiter
+from shared.ratelimit import CounterFile, SharedWindowLimiter, SlidingWindowLimiter
 
 WINDOW_START = 60 * 16_667.0  # a minute boundary, so the clock below reads 20 s into a window
 
@@ -32,6 +32,16 @@ def test_the_window_slides_rather_than_resetting_at_the_minute(tmp_path):
     now[0] += 10  # 5 s into the next: those hits still count almost fully
     wait = limiter.hit("a")
     assert wait is not None and 0 < wait <= 60
+
+
+def test_asking_whether_a_client_is_past_the_limit_counts_nothing(tmp_path):
+    # What RefusedAttemptLimit.check asks before an attempt is judged.
+    now = [WINDOW_START + 20]
+    shared, _ = _pair(tmp_path, lambda: now[0], limit=2)
+    for limiter in (shared, SlidingWindowLimiter(2, 60, clock=lambda: now[0])):
+        assert [limiter.hit("a", record=False) for _ in range(5)] == [None] * 5
+        assert [limiter.hit("a"), limiter.hit("a")] == [None, None]
+        assert limiter.hit("a", record=False) is not None
 
 
 def test_buckets_are_separate(tmp_path):

@@ -220,19 +220,51 @@ async def test_opens_and_clicks_are_counted_through_signed_links(app, client, ed
     assert stats["opened"] == 1 and stats["clicked"] == 1
 
 
-async def test_a_message_that_fails_to_render_is_retried_like_a_refusal_and_the_rest_go_out(
+async def test_a_contact_whose_values_break_the_template_is_retried_then_failed_without_stalling_the_rest(
     app, client, editor_headers, smtp, create_template, create_campaign
 ):
-    # Valid with the sample contact (it has a company); divides by zero for a contact without one.
-    template = await create_template(html_body={"en": "<p>{{ 100 // (contact.company|length) }}</p>", "de": "<p>x</p>"})
-    await seed_contacts(app, 2)
-    async with app.state.db.session() as session:
-        await session.exec(update(Contact).where(Contact.email == "person1@example.com").values(company="Navy"))
+    # Saved with the sample contact; First10 (seven letters) divides by zero, First0 to First9 do not.
+    ids = await seed_contacts(app, 11)
+    template = await create_template(
+        html_body={"en": "<p>{{ 10 // (contact.first_name|length - 7) }}</p>", "de": "<p>x</p>"}
+    )
     campaign = await create_campaign(template_id=template["id"])
     await _start(client, editor_headers, campaign["id"])
     await send_all(app)
+    assert len(smtp.messages) == 10 and not smtp.to("person10@example.com")
+    [waiting] = (await client.get(
+        f"{BASE}/campaigns/{campaign['id']}/recipients", params={"status": "pending"}, headers=editor_headers
+    )).json()["items"]
+    assert waiting["email"] == "person10@example.com" and waiting["attempts"] == 1
+    assert "html_body.en: line 1" in waiting["last_error"] and "division" in waiting["last_error"]
 
-    assert list(smtp.count_by_recipient()) == ["person1@example.com"]
-    recipients = (await client.get(f"{BASE}/campaigns/{campaign['id']}/recipients", headers=editor_headers)).json()
-    stuck = next(r for r in recipients["items"] if r["email"] == "person0@example.com")
-    assert stuck["status"] == "pending" and "not rendered: ZeroDivisionError" in stuck["last_error"]
+    for hours in range(1, 8):  # past every backoff
+        await send_all(app, clock_offset=timedelta(hours=hours))
+    done = (await client.get(f"{BASE}/campaigns/{campaign['id']}", headers=editor_headers)).json()
+    assert done["status"] == "sent" and done["stats"]["sent"] == 10 and done["stats"]["failed"] == 1
+    async with app.state.db.session(write=False) as session:
+        assert (await session.get(Contact, ids[10])).status == "subscribed"  # the template's fault, not a bounce
+
+
+async def test_a_template_that_breaks_for_everyone_pauses_the_campaign_with_the_reason(
+    app, client, editor_headers, smtp, create_template, create_campaign
+):
+    await seed_contacts(app, PAUSE_AFTER_FAILURES + 5)  # every last name is "Last"; the sample's is "Lovelace"
+    template = await create_template(
+        html_body={"en": "<p>Hi</p>\n<p>{{ 10 // (contact.last_name|length - 4) }}</p>", "de": "<p>x</p>"}
+    )
+    campaign = await create_campaign(template_id=template["id"])
+    await _start(client, editor_headers, campaign["id"])
+    await send_all(app)
+    paused = (await client.get(f"{BASE}/campaigns/{campaign['id']}", headers=editor_headers)).json()
+    assert paused["status"] == "paused" and "html_body.en: line 2" in paused["status_reason"]
+    assert paused["stats"]["pending"] == PAUSE_AFTER_FAILURES + 5 and smtp.messages == []
+
+    # Staff fix the template and resume: nobody was lost.
+    fixed = await client.put(f"{BASE}/templates/{template['id']}",
+                             json={"html_body": {"en": "<p>Hi {{ contact.first_name }}</p>", "de": "<p>x</p>"}},
+                             headers=editor_headers)
+    assert fixed.status_code == 200
+    await client.post(f"{BASE}/campaigns/{campaign['id']}/resume", headers=editor_headers)
+    await send_all(app, clock_offset=timedelta(hours=1))
+    assert sorted(smtp.count_by_recipient().values()) == [1] * (PAUSE_AFTER_FAILURES + 5)
