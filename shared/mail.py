@@ -27,7 +27,7 @@ from typing import Any
 
 import aiosmtplib
 from email_validator import validate_email
-from sqlalchemy import JSON, LargeBinary, bindparam, insert, or_, update
+from sqlalchemy import JSON, LargeBinary, bindparam, delete, insert, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -161,6 +161,20 @@ async def queue_template(session: AsyncSession, template: str, *, recipient: str
     One small insert in the caller's transaction: the mail exists if and only if the change does.
     """
     await _queue(session, recipient=ascii_address(recipient), subject="", template=template, params=params)
+
+
+async def forget_recipient(session: AsyncSession, address: str) -> int:
+    """Removes every message to `address` not yet delivered (pending or failed), in the caller's
+    transaction; returns how many. For an erased person: nothing queued for them goes out later.
+
+    A message a delivery has already claimed may still leave; its outcome then updates no row."""
+    addresses = {address, ascii_address(address)}  # queued mail is addressed in punycode
+    result = await session.exec(  # type: ignore[call-overload]
+        delete(OutgoingMail).where(
+            col(OutgoingMail.recipient).in_(addresses), col(OutgoingMail.status).in_(("pending", "failed"))
+        )
+    )
+    return result.rowcount or 0
 
 
 # Set on a session that queued mail; the request's commit hook starts delivery once it commits.
