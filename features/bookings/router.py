@@ -25,6 +25,7 @@ from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import MAX_ID, IdPath
+from shared.link_pages import HEADERS as LINK_PAGE_HEADERS
 from shared.pagination import Page, Pagination
 from shared.permissions import CanRead, CanWrite
 from shared.ratelimit import public_write_limit
@@ -124,7 +125,7 @@ async def update_booking(
 async def show_cancel_page(token: CancelToken, session: ReadSession, settings: SettingsDep) -> HTMLResponse:
     """What the visitor's link would cancel; opening it changes nothing (404 for an invalid or expired link)."""
     booking = await service.booking_for_cancel_link(session, settings=settings, token=token)
-    return HTMLResponse(cancel_page.preview_page(booking), headers=cancel_page.HEADERS)
+    return HTMLResponse(cancel_page.preview_page(booking), headers=LINK_PAGE_HEADERS)
 
 
 def _wants_json(request: Request) -> bool:
@@ -147,4 +148,4 @@ async def cancel_booking(
             id=booking.id, status=booking.status, starts_at=booking.starts_at, already_cancelled=not changed
         )
         return JSONResponse(result.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
-    return HTMLResponse(cancel_page.cancelled_page(booking, already=not changed), headers=cancel_page.HEADERS)
+    return HTMLResponse(cancel_page.cancelled_page(booking, already=not changed), headers=LINK_PAGE_HEADERS)
