@@ -7,6 +7,10 @@ POSTs back to the same URL. Every value is escaped here or by the caller, as eac
 from __future__ import annotations
 
 from html import escape
+from http import HTTPStatus
+from typing import Any
+
+from starlette.requests import Request
 
 # The page holds a working button: no framing, no scripts, no caching, no referrer (the URL is the key).
 HEADERS = {
@@ -40,3 +44,21 @@ def link_page(*, language: str, title: str, body: str) -> str:
 def post_button(label: str) -> str:
     """A form that POSTs to the very URL the visitor opened, wherever a proxy mounted it (no action)."""
     return f'<form method="post"><button type="submit">{escape(label)}</button></form>'
+
+
+# OpenAPI: a page route's 200 is HTML, its errors the JSON envelope (FastAPI would file a `model`
+# under the route's text/html).
+HTML_CONTENT = {"text/html": {"schema": {"type": "string"}}}
+
+
+def page_error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Error entries for a route that answers HTML: the envelope, as application/json."""
+    schema = {"$ref": "#/components/schemas/ErrorResponse"}
+    return {code: {"description": HTTPStatus(code).phrase, "content": {"application/json": {"schema": schema}}}
+            for code in codes}
+
+
+def wants_json(request: Request) -> bool:
+    """Whether the POST came from a script that asked for JSON rather than from the page's button."""
+    accept = request.headers.get("accept", "").lower()
+    return "application/json" in accept and "text/html" not in accept
