@@ -96,6 +96,11 @@ def is_database_locked(exc: BaseException) -> bool:
 _SQLITE = SQLiteDialect_aiosqlite()
 
 
+def driver_insert(table: Any) -> Any:
+    """An INSERT for a DriverStatement (SQLite's), which can take `.on_conflict_do_nothing(...)`."""
+    return sqlite_insert(table)
+
+
 class DriverStatement:
     """A Core statement compiled once and run straight on the SQLite driver, in one trip.
 
@@ -147,6 +152,7 @@ class DriverStatement:
 __all__ = [
     "DriverStatement",
     "casefold",
+    "driver_insert",
     "insert_or_update",
     "is_database_locked",
     "is_foreign_key_violation",

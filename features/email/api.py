@@ -2,10 +2,12 @@
 
 from typing import Any
 
-from shared.events import Event, Handler
+from features.email import mails
+from features.email.leads import record_lead
+from shared.events import Event, Handler, LeadCaptured
 from shared.jobs import PeriodicJob
 from shared.mail_templates import MailTemplate
 
 JOBS: tuple[PeriodicJob, ...] = ()
-MAIL_TEMPLATES: tuple[MailTemplate[Any], ...] = ()
-SUBSCRIPTIONS: tuple[tuple[type[Event], Handler], ...] = ()
+MAIL_TEMPLATES: tuple[MailTemplate[Any], ...] = (*mails.MAIL_TEMPLATES,)
+SUBSCRIPTIONS: tuple[tuple[type[Event], Handler], ...] = ((LeadCaptured, record_lead),)
