@@ -148,6 +148,12 @@ class DriverStatement:
         driver = await self._driver(session)
         await driver.execute(self.sql, self.parameters(values))
 
+    async def executemany(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        """Runs a statement that returns no rows once per row, in one trip to the driver."""
+        if rows:
+            driver = await self._driver(session)
+            await driver.executemany(self.sql, [self.parameters(values) for values in rows])
+
 
 __all__ = [
     "DriverStatement",
