@@ -115,20 +115,22 @@ async def get_contact(session: AsyncSession, *, contact_id: int) -> Contact:
     return contact
 
 
+async def _insert_ignoring_known(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+    # One statement compiled once, run for every row by the driver (executemany): a thousand
+    # rows in one multi-row VALUES would cost SQLAlchemy far more to compile than SQLite to run.
+    if rows:
+        connection = await session.connection()
+        await connection.execute(insert_or_update(session, table).on_conflict_do_nothing(), rows)
+
+
 async def add_tags(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Adds (contact_id, tag) pairs, ignoring those already there: one statement."""
-    if rows:
-        await session.exec(  # type: ignore[call-overload]
-            insert_or_update(session, ContactTag.__table__).values(rows).on_conflict_do_nothing()
-        )
+    await _insert_ignoring_known(session, ContactTag.__table__, rows)
 
 
 async def add_sources(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Adds (contact_id, source, created_at) rows, ignoring those already there: one statement."""
-    if rows:
-        await session.exec(  # type: ignore[call-overload]
-            insert_or_update(session, ContactSource.__table__).values(rows).on_conflict_do_nothing()
-        )
+    await _insert_ignoring_known(session, ContactSource.__table__, rows)
 
 
 async def create_contact(session: AsyncSession, *, settings: Settings, data: ContactCreate) -> ContactView:

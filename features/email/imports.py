@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.email.contacts import add_sources, add_tags, suppressed_digests, suppression_digest
-from features.email.mails import queue_opt_in
+from features.email.mails import queue_opt_ins
 from features.email.models import Contact
 from features.email.schemas import REJECTED_LISTED, ImportReport, ImportStatus, RejectedRow, Tag
 from shared.config import Settings
@@ -224,17 +224,17 @@ async def store_batch(
     ids: dict[str, int] = {}
     to_confirm: list[tuple[int, str]] = []
     if new:
-        inserted = await connection.execute(
-            insert(Contact.__table__).values([
-                {
-                    "email": row.email, "first_name": row.first_name, "last_name": row.last_name,
-                    "company": row.company, "language": row.language, "status": status, "consent_at": consent[0],
-                    "consent_origin": consent[1], "soft_bounces": 0, "created_at": now, "updated_at": now,
-                }
-                for row in new
-            ]).returning(_contacts.id, _contacts.email)
-        )
-        ids = {email: contact_id for contact_id, email in inserted}
+        await connection.execute(insert(Contact.__table__), [
+            {
+                "email": row.email, "first_name": row.first_name, "last_name": row.last_name, "company": row.company,
+                "language": row.language, "status": status, "consent_at": consent[0], "consent_origin": consent[1],
+                "soft_bounces": 0, "created_at": now, "updated_at": now,
+            }
+            for row in new
+        ])
+        ids = dict((await session.exec(
+            select(Contact.email, Contact.id).where(col(Contact.email).in_([row.email for row in new]))
+        )).all())
         if status == "pending":
             to_confirm += [(ids[row.email], row.email) for row in new]
     fills = []
@@ -257,8 +257,7 @@ async def store_batch(
         await connection.execute(_FILL, fills)
     await add_tags(session, [{"contact_id": ids[row.email], "tag": tag} for row in rows for tag in row.tags])
     await add_sources(session, [{"contact_id": ids[row.email], "source": "import", "created_at": now} for row in rows])
-    for contact_id, email in to_confirm:
-        await queue_opt_in(session, contact_id=contact_id, email=email)
+    await queue_opt_ins(session, to_confirm)
     return len(new), len(fills)
 
 
@@ -268,15 +267,22 @@ async def import_csv(database: Database, *, settings: Settings, path: Path, stat
     source = await asyncio.to_thread(CsvRows, path, settings)
     imported = updated = rejected_count = 0
     listed: list[RejectedRow] = []
+    following: asyncio.Future[Batch | None] | None = None
     try:
         await asyncio.to_thread(source.read_header)
-        while (batch := await asyncio.to_thread(source.next_batch)) is not None:
+        batch = await asyncio.to_thread(source.next_batch)
+        while batch is not None:
+            # The next batch is parsed while this one is stored.
+            following = asyncio.ensure_future(asyncio.to_thread(source.next_batch))
             async with database.session() as session:
                 new, known = await store_batch(session, rows=batch.rows, status=status, rejected=batch.rejected)
             imported, updated = imported + new, updated + known
             rejected_count += len(batch.rejected)
             batch.rejected.sort(key=lambda rejected: rejected.row)
             listed.extend(batch.rejected[: max(0, REJECTED_LISTED - len(listed))])
+            batch, following = await following, None
     finally:
+        if following is not None:  # a failed write: let the parse finish before the file closes
+            await asyncio.wait([following])
         source.close()
     return ImportReport(imported=imported, updated=updated, rejected=listed, rejected_count=rejected_count)
