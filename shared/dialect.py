@@ -130,11 +130,14 @@ class DriverStatement:
             ordered.append(processor(value) if processor is not None else value)
         return ordered
 
-    async def _driver(self, session: AsyncSession) -> Any:
+    def _refuse_in_read_session(self, session: AsyncSession) -> None:
         # Straight to the driver skips the read session's ORM guard: ask the session itself.
         refuse_write = getattr(session.sync_session, "refuse_write", None)
         if refuse_write is not None and (self._compiled.isinsert or self._compiled.isupdate or self._compiled.isdelete):
             refuse_write()
+
+    async def _driver(self, session: AsyncSession) -> Any:
+        self._refuse_in_read_session(session)
         connection = await session.connection()  # begins the session's transaction if need be
         return (await connection.get_raw_connection()).driver_connection
 
@@ -155,6 +158,37 @@ class DriverStatement:
             await driver.executemany(self.sql, [self.parameters(values) for values in rows])
 
 
+async def run_together(
+    session: AsyncSession, *steps: tuple[DriverStatement, dict[str, Any]]
+) -> list[list[tuple[Any, ...]]]:
+    """Several DriverStatements, in order, in one trip to the driver's thread; returns each one's rows.
+
+    For a hot path whose statements do not depend on each other's results (a lead's contact and
+    its source): each trip is a hand-off between threads and a wake-up of the event loop, which
+    costs more than a small statement itself. Runs inside the session's transaction; raises the
+    driver's own errors (the statements before a failing one have run: the transaction rolls back)."""
+    if not steps:
+        return []
+    driver = await steps[0][0]._driver(session)
+    for statement, _ in steps[1:]:
+        statement._refuse_in_read_session(session)
+    prepared = [(statement.sql, statement.parameters(values)) for statement, values in steps]
+
+    def run(connection: Any) -> list[list[tuple[Any, ...]]]:
+        results = []
+        for sql, parameters in prepared:
+            cursor = connection.execute(sql, parameters)
+            try:
+                results.append(cursor.fetchall())
+            finally:
+                cursor.close()
+        return results
+
+    # aiosqlite runs every call as a function on its thread; this is one such function (pinned
+    # in constraints.txt; tests/kernel/test_driver.py checks it).
+    return await driver._execute(run, driver._conn)
+
+
 __all__ = [
     "DriverStatement",
     "casefold",
@@ -166,4 +200,5 @@ __all__ = [
     "partial_index",
     "partial_unique_index",
     "python_casefold",
+    "run_together",
 ]
