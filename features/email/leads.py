@@ -1,13 +1,16 @@
 """Leads become contacts: the slice's reaction to `LeadCaptured`, inside the publisher's transaction.
 
 This runs inside every webinar registration, whitepaper download and booking, the hottest write
-paths, so it is a few statements compiled once and sent straight to the driver:
+paths, so it is a few statements compiled once and sent straight to the driver, together in one
+trip to its thread:
 
 - a new address: one INSERT of the contact (which also refuses a suppressed address) and one
-  of its source; with consent the double opt-in mail is a third (one outbox row);
-- a known address: the INSERT does nothing, the source is added; only a lead with consent
-  for a `no_consent` contact asks once more (it becomes `pending` and gets the opt-in mail).
-  Unsubscribed and bounced contacts keep their status: nobody is silently resubscribed.
+  of its source;
+- a known address: the INSERT does nothing, the source is added;
+- with consent, a third statement asks a known `no_consent` contact once more (it becomes
+  `pending`); a contact that is new or asked again gets the double opt-in mail (one outbox row,
+  a second trip). Unsubscribed and bounced contacts keep their status: nobody is silently
+  resubscribed.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from features.email.mails import queue_opt_in
 from features.email.models import Contact, ContactSource, Suppression
 from shared.config import Settings
 from shared.db import UTCDateTime, utcnow
-from shared.dialect import DriverStatement, driver_insert
+from shared.dialect import DriverStatement, driver_insert, run_together
 from shared.events import LeadCaptured
 
 # Plain Core over the tables (as webinar registration does): no ORM cache-key walk per execution.
@@ -64,15 +67,18 @@ async def record_lead(event: LeadCaptured, session: AsyncSession, settings: Sett
     """A lead with consent becomes `pending` (opt-in mail), without `no_consent`; a known one gains its source."""
     now = utcnow()
     status = "pending" if event.consent_marketing else "no_consent"
-    created = await _NEW_CONTACT.fetchall(session, {
-        "email": event.email, "first_name": event.first_name, "last_name": event.last_name,
-        "company": event.company or None, "language": event.language, "status": status, "soft_bounces": 0,
-        "now": now, "digest": suppression_digest(settings, event.email),
-    })
-    await _ADD_SOURCE.execute(session, {"source": event.source, "email": event.email, "now": now})
-    if not event.consent_marketing:
-        return
-    if not created:  # known (or suppressed: then nothing matches)
-        created = await _ASK_AGAIN.fetchall(session, {"email": event.email, "now": now})
-    if created:
-        await queue_opt_in(session, contact_id=created[0][0], email=event.email)
+    steps = [
+        (_NEW_CONTACT, {
+            "email": event.email, "first_name": event.first_name, "last_name": event.last_name,
+            "company": event.company or None, "language": event.language, "status": status, "soft_bounces": 0,
+            "now": now, "digest": suppression_digest(settings, event.email),
+        }),
+        (_ADD_SOURCE, {"source": event.source, "email": event.email, "now": now}),
+    ]
+    if event.consent_marketing:  # matches only a known no_consent contact (a new one is pending already)
+        steps.append((_ASK_AGAIN, {"email": event.email, "now": now}))
+    # None depends on another's result: one trip to the driver for all of them.
+    new_contact, _, *asked_again = await run_together(session, *steps)
+    to_ask = new_contact or (asked_again[0] if asked_again else [])
+    if event.consent_marketing and to_ask:
+        await queue_opt_in(session, contact_id=to_ask[0][0], email=event.email)

@@ -104,26 +104,37 @@ def _lead(email="lead@example.com", consent=True, source="webinar:1") -> LeadCap
                         consent_marketing=consent, source=source)
 
 
-async def _statements_of(app, leads: list[LeadCaptured]) -> list[list[str]]:
-    """The SQL each lead costs, as SQLite itself sees it (the handler bypasses SQLAlchemy's events)."""
-    seen: list[list[str]] = []
+async def _statements_of(app, leads: list[LeadCaptured]) -> list[tuple[int, int]]:
+    """(statements, trips to the driver's thread) each lead costs, as SQLite and aiosqlite see them
+    (the handler bypasses SQLAlchemy's events)."""
+    seen: list[tuple[int, int]] = []
     async with app.state.db.session() as session:
         driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        run_in_thread = driver._execute
         for lead in leads:
             statements: list[str] = []
+            trips = []
+
+            async def counted(fn, *args, **kwargs):
+                trips.append(fn)
+                return await run_in_thread(fn, *args, **kwargs)
+
             await driver.set_trace_callback(statements.append)
+            driver._execute = counted
             await record_lead(lead, session, app.state.settings)
+            driver._execute = run_in_thread
             await driver.set_trace_callback(None)
-            seen.append(statements)
+            seen.append((len(statements), len(trips)))
     return seen
 
 
-async def test_a_lead_costs_two_statements_three_with_the_opt_in_mail(app):
+async def test_a_lead_costs_one_trip_to_the_driver_and_two_with_the_opt_in_mail(app):
     new_without, new_with, known, known_consents = await _statements_of(app, [
         _lead("a@example.com", consent=False), _lead("b@example.com"), _lead("b@example.com", source="booking:1"),
         _lead("a@example.com", source="booking:2"),
     ])
-    assert len(new_without) == 2 and len(new_with) == 3
-    assert len(known) == 3  # contact (nothing), source, ask again (nothing: already pending)
-    assert len(known_consents) == 4  # ... and the opt-in mail
+    assert new_without == (2, 1)  # the contact and its source
+    assert new_with == (4, 2)  # ... a no_consent contact asked again (none), then the opt-in mail
+    assert known == (3, 1)  # a contact (none), the source, asked again (none: already pending)
+    assert known_consents == (4, 2)  # ... asked again, and the opt-in mail
     assert (await stored_contact(app, "a@example.com")).status == "pending"
