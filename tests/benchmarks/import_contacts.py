@@ -77,14 +77,9 @@ def run_import(app_url: str, headers: dict[str, str], register_url: str, name: s
 
 
 def bench_import(app_url: str, headers: dict[str, str]) -> list[ImportResult]:
-    webinar = {
-        "slug": "import-benchmark", "title": {"en": "Import benchmark"}, "description": {"en": "<p>Load</p>"},
-        "starts_at": "2099-01-01T10:00:00+00:00", "duration_minutes": 60, "timezone": "Europe/Berlin",
-        "presenter": "Bench", "capacity": None, "join_url": "https://meet.example/bench", "status": "published",
-    }
-    created = httpx.post(f"{app_url}/api/v1/business/webinars", json=webinar, headers=headers)
-    created.raise_for_status()
-    register_url = f"{app_url}/api/v1/business/webinars/{created.json()['id']}/register"
+    from tests.benchmarks.run import publish_webinar  # run.py imports this module
+
+    register_url = f"{app_url}/api/v1/business/webinars/{publish_webinar(app_url, headers, 'import-bench')}/register"
     subscribed = csv_rows("imported")
     return [
         run_import(app_url, headers, register_url, f"{ROWS:,} new contacts, subscribed", subscribed, "subscribed"),

@@ -142,15 +142,20 @@ def bench_public_page(app_url: str, headers: dict[str, str], servers: list) -> l
     return [(hello, None), (reference_page, None), (ours, (reference_page, 0.80))]
 
 
-def bench_registration(app_url: str, headers: dict[str, str], servers: list, workdir: Path, database: Path) -> list:
+def publish_webinar(app_url: str, headers: dict[str, str], slug: str) -> int:
+    """A published webinar far in the future, open to any number of registrations; its id."""
     webinar = {
-        "slug": "benchmark-webinar", "title": {"en": "Benchmark webinar"}, "description": {"en": "<p>Load</p>"},
+        "slug": slug, "title": {"en": "Benchmark webinar"}, "description": {"en": "<p>Load</p>"},
         "starts_at": "2099-01-01T10:00:00+00:00", "duration_minutes": 60, "timezone": "Europe/Berlin",
         "presenter": "Bench", "capacity": None, "join_url": "https://meet.example/bench", "status": "published",
     }
     created = httpx.post(f"{app_url}/api/v1/business/webinars", json=webinar, headers=headers)
     created.raise_for_status()
-    webinar_id = created.json()["id"]
+    return created.json()["id"]
+
+
+def bench_registration(app_url: str, headers: dict[str, str], servers: list, workdir: Path, database: Path) -> list:
+    webinar_id = publish_webinar(app_url, headers, "benchmark-webinar")
     reference_db = workdir / "reference.db"
     reference, reference_url = start_server("tests.benchmarks.reference_insert_app:app",
                                             {"REFERENCE_DB_PATH": str(reference_db)})

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from features.email.models import Contact, ContactSource, ContactTag
+from features.email.models import Campaign, CampaignRecipient, Contact, ContactSource, ContactTag, EmailTemplate
 
 CONTACTS = "/api/v1/communication/email/contacts"
 PUBLIC = "/api/v1/public/email"
@@ -38,6 +38,21 @@ async def sources_of(app, contact_id: int) -> set[str]:
 async def tags_of(app, contact_id: int) -> set[str]:
     async with app.state.db.session(write=False) as session:
         return set((await session.exec(select(ContactTag.tag).where(ContactTag.contact_id == contact_id))).all())
+
+
+async def campaign_recipient(app, contact_id: int, *, status: str = "sent") -> int:
+    """A campaign (and its template) with this contact as a recipient; the recipient row's id."""
+    async with app.state.db.session() as session:
+        template = EmailTemplate(name="t", subject={"en": "s"}, html_body={"en": "b"})
+        session.add(template)
+        await session.flush()
+        campaign = Campaign(name="c", template_id=template.id, status="sending")
+        session.add(campaign)
+        await session.flush()
+        recipient = CampaignRecipient(campaign_id=campaign.id, contact_id=contact_id, status=status)
+        session.add(recipient)
+        await session.flush()
+        return recipient.id
 
 
 def visitor(email="grace@example.com", **overrides) -> dict:

@@ -6,32 +6,18 @@ from pathlib import Path
 from sqlmodel import select
 
 from features.email.contacts import suppression_digest
-from features.email.models import Campaign, CampaignRecipient, ContactSource, ContactTag, EmailTemplate, Suppression
+from features.email.models import CampaignRecipient, ContactSource, ContactTag, Suppression
 from shared.mail import OutgoingMail
 from shared.security import keyed_digest
 
-from .conftest import CONTACTS, opt_in_mails, stored_contact, visitor
-
-
-async def _campaign_recipient(app, contact_id: int) -> int:
-    async with app.state.db.session() as session:
-        template = EmailTemplate(name="t", subject={"en": "s"}, html_body={"en": "b"})
-        session.add(template)
-        await session.flush()
-        campaign = Campaign(name="c", template_id=template.id, status="sent")
-        session.add(campaign)
-        await session.flush()
-        recipient = CampaignRecipient(campaign_id=campaign.id, contact_id=contact_id, status="sent")
-        session.add(recipient)
-        await session.flush()
-        return recipient.id
+from .conftest import CONTACTS, campaign_recipient, opt_in_mails, stored_contact, visitor
 
 
 async def test_erasure_removes_the_person_and_keeps_only_the_digest(app, client, create_contact, admin_headers,
                                                                    smtp_server):
     # SMTP is down: the opt-in mail is still in the outbox when the contact is erased.
     contact = await create_contact("Erase.Me@Example.com", first_name="Eve", tags=["vip"])
-    recipient_id = await _campaign_recipient(app, contact["id"])
+    recipient_id = await campaign_recipient(app, contact["id"])
     response = await client.delete(f"{CONTACTS}/{contact['id']}", headers=admin_headers)
     assert response.status_code == 204 and response.content == b""
 

@@ -110,15 +110,15 @@ async def _statements_of(app, leads: list[LeadCaptured]) -> list[tuple[int, int]
     seen: list[tuple[int, int]] = []
     async with app.state.db.session() as session:
         driver = (await (await session.connection()).get_raw_connection()).driver_connection
-        run_in_thread = driver._execute
+        run_in_thread, trips = driver._execute, []
+
+        async def counted(fn, *args, **kwargs):
+            trips.append(fn)
+            return await run_in_thread(fn, *args, **kwargs)
+
         for lead in leads:
             statements: list[str] = []
-            trips = []
-
-            async def counted(fn, *args, **kwargs):
-                trips.append(fn)
-                return await run_in_thread(fn, *args, **kwargs)
-
+            trips.clear()
             await driver.set_trace_callback(statements.append)
             driver._execute = counted
             await record_lead(lead, session, app.state.settings)

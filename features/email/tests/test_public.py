@@ -6,10 +6,10 @@ import pytest
 from sqlmodel import select
 
 from features.email.links import confirm_url, unsubscribe_url
-from features.email.models import Campaign, CampaignRecipient, EmailTemplate
+from features.email.models import CampaignRecipient
 from shared.security import create_link_token
 
-from .conftest import PUBLIC, stored_contact
+from .conftest import PUBLIC, campaign_recipient, stored_contact
 
 
 def _path(url: str) -> str:
@@ -19,20 +19,6 @@ def _path(url: str) -> str:
 @pytest.fixture
 async def subscribed(app, create_contact):
     return await create_contact("sub@example.com", first_name="Sub", status="subscribed", language="de")
-
-
-async def _recipient(app, contact_id: int) -> int:
-    async with app.state.db.session() as session:
-        template = EmailTemplate(name="t", subject={"en": "s"}, html_body={"en": "b"})
-        session.add(template)
-        await session.flush()
-        campaign = Campaign(name="c", template_id=template.id, status="sending")
-        session.add(campaign)
-        await session.flush()
-        recipient = CampaignRecipient(campaign_id=campaign.id, contact_id=contact_id, status="sent")
-        session.add(recipient)
-        await session.flush()
-        return recipient.id
 
 
 async def _unsubscribed_at(app, recipient_id: int):
@@ -56,7 +42,7 @@ async def test_the_unsubscribe_page_changes_nothing_and_its_button_unsubscribes(
 
 
 async def test_the_one_click_post_of_a_campaign_link_unsubscribes_and_credits_the_campaign(app, client, subscribed):
-    recipient_id = await _recipient(app, subscribed["id"])
+    recipient_id = await campaign_recipient(app, subscribed["id"])
     path = _path(unsubscribe_url(app.state.settings, contact_id=subscribed["id"], recipient_id=recipient_id))
     response = await client.post(
         path, content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
@@ -72,7 +58,7 @@ async def test_the_one_click_post_of_a_campaign_link_unsubscribes_and_credits_th
 
 async def test_a_recipient_row_of_another_contact_is_not_credited(app, client, subscribed, create_contact):
     other = await create_contact("other@example.com", status="subscribed")
-    foreign = await _recipient(app, other["id"])
+    foreign = await campaign_recipient(app, other["id"])
     path = _path(unsubscribe_url(app.state.settings, contact_id=subscribed["id"], recipient_id=foreign))
     assert (await client.post(path)).status_code == 200
     assert await _unsubscribed_at(app, foreign) is None
