@@ -53,6 +53,17 @@ def _casefold_on_postgresql(element: casefold, compiler: Any, **kw: Any) -> str:
     return f"lower({compiler.process(element.clauses, **kw)})"
 
 
+class greatest(GenericFunction[Any]):
+    """The larger of its arguments: SQLite's two-argument max(), PostgreSQL's greatest()."""
+
+    inherit_cache = True
+
+
+@compiles(greatest, "sqlite")
+def _greatest_on_sqlite(element: greatest, compiler: Any, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
 def python_casefold(value: Any) -> str | None:
     """The SQLite connection's `casefold` function."""
     return None if value is None else str(value).casefold()
@@ -72,6 +83,11 @@ def insert_or_update(session: AsyncSession, table: Any) -> Any:
     """An INSERT that can take `.on_conflict_do_update(...)`, for the session's engine."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def driver_upsert(table: Any) -> Any:
+    """An INSERT ... ON CONFLICT for a DriverStatement (which is compiled for SQLite)."""
+    return sqlite_insert(table)
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -94,11 +110,6 @@ def is_database_locked(exc: BaseException) -> bool:
 # --- the hot path ------------------------------------------------------------------------------
 
 _SQLITE = SQLiteDialect_aiosqlite()
-
-
-def driver_insert(table: Any) -> Any:
-    """An INSERT for a DriverStatement (SQLite's), which can take `.on_conflict_do_nothing(...)`."""
-    return sqlite_insert(table)
 
 
 class DriverStatement:
@@ -192,7 +203,8 @@ async def run_together(
 __all__ = [
     "DriverStatement",
     "casefold",
-    "driver_insert",
+    "driver_upsert",
+    "greatest",
     "insert_or_update",
     "is_database_locked",
     "is_foreign_key_violation",

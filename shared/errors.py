@@ -116,6 +116,13 @@ class Conflict(AppError):
     default_message = "The request conflicts with the current state"
 
 
+class InvalidTransition(Conflict):
+    """A status change the item's current status does not allow (each slice words its own message)."""
+
+    code = "INVALID_TRANSITION"
+    default_message = "This change is not possible in the item's current status"
+
+
 class InUse(Conflict):
     code = "IN_USE"
     default_message = "Something still refers to this item"

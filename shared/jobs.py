@@ -61,10 +61,15 @@ class JobContext:
     clock: Callable[[], datetime] = utcnow  # what a job takes as "now"; tests move it instead of sleeping
 
 
+MORE_WORK = True  # what a job's run returns when work it could do at once is left (it ran out of time)
+
+
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str
     interval: timedelta
+    # Returns MORE_WORK when it stopped with work left that is due: the runner then goes round at
+    # once instead of waiting WORKER_POLL_SECONDS, so a long task runs in short, stoppable turns.
     run: Callable[[JobContext], Awaitable[object]]
     # How long a claim holds before another runner may assume this one died mid-run.
     lease: timedelta = timedelta(minutes=5)
@@ -76,6 +81,7 @@ class JobRunner:
         self.jobs = {job.name: job for job in jobs}
         self.mode = mode
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.more_work = False  # a job of the last cycle returned MORE_WORK
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         logger.info("worker started", extra={"worker_id": self.worker_id, "jobs": sorted(self.jobs)})
@@ -84,6 +90,9 @@ class JobRunner:
                 await self.run_due_jobs()
             except Exception:
                 logger.exception("worker cycle failed")
+            if self.more_work:
+                await asyncio.sleep(0)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.context.settings.worker_poll_seconds)
         await self._forget_heartbeat()
@@ -93,9 +102,11 @@ class JobRunner:
         """One cycle: heartbeat, then every due job this runner manages to claim. Returns their names."""
         await self._beat()
         ran = []
+        self.more_work = False
         for job in self.jobs.values():
             if await self._claim(job):
-                await self._run(job)
+                if await self._run(job) is MORE_WORK:
+                    self.more_work = True
                 ran.append(job.name)
         return ran
 
@@ -134,10 +145,10 @@ class JobRunner:
             )
             return result.rowcount == 1
 
-    async def _run(self, job: PeriodicJob) -> None:
-        error = None
+    async def _run(self, job: PeriodicJob) -> object:
+        error, result = None, None
         try:
-            await job.run(self.context)
+            result = await job.run(self.context)
         except Exception as exc:
             error = f"{type(exc).__name__}: {str(exc)[:400]}"
             logger.exception("job failed", extra={"job": job.name})
@@ -151,6 +162,7 @@ class JobRunner:
                     next_run_at=finished + job.interval, last_error=error,
                 )
             )
+        return result
 
 
 async def worker_status(database: Database) -> dict[str, list[dict]]:

@@ -287,7 +287,7 @@ def _record_failure(row: OutgoingMail, exc: BaseException) -> None:
     logger.warning("mail delivery failed", extra={"outbox_id": row.id, "attempts": row.attempts})
 
 
-async def _reset_or_drop(client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
+async def reset_or_drop(client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
     """After a failed message: a clean SMTP transaction for the next one, or a new connection."""
     if client is None or not client.is_connected:
         return None
@@ -316,7 +316,7 @@ async def _send_batch(rows: list[OutgoingMail], database: Database, mailer: Mail
                 await client.sendmail(mailer.settings.smtp_from_email, [row.recipient], raw)
             except Exception as exc:  # one bad message must not hold up the rest of the batch
                 _record_failure(row, exc)
-                client = await _reset_or_drop(client)
+                client = await reset_or_drop(client)
             else:
                 row.status, row.sent_at, row.last_error, row.last_error_at = "sent", utcnow(), None, None
                 sent += 1

@@ -42,31 +42,33 @@ def localized_text_contains(column: Any, search: str) -> ColumnElement[bool]:
     return exists(select(1).select_from(values).where(text_contains(values.c.value, search)))
 
 
-class PageParams(BaseModel):
+class ListParams(BaseModel):
     limit: int = 20
     offset: int = 0
 
 
-async def _page_params(
+async def _list_params(
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100)")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")] = 0,
-) -> PageParams:
-    return PageParams(limit=limit, offset=offset)
+) -> ListParams:
+    return ListParams(limit=limit, offset=offset)
 
 
-Pagination = Annotated[PageParams, Depends(_page_params)]
+Pagination = Annotated[ListParams, Depends(_list_params)]
 
 
-def _page_example(schema: dict[str, Any], cls: type[BaseModel]) -> None:
-    # Called for each Page[Item]: its example shows the item model's own, never placeholders.
+def _list_page_example(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    # Called for each ListPage[Item]: its example shows the item model's own, never placeholders.
     args = cls.__pydantic_generic_metadata__["args"]
     if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel):
         with contextlib.suppress(LookupError):  # an item without an example: tests/test_openapi_examples.py says so
             schema["examples"] = [list_example(args[0])]
 
 
-class Page(BaseModel, Generic[T]):
-    model_config = ConfigDict(json_schema_extra=_page_example)
+class ListPage(BaseModel, Generic[T]):
+    """The body of every list: one page of items and where it lies, `{items, total, limit, offset}`."""
+
+    model_config = ConfigDict(json_schema_extra=_list_page_example)
 
     items: list[T]
     total: int
@@ -89,7 +91,7 @@ def sort_order(sort: str | None, columns: Mapping[str, Any], default: Sequence[A
 
 
 async def paginate(
-    session: AsyncSession, statement: SelectOfScalar[T], params: PageParams, order_by: Sequence[Any]
+    session: AsyncSession, statement: SelectOfScalar[T], params: ListParams, order_by: Sequence[Any]
 ) -> tuple[list[T], int]:
     total = (await session.exec(select(func.count()).select_from(statement.order_by(None).subquery()))).one()
     rows = await session.exec(statement.order_by(*order_by).limit(params.limit).offset(params.offset))

@@ -19,7 +19,7 @@ import httpx
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from features.auth.api import UserCreate, UserPublic, create_user
+from features.auth.api import UserCreate, UserStaffView, create_user
 from features.auth.models import RefreshToken
 from magnetiq.registry import metadata
 from shared.db import utcnow
@@ -55,7 +55,7 @@ async def create_schema(app: FastAPI) -> None:
         await connection.run_sync(build_schema)
 
 
-async def make_user(app: FastAPI, *, email: str, role: Role = Role.VIEWER, password: str = TEST_PASSWORD) -> UserPublic:
+async def make_user(app: FastAPI, *, email: str, role: Role = Role.VIEWER, password: str = TEST_PASSWORD) -> UserStaffView:
     async with app.state.db.session() as db_session:
         return await create_user(
             db_session, data=UserCreate(email=email, password=password, first_name="Test", last_name=role.value, role=role)
@@ -69,7 +69,7 @@ async def login_headers(client: AsyncClient, email: str, password: str = TEST_PA
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-async def mint_headers(app: FastAPI, user: UserPublic) -> dict[str, str]:
+async def mint_headers(app: FastAPI, user: UserStaffView) -> dict[str, str]:
     """An access token for `user` as a login would issue it, without the login: a login of its own
     (a stored refresh token names its family, so logout and revocation work on it as usual)."""
     settings = app.state.settings

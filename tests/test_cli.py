@@ -484,3 +484,12 @@ def test_a_default_language_no_mail_is_written_in_is_refused(tmp_path: Path, com
     workspace = make_workspace(tmp_path)
     result = workspace.run(*COMMANDS[command], timeout=30, SUPPORTED_LANGUAGES="fr,en")
     assert_refused(result, "SUPPORTED_LANGUAGES", "'fr'")
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_malformed_booking_hours_is_refused(tmp_path: Path, command: str) -> None:
+    """The bookings slice checks its own settings; the shell refuses to start before touching the database."""
+    workspace = make_workspace(tmp_path)
+    result = workspace.run(*COMMANDS[command], timeout=30, BOOKING_HOURS="9 to 5")
+    assert_refused(result, "configuration refused", "BOOKING_HOURS", "'9 to 5'")
+    assert not workspace.db.exists()

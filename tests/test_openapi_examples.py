@@ -76,7 +76,7 @@ def _placeholders_in(value: Any) -> list[Any]:
 async def test_every_model_of_a_success_response_has_an_example(document) -> None:
     components = document["components"]["schemas"]
     models = _models_in_success_responses(document)
-    assert {"TokenPair", "Page_PagePublic_", "WebinarPublicPage", "SystemHealth", "Availability"} <= set(models)
+    assert {"TokenPair", "ListPage_PageStaffView_", "WebinarVisitorListPage", "SystemHealth", "Availability"} <= set(models)
     missing = {name: sorted(where)[0] for name, where in models.items() if not _examples(components[name])}
     assert not missing, f"models without an example (and one response using each): {missing}"
 
@@ -111,16 +111,16 @@ async def test_every_example_is_valid_against_its_schema(document) -> None:
 async def test_nulls_in_examples_reach_the_document(document) -> None:
     """FastAPI drops every null from the document (fastapi/fastapi#5559); a nullable required field keeps its."""
     components = document["components"]["schemas"]
-    assert components["WebinarStaff"]["examples"][0]["cancelled_at"] is None
-    assert components["PagePublic"]["examples"][0]["deleted_at"] is None
+    assert components["WebinarStaffView"]["examples"][0]["cancelled_at"] is None
+    assert components["PageStaffView"]["examples"][0]["deleted_at"] is None
     assert components["WhitepaperCreate"]["examples"][0]["cover_media_id"] is None  # a request's example too
     assert components["ErrorResponse"]["examples"][0]["error"]["field"] is None
 
 
 async def test_a_page_of_items_shows_its_items_example(document) -> None:
     components = document["components"]["schemas"]
-    for name in ("Page_PagePublic_", "Page_MediaPublic_", "Page_UserPublic_"):
+    for name in ("ListPage_PageStaffView_", "ListPage_MediaStaffView_", "ListPage_UserStaffView_"):
         [example] = components[name]["examples"]
-        item_name = name.removeprefix("Page_").removesuffix("_")
+        item_name = name.removeprefix("ListPage_").removesuffix("_")
         assert example["items"] == components[item_name]["examples"][:1], name
         assert example["total"] >= len(example["items"]) and example["limit"] == 20 and example["offset"] == 0

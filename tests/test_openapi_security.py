@@ -38,6 +38,9 @@ NO_TOKEN = {
     ("post", "/api/v1/public/email/unsubscribe/{token}"),
     ("get", "/api/v1/business/bookings/availability"),
     ("post", "/api/v1/business/bookings"),
+    ("post", "/api/v1/public/email/bounces"),  # the mail provider's shared secret, not a user's token
+    ("get", "/api/v1/public/email/t/o/{recipient_id}/{signature}.gif"),
+    ("get", "/api/v1/public/email/t/c/{recipient_id}/{signature}"),
     ("get", "/api/v1/health"),
     ("get", "/api/v1/health/detailed"),
     ("post", "/api/v1/auth/login"),

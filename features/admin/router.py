@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from features.admin import service
 from features.admin.schemas import SystemHealth
-from features.auth.api import UserCreate, UserPublic, UserUpdate, create_user, deactivate_user, get_user
+from features.auth.api import UserCreate, UserStaffView, UserUpdate, create_user, deactivate_user, get_user
 from features.auth.api import list_users as list_auth_users
 from features.auth.api import update_user as update_auth_user
 from shared.config import SettingsDep
@@ -14,43 +14,43 @@ from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.http import IdPath
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import IsAdmin, Role
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=error_responses(400, 401, 403, 422, 500))
 
 UserId = Annotated[int, Query(ge=1)]
 
-@router.get("/users", response_model=Page[UserPublic])
+@router.get("/users", response_model=ListPage[UserStaffView])
 async def list_users(
     _admin: IsAdmin,
     session: ReadSession,
-    page: Pagination,
+    params: Pagination,
     role: Role | None = None,
     is_active: bool | None = None,
     q: Annotated[str | None, Query(max_length=100, description="Search in email and names")] = None,
     sort: Annotated[
         str | None, Query(description="created_at, email, last_login or role; prefix - for descending")
     ] = None,
-) -> Page[UserPublic]:
+) -> ListPage[UserStaffView]:
     """List users, newest last unless sorted otherwise."""
-    items, total = await list_auth_users(session, params=page, role=role, is_active=is_active, q=q, sort=sort)
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    items, total = await list_auth_users(session, params=params, role=role, is_active=is_active, q=q, sort=sort)
+    return ListPage(items=items, total=total, limit=params.limit, offset=params.offset)
 
 @router.post(
-    "/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED, responses=error_responses(409)
+    "/users", response_model=UserStaffView, status_code=status.HTTP_201_CREATED, responses=error_responses(409)
 )
-async def create_admin_user(body: UserCreate, _admin: IsAdmin, session: WriteSession) -> UserPublic:
+async def create_admin_user(body: UserCreate, _admin: IsAdmin, session: WriteSession) -> UserStaffView:
     """Create a user with a role."""
     return await create_user(session, data=body)
 
-@router.get("/users/{user_id}", response_model=UserPublic, responses=error_responses(404))
-async def read_user(user_id: IdPath, _admin: IsAdmin, session: ReadSession) -> UserPublic:
+@router.get("/users/{user_id}", response_model=UserStaffView, responses=error_responses(404))
+async def read_user(user_id: IdPath, _admin: IsAdmin, session: ReadSession) -> UserStaffView:
     """One user."""
     return await get_user(session, user_id=user_id)
 
-@router.put("/users/{user_id}", response_model=UserPublic, responses=error_responses(404, 409))
-async def update_user(user_id: IdPath, body: UserUpdate, admin: IsAdmin, session: WriteSession) -> UserPublic:
+@router.put("/users/{user_id}", response_model=UserStaffView, responses=error_responses(404, 409))
+async def update_user(user_id: IdPath, body: UserUpdate, admin: IsAdmin, session: WriteSession) -> UserStaffView:
     """Change names, role or active state; the last active admin keeps their role and access."""
     return await update_auth_user(session, actor=admin, user_id=user_id, data=body)
 

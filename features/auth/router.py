@@ -13,7 +13,7 @@ from features.auth.schemas import (
     ResetPasswordRequest,
     TokenPair,
     UserCreate,
-    UserPublic,
+    UserStaffView,
 )
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, ReadSession, WriteSession
@@ -77,13 +77,13 @@ async def logout(
 
 @router.post(
     "/register",
-    response_model=UserPublic,
+    response_model=UserStaffView,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 403, 409),
 )
-async def register_user(body: UserCreate, _admin: IsAdmin, session: WriteSession) -> UserPublic:
+async def register_user(body: UserCreate, _admin: IsAdmin, session: WriteSession) -> UserStaffView:
     """Create a user with a role (admins only)."""
-    return UserPublic.model_validate(await users.create_user(session, data=body))
+    return UserStaffView.model_validate(await users.create_user(session, data=body))
 
 
 @router.post(
@@ -114,7 +114,7 @@ async def reset_password(body: ResetPasswordRequest, session: WriteSession) -> N
     await service.reset_password(session, token=body.token, new_password=body.new_password)
 
 
-@router.get("/me", response_model=UserPublic, responses=error_responses(401))
-async def read_current_user(principal: CurrentPrincipal, session: ReadSession) -> UserPublic:
+@router.get("/me", response_model=UserStaffView, responses=error_responses(401))
+async def read_current_user(principal: CurrentPrincipal, session: ReadSession) -> UserStaffView:
     """The user behind the access token."""
-    return UserPublic.model_validate(await users.get_user(session, user_id=principal.user_id))
+    return UserStaffView.model_validate(await users.get_user(session, user_id=principal.user_id))

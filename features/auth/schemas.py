@@ -79,7 +79,7 @@ class UserUpdate(Strict):
     is_active: bool | None = None
 
 
-class UserPublic(BaseModel):
+class UserStaffView(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={

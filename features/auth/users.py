@@ -16,7 +16,7 @@ from features.auth.schemas import UserCreate, UserUpdate
 from shared.db import utcnow
 from shared.errors import NotFound, PermissionDenied
 from shared.events import EventBus, UserRemoved
-from shared.pagination import PageParams, paginate, sort_order, text_contains
+from shared.pagination import ListParams, paginate, sort_order, text_contains
 from shared.permissions import Principal, Role
 from shared.security import hash_password
 from shared.visitors import normalize_email
@@ -93,7 +93,7 @@ USER_SORT_COLUMNS = {
 
 
 async def list_users(
-    session: AsyncSession, *, params: PageParams, role: Role | None = None, is_active: bool | None = None,
+    session: AsyncSession, *, params: ListParams, role: Role | None = None, is_active: bool | None = None,
     q: str | None = None, sort: str | None = None,
 ) -> tuple[list[User], int]:
     statement = select(User)

@@ -1,4 +1,5 @@
-"""The bookings slice's public face: its mail templates, and what it hears of removed users (no jobs)."""
+"""The bookings slice's api: its mail templates, its settings check, and what it hears of removed
+users (no jobs)."""
 
 from sqlalchemy import update
 from sqlmodel import col
@@ -6,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.bookings import mails
 from features.bookings.models import Booking
+from features.bookings.service import settings_problem
 from shared.config import Settings
 from shared.events import UserRemoved
 from shared.jobs import PeriodicJob
@@ -23,4 +25,4 @@ async def _release_assignments(event: UserRemoved, session: AsyncSession, _setti
 
 SUBSCRIPTIONS = ((UserRemoved, _release_assignments),)
 
-__all__ = ["JOBS", "MAIL_TEMPLATES", "SUBSCRIPTIONS"]
+__all__ = ["JOBS", "MAIL_TEMPLATES", "SUBSCRIPTIONS", "settings_problem"]

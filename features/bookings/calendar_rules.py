@@ -70,12 +70,28 @@ def parse_hours(spec: str) -> tuple[tuple[time, time], ...]:
     return tuple(periods)
 
 
+def parse_zone(name: str) -> ZoneInfo:
+    """An IANA time zone name such as 'Europe/Berlin'."""
+    if not is_time_zone(name):
+        raise ValueError(f"BOOKING_TIMEZONE: unknown time zone '{name}'; use an IANA name such as Europe/Berlin")
+    return ZoneInfo(name)
+
+
+def spec_problems(zone_name: str, days: str, hours: str) -> list[str]:
+    """Why each malformed setting is refused, naming its variable; empty when business_hours takes them."""
+    problems = []
+    for parse, spec in ((parse_zone, zone_name), (parse_days, days), (parse_hours, hours)):
+        try:
+            parse(spec)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 @lru_cache(maxsize=32)
 def business_hours(zone_name: str, days: str, hours: str, slot_minutes: int) -> BusinessHours:
     """The rules from their settings strings; cached, since settings rarely change."""
-    if not is_time_zone(zone_name):
-        raise ValueError(f"BOOKING_TIMEZONE: unknown time zone '{zone_name}'")
-    return BusinessHours(ZoneInfo(zone_name), parse_days(days), parse_hours(hours), timedelta(minutes=slot_minutes))
+    return BusinessHours(parse_zone(zone_name), parse_days(days), parse_hours(hours), timedelta(minutes=slot_minutes))
 
 
 def _instant(day: date, clock: time, zone: ZoneInfo) -> datetime:

@@ -1,5 +1,6 @@
 """Typed errors of the bookings slice."""
 
+from shared import errors
 from shared.errors import Conflict, NotFound
 
 
@@ -8,8 +9,7 @@ class SlotTaken(Conflict):
     default_message = "This time overlaps another booking; pick a free slot"
 
 
-class InvalidTransition(Conflict):
-    code = "INVALID_TRANSITION"
+class InvalidTransition(errors.InvalidTransition):
     default_message = "A booking cannot move to this status from its current one"
 
 

@@ -11,10 +11,10 @@ from features.bookings.mails import PUBLIC_PREFIX
 from features.bookings.schemas import (
     Availability,
     BookingCreate,
-    BookingPublic,
-    BookingReceipt,
+    BookingStaffView,
     BookingStatus,
     BookingUpdate,
+    BookingVisitorView,
     CancelResult,
     Duration,
 )
@@ -26,7 +26,7 @@ from shared.export import CSV_RESPONSE, csv_export
 from shared.http import MAX_ID, IdPath
 from shared.link_pages import HEADERS as LINK_PAGE_HEADERS
 from shared.link_pages import HTML_CONTENT, page_error_responses, wants_json
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanRead, CanWrite
 from shared.ratelimit import public_write_limit
 
@@ -64,50 +64,50 @@ async def read_availability(
 
 
 @router.post(
-    "", response_model=BookingReceipt, status_code=status.HTTP_201_CREATED,
+    "", response_model=BookingVisitorView, status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(public_write_limit("booking"))], responses=error_responses(409, 429),
 )
 async def create_booking(
     body: BookingCreate, session: WriteSession, settings: SettingsDep, events: EventBusDep
-) -> BookingReceipt:
+) -> BookingVisitorView:
     """Book a free slot (public): a pending booking; 409 SLOT_TAKEN if it overlaps another."""
     booking = await service.create_booking(session, settings=settings, events=events, data=body)
-    return BookingReceipt.model_validate(booking)
+    return BookingVisitorView.model_validate(booking)
 
 
-@router.get("", response_model=Page[BookingPublic], responses={200: CSV_RESPONSE, **_STAFF})
+@router.get("", response_model=ListPage[BookingStaffView], responses={200: CSV_RESPONSE, **_STAFF})
 async def list_bookings(
-    _reader: CanRead, session: ReadSession, database: DatabaseDep, settings: SettingsDep, page: Pagination,
+    _reader: CanRead, session: ReadSession, database: DatabaseDep, settings: SettingsDep, params: Pagination,
     status: BookingStatus | None = None, from_: FromParam = None, to: ToParam = None,
     assigned_to: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this user's bookings")] = None,
     sort: SortParam = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every match as a download")] = "json",
-) -> Page[BookingPublic] | Response:
+) -> ListPage[BookingStaffView] | Response:
     """Bookings by start time (staff); filter by status, start between from and to, or assignee."""
     start, end = time_range(from_, to, service.rules_for(settings))
     filters = {"status": status, "start": start, "end": end, "assigned_to": assigned_to, "sort": sort}
     if format == "csv":
         return csv_export(database, "bookings.csv", CSV_COLUMNS, service.export_statement(**filters))
-    items, total = await service.list_bookings(session, params=page, **filters)
-    return Page(
-        items=[BookingPublic.model_validate(b) for b in items], total=total, limit=page.limit, offset=page.offset
+    items, total = await service.list_bookings(session, params=params, **filters)
+    return ListPage(
+        items=[BookingStaffView.model_validate(b) for b in items], total=total, limit=params.limit, offset=params.offset
     )
 
 
-@router.get("/{booking_id}", response_model=BookingPublic, responses={**_STAFF, **error_responses(404)})
-async def read_booking(booking_id: IdPath, _reader: CanRead, session: ReadSession) -> BookingPublic:
+@router.get("/{booking_id}", response_model=BookingStaffView, responses={**_STAFF, **error_responses(404)})
+async def read_booking(booking_id: IdPath, _reader: CanRead, session: ReadSession) -> BookingStaffView:
     """One booking (staff only: visitors never read a booking by id)."""
-    return BookingPublic.model_validate(await service.get_booking(session, booking_id=booking_id))
+    return BookingStaffView.model_validate(await service.get_booking(session, booking_id=booking_id))
 
 
-@router.put("/{booking_id}", response_model=BookingPublic, responses={**_STAFF, **error_responses(404, 409)})
+@router.put("/{booking_id}", response_model=BookingStaffView, responses={**_STAFF, **error_responses(404, 409)})
 async def update_booking(
     booking_id: IdPath, body: BookingUpdate, _writer: CanWrite, session: WriteSession, settings: SettingsDep,
-) -> BookingPublic:
+) -> BookingStaffView:
     """Change status (pending → confirmed | cancelled; confirmed → completed | cancelled | no_show, else 409
     INVALID_TRANSITION), assignee or notes; confirming or cancelling mails the visitor."""
     booking = await service.update_booking(session, settings=settings, booking_id=booking_id, data=body)
-    return BookingPublic.model_validate(booking)
+    return BookingStaffView.model_validate(booking)
 
 
 @public_router.get(

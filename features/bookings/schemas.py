@@ -65,13 +65,13 @@ class BookingUpdate(BaseModel):
 
 
 _SLOT_EXAMPLE = {"starts_at": "2030-03-04T08:00:00Z", "ends_at": "2030-03-04T08:30:00Z"}
-_RECEIPT_EXAMPLE = {
+_VISITOR_EXAMPLE = {
     "id": 3, "status": "pending", **_SLOT_EXAMPLE, "duration_minutes": 30, "timezone": "Europe/Berlin",
     "topic": "Marketing automation", "email": "ada@example.com", "created_at": "2030-02-20T16:05:00Z",
 }
 
 
-class BookingPublic(BaseModel):
+class BookingStaffView(BaseModel):
     """A booking as staff see it."""
 
     model_config = ConfigDict(
@@ -79,7 +79,7 @@ class BookingPublic(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    **_RECEIPT_EXAMPLE, "status": "confirmed", "message": "About our funnel", "first_name": "Ada",
+                    **_VISITOR_EXAMPLE, "status": "confirmed", "message": "About our funnel", "first_name": "Ada",
                     "last_name": "Lovelace", "company": "Analytical Engines", "phone": "+49 30 1234567",
                     "language": "en", "consent_marketing": False, "assigned_to": 1, "notes": "Prefers a call in German",
                     "updated_at": "2030-02-21T09:00:00Z",
@@ -109,10 +109,10 @@ class BookingPublic(BaseModel):
     updated_at: datetime
 
 
-class BookingReceipt(BaseModel):
+class BookingVisitorView(BaseModel):
     """What the visitor gets back: enough to show, nothing staff wrote."""
 
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_RECEIPT_EXAMPLE]})
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_VISITOR_EXAMPLE]})
 
     id: int
     status: BookingStatus

@@ -20,6 +20,7 @@ from features.bookings.calendar_rules import (
     misfit,
     overlaps,
     slot_starts,
+    spec_problems,
 )
 from features.bookings.errors import CancelLinkInvalid, InvalidTransition, SlotTaken
 from features.bookings.models import ACTIVE_STATUSES, Booking
@@ -30,7 +31,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.events import EventBus
 from shared.i18n import served_language
 from shared.leads import capture_lead, visitor_from_form
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 
 MAX_RANGE = timedelta(days=31)
 AVAILABILITY_SPAN = timedelta(days=7)
@@ -49,6 +50,12 @@ def rules_for(settings: Settings) -> BusinessHours:
     return business_hours(
         settings.booking_timezone, settings.booking_days, settings.booking_hours, settings.booking_slot_minutes
     )
+
+
+def settings_problem(settings: Settings) -> str | None:
+    """Why BOOKING_TIMEZONE, BOOKING_DAYS or BOOKING_HOURS cannot be read, or None: refused at start."""
+    problems = spec_problems(settings.booking_timezone, settings.booking_days, settings.booking_hours)
+    return "; ".join(problems) or None
 
 
 def _window(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
@@ -170,7 +177,7 @@ def _filtered(*, status: str | None, start: datetime | None, end: datetime | Non
 
 
 async def list_bookings(
-    session: AsyncSession, *, params: PageParams, status: str | None = None, start: datetime | None = None,
+    session: AsyncSession, *, params: ListParams, status: str | None = None, start: datetime | None = None,
     end: datetime | None = None, assigned_to: int | None = None, sort: str | None = None,
 ) -> tuple[list[Booking], int]:
     statement = _filtered(status=status, start=start, end=end, assigned_to=assigned_to)

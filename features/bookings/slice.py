@@ -11,5 +11,6 @@ SLICE = Slice(
     jobs=api.JOBS,
     mail_templates=api.MAIL_TEMPLATES,
     subscriptions=api.SUBSCRIPTIONS,
+    settings_check=api.settings_problem,
     openapi_tags=({"name": "bookings", "description": "Consultation bookings in business hours."},),
 )

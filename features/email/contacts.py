@@ -18,13 +18,13 @@ from features.email.errors import EmailSuppressed, EmailTaken, InvalidTransition
 from features.email.links import read_confirm_token, read_unsubscribe_token
 from features.email.mails import queue_opt_in
 from features.email.models import CampaignRecipient, Contact, ContactSource, ContactTag, Suppression
-from features.email.schemas import ContactCreate, ContactStatus, ContactUpdate, ContactView
+from features.email.schemas import ContactCreate, ContactStaffView, ContactStatus, ContactUpdate
 from shared.config import Settings
 from shared.db import utcnow
 from shared.dialect import insert_or_update
 from shared.errors import NotFound, ValidationFailed
 from shared.mail import forget_recipient
-from shared.pagination import PageParams, paginate, sort_order, text_contains
+from shared.pagination import ListParams, paginate, sort_order, text_contains
 from shared.security import keyed_digest
 from shared.visitors import normalize_email
 
@@ -76,7 +76,7 @@ def unique_tags(tags: Iterable[str]) -> list[str]:
 # --- views --------------------------------------------------------------------------------------
 
 
-async def to_views(session: AsyncSession, contacts: Sequence[Contact]) -> list[ContactView]:
+async def to_views(session: AsyncSession, contacts: Sequence[Contact]) -> list[ContactStaffView]:
     """Contacts with their tags and sources: two set-based reads for any number of contacts."""
     ids = [contact.id for contact in contacts]
     tags: dict[int, list[str]] = defaultdict(list)
@@ -93,14 +93,14 @@ async def to_views(session: AsyncSession, contacts: Sequence[Contact]) -> list[C
         ):
             sources[contact_id].append(source)
     return [
-        ContactView.model_validate(
+        ContactStaffView.model_validate(
             {**contact.model_dump(), "tags": tags[contact.id or 0], "sources": sources[contact.id or 0]}
         )
         for contact in contacts
     ]
 
 
-async def to_view(session: AsyncSession, contact: Contact) -> ContactView:
+async def to_view(session: AsyncSession, contact: Contact) -> ContactStaffView:
     [view] = await to_views(session, [contact])
     return view
 
@@ -133,7 +133,7 @@ async def add_sources(session: AsyncSession, rows: list[dict[str, Any]]) -> None
     await _insert_ignoring_known(session, ContactSource.__table__, rows)
 
 
-async def create_contact(session: AsyncSession, *, settings: Settings, data: ContactCreate) -> ContactView:
+async def create_contact(session: AsyncSession, *, settings: Settings, data: ContactCreate) -> ContactStaffView:
     """A contact staff add (source `staff`): `subscribed` attests consent, `pending` mails the opt-in link."""
     email = normalize_email(data.email)
     language = check_language(data.language, settings)
@@ -185,9 +185,9 @@ def _filtered(
 
 
 async def list_contacts(
-    session: AsyncSession, *, params: PageParams, email: str | None = None, status: ContactStatus | None = None,
+    session: AsyncSession, *, params: ListParams, email: str | None = None, status: ContactStatus | None = None,
     tag: str | None = None, source: str | None = None, q: str | None = None, sort: str | None = None,
-) -> tuple[list[ContactView], int]:
+) -> tuple[list[ContactStaffView], int]:
     """A page of contacts, newest first unless sorted otherwise, with their tags and sources."""
     order = sort_order(sort, SORT_COLUMNS, [col(Contact.id).desc()])
     statement = _filtered(email=email, status=status, tag=tag, source=source, q=q)
@@ -213,7 +213,7 @@ def _move(contact: Contact, status: str) -> bool:
 
 async def update_contact(
     session: AsyncSession, *, settings: Settings, contact_id: int, data: ContactUpdate
-) -> ContactView:
+) -> ContactStaffView:
     """Changes names, company, language, tags (replaced) or status; `pending` mails the opt-in link."""
     contact = await get_contact(session, contact_id=contact_id)
     changes = data.model_dump(exclude_unset=True)

@@ -10,10 +10,9 @@ from features.email import contacts, imports
 from features.email.schemas import (
     IMPORT_REQUEST_BODY,
     ContactCreate,
-    ContactPage,
+    ContactStaffView,
     ContactStatus,
     ContactUpdate,
-    ContactView,
     ImportReport,
     ImportStatus,
 )
@@ -21,7 +20,7 @@ from shared.config import SettingsDep
 from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import ValidationFailed, error_responses
 from shared.http import IdPath
-from shared.pagination import Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite
 from shared.uploads import UPLOAD_BODY_LIMIT, receive_upload
 
@@ -36,7 +35,7 @@ ContactSort = Annotated[
 _IMPORT_STATUS = TypeAdapter(ImportStatus)
 
 
-@router.get("", response_model=ContactPage)
+@router.get("", response_model=ListPage[ContactStaffView])
 async def list_contacts(
     _reader: CanRead, session: ReadSession, page: Pagination,
     email: Annotated[str | None, Query(max_length=320, description="Exactly this address (any case)")] = None,
@@ -45,18 +44,18 @@ async def list_contacts(
     source: Annotated[str | None, Query(max_length=64, description="Only contacts from this source: `import`")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Search in address, names and company")] = None,
     sort: ContactSort = None,
-) -> ContactPage:
+) -> ListPage[ContactStaffView]:
     """List contacts, newest first, with their tags and sources."""
     items, total = await contacts.list_contacts(
         session, params=page, email=email, status=status, tag=tag, source=source, q=q, sort=sort
     )
-    return ContactPage(items=items, total=total, limit=page.limit, offset=page.offset)
+    return ListPage(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post("", response_model=ContactView, status_code=status.HTTP_201_CREATED, responses=error_responses(409))
+@router.post("", response_model=ContactStaffView, status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 async def create_contact(
     body: ContactCreate, _editor: CanWrite, session: WriteSession, settings: SettingsDep
-) -> ContactView:
+) -> ContactStaffView:
     """Add a contact (editors): `subscribed` attests consent, `pending` mails a double opt-in link;
     409 EMAIL_TAKEN for a known address, EMAIL_SUPPRESSED for an erased one."""
     return await contacts.create_contact(session, settings=settings, data=body)
@@ -83,16 +82,16 @@ async def import_contacts(
         upload.discard()
 
 
-@router.get("/{contact_id}", response_model=ContactView, responses=error_responses(404))
-async def read_contact(contact_id: IdPath, _reader: CanRead, session: ReadSession) -> ContactView:
+@router.get("/{contact_id}", response_model=ContactStaffView, responses=error_responses(404))
+async def read_contact(contact_id: IdPath, _reader: CanRead, session: ReadSession) -> ContactStaffView:
     """One contact with its tags and sources."""
     return await contacts.to_view(session, await contacts.get_contact(session, contact_id=contact_id))
 
 
-@router.put("/{contact_id}", response_model=ContactView, responses=error_responses(404, 409))
+@router.put("/{contact_id}", response_model=ContactStaffView, responses=error_responses(404, 409))
 async def update_contact(
     contact_id: IdPath, body: ContactUpdate, _editor: CanWrite, session: WriteSession, settings: SettingsDep
-) -> ContactView:
+) -> ContactStaffView:
     """Change a contact; `tags` replaces the list. Status `pending` mails the opt-in link; an unsubscribed
     contact cannot be set `subscribed` by staff (409 INVALID_TRANSITION): only their own confirmation does that."""
     return await contacts.update_contact(session, settings=settings, contact_id=contact_id, data=body)

@@ -23,7 +23,7 @@ from features.email.mails import queue_opt_in
 from features.email.models import Contact, ContactSource, Suppression
 from shared.config import Settings
 from shared.db import UTCDateTime, utcnow
-from shared.dialect import DriverStatement, driver_insert, run_together
+from shared.dialect import DriverStatement, driver_upsert, run_together
 from shared.events import LeadCaptured
 
 # Plain Core over the tables (as webinar registration does): no ORM cache-key walk per execution.
@@ -33,7 +33,7 @@ _suppressions = Suppression.__table__.c
 _NOW = bindparam("now", type_=UTCDateTime)
 _VISITOR = ("email", "first_name", "last_name", "company", "language")
 _NEW_CONTACT = DriverStatement(
-    driver_insert(Contact.__table__)
+    driver_upsert(Contact.__table__)
     .from_select(
         [*_VISITOR, "status", "soft_bounces", "created_at", "updated_at"],
         select(
@@ -46,7 +46,7 @@ _NEW_CONTACT = DriverStatement(
 )
 # By address, so it serves a new contact and a known one alike (and adds nothing for a suppressed one).
 _ADD_SOURCE = DriverStatement(
-    driver_insert(ContactSource.__table__)
+    driver_upsert(ContactSource.__table__)
     .from_select(
         ["contact_id", "source", "created_at"],
         select(_contacts.id, bindparam("source", type_=String), _NOW).where(

@@ -1,7 +1,7 @@
 """The signed links in campaign and opt-in mails: unsubscribe, confirm, open pixel, click redirect.
 
-Unsubscribe and confirm links are purpose-bound JWTs (shared/security.py); the tracking links
-carry an HMAC of what they point at, so an altered recipient or target URL answers 404 and no
+Confirm links are purpose-bound, expiring JWTs (shared/security.py); unsubscribe and tracking
+links carry an HMAC of what they name, so an altered recipient or target URL answers 404 and no
 one can make us redirect to a site of their choosing.
 """
 
@@ -18,8 +18,6 @@ UNSUBSCRIBE = "email-unsubscribe"
 CONFIRM = "email-confirm"
 OPEN = "email-open"
 CLICK = "email-click"
-# An unsubscribe link must keep working in a mail read years later; a confirmation link need not.
-UNSUBSCRIBE_TTL = timedelta(days=3650)
 CONFIRM_TTL = timedelta(days=30)
 
 
@@ -32,17 +30,22 @@ def _base(settings: Settings) -> str:
 
 
 def unsubscribe_url(settings: Settings, *, contact_id: int, recipient_id: int | None = None) -> str:
-    """The personal unsubscribe link; `recipient_id` credits the campaign the click came from."""
+    """The personal unsubscribe link; `recipient_id` credits the campaign the click came from.
+
+    Signed, never expiring (a mail read years later must still unsubscribe), and short: it is
+    also the List-Unsubscribe header, which a long token would fold over several lines."""
     subject = f"{contact_id}.{recipient_id or 0}"
-    token = create_link_token(purpose=UNSUBSCRIBE, subject=subject, ttl=UNSUBSCRIBE_TTL, secret=_secret(settings))
-    return f"{_base(settings)}/unsubscribe/{token}"
+    signature = link_signature(subject, purpose=UNSUBSCRIBE, secret=_secret(settings))
+    return f"{_base(settings)}/unsubscribe/{subject}.{signature}"
 
 
 def read_unsubscribe_token(settings: Settings, token: str) -> tuple[int, int | None] | None:
     """(contact id, recipient id or None) of a valid unsubscribe token; None for anything else."""
-    subject = read_link_token(token, purpose=UNSUBSCRIBE, secret=_secret(settings))
-    contact, _, recipient = (subject or "").partition(".")
-    if not (contact.isdigit() and recipient.isdigit()):
+    contact, _, rest = token.partition(".")
+    recipient, _, signature = rest.partition(".")
+    if not (contact.isdigit() and recipient.isdigit() and len(contact) < 20 and len(recipient) < 20):
+        return None
+    if not signature_matches(f"{contact}.{recipient}", signature, purpose=UNSUBSCRIBE, secret=_secret(settings)):
         return None
     return int(contact), int(recipient) or None
 

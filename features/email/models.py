@@ -88,8 +88,9 @@ class Campaign(Timestamps, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
-    # RESTRICT: a template a campaign names is never deleted under it (409 IN_USE while unfinished).
-    template_id: int = Field(foreign_key="email_templates.id", ondelete="RESTRICT", index=True)
+    # A template is refused deletion while an unfinished campaign uses it (409 IN_USE); a finished
+    # campaign keeps its counters without it.
+    template_id: int | None = Field(default=None, foreign_key="email_templates.id", ondelete="SET NULL", index=True)
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # tags, sources, languages
     status: str = Field(default="draft", max_length=16, index=True)
     scheduled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

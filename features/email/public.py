@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from features.email import contacts, pages
 from features.email.links import PUBLIC_PREFIX
 from features.email.models import Contact
-from features.email.schemas import LinkResult
+from features.email.schemas import LinkVisitorView
 from shared.config import SettingsDep
 from shared.db import ReadSession, WriteSession
 from shared.errors import error_responses
@@ -31,7 +31,7 @@ _DONE = {200: {"content": HTML_CONTENT, "description": "Done (HTML, or JSON for 
 
 def _answer(request: Request, contact: Contact, changed: bool, page: str) -> Response:
     if wants_json(request):
-        result = LinkResult(status=contact.status, changed=changed)  # type: ignore[arg-type]
+        result = LinkVisitorView(status=contact.status, changed=changed)  # type: ignore[arg-type]
         return JSONResponse(result.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
     return HTMLResponse(page, headers=HEADERS)
 
@@ -44,7 +44,7 @@ async def show_confirm_page(token: LinkToken, session: ReadSession, settings: Se
 
 
 @router.post(
-    "/confirm/{token}", response_model=LinkResult, responses=_DONE,
+    "/confirm/{token}", response_model=LinkVisitorView, responses=_DONE,
     dependencies=[Depends(public_write_limit("email_confirm"))],
 )
 async def confirm_subscription(
@@ -63,7 +63,7 @@ async def show_unsubscribe_page(token: LinkToken, session: ReadSession, settings
 
 
 @router.post(
-    "/unsubscribe/{token}", response_model=LinkResult, responses=_DONE,
+    "/unsubscribe/{token}", response_model=LinkVisitorView, responses=_DONE,
     dependencies=[Depends(public_write_limit("email_unsubscribe"))],
     openapi_extra={"requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {
         "schema": {"type": "object", "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}}}

@@ -5,7 +5,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from shared.examples import list_example
 from shared.i18n import LanguageCode, localized
 from shared.text import SINGLE_LINE
 from shared.visitors import Company, ReachableEmail, VisitorName
@@ -57,7 +56,7 @@ class ContactUpdate(BaseModel):
     status: SettableContactStatus | None = None
 
 
-class ContactView(BaseModel):
+class ContactStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -83,15 +82,6 @@ class ContactView(BaseModel):
     consent_origin: str | None
     created_at: datetime
     updated_at: datetime
-
-
-class ContactPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(ContactView)]})
-
-    items: list[ContactView]
-    total: int
-    limit: int
-    offset: int
 
 
 class RejectedRow(BaseModel):
@@ -122,7 +112,7 @@ class ImportReport(BaseModel):
     rejected_count: int = Field(description="How many rows were rejected in all")
 
 
-class LinkResult(BaseModel):
+class LinkVisitorView(BaseModel):
     """What a confirm or unsubscribe POST did, for a script that asked for JSON."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "unsubscribed", "changed": True}]})
@@ -167,7 +157,7 @@ class TemplateUpdate(BaseModel):
     text_body: LocalizedBody | None = None
 
 
-class TemplateView(BaseModel):
+class TemplateStaffView(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -190,15 +180,6 @@ class TemplateView(BaseModel):
     updated_at: datetime
 
 
-class TemplatePage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(TemplateView)]})
-
-    items: list[TemplateView]
-    total: int
-    limit: int
-    offset: int
-
-
 class PreviewRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -211,7 +192,7 @@ class PreviewRequest(BaseModel):
     )
 
 
-class PreviewView(BaseModel):
+class PreviewStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"subject": "News for Ada", "html": "<p>Hello Ada,</p>", "text": "Hello Ada,"}]}
     )
@@ -228,7 +209,10 @@ class Audience(BaseModel):
     """Who receives a campaign: subscribed contacts with any of these tags, sources and languages
     (each list that is not empty must match; all empty: every subscribed contact)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"tags": ["newsletter"], "sources": ["webinar"], "languages": []}]},
+    )
 
     tags: Annotated[list[Tag], Field(max_length=50)] = []
     sources: Annotated[list[Source], Field(max_length=50)] = []
@@ -264,6 +248,15 @@ class CampaignUpdate(BaseModel):
 
 
 class CampaignStats(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"recipients": 1200, "pending": 200, "sent": 990, "failed": 4, "skipped": 6, "opened": 0,
+                 "clicked": 0, "unsubscribed": 3, "bounced": 4}
+            ]
+        }
+    )
+
     recipients: int
     pending: int
     sent: int
@@ -281,7 +274,7 @@ _STATS_EXAMPLE = {
 }
 
 
-class CampaignView(BaseModel):
+class CampaignStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -296,7 +289,7 @@ class CampaignView(BaseModel):
 
     id: int
     name: str
-    template_id: int
+    template_id: int | None = Field(description="null once a finished campaign's template was deleted")
     audience: Audience
     status: CampaignStatus
     status_reason: str | None = Field(description="Why it paused itself or failed")
@@ -311,15 +304,6 @@ class CampaignView(BaseModel):
     updated_at: datetime
 
 
-class CampaignPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(CampaignView)]})
-
-    items: list[CampaignView]
-    total: int
-    limit: int
-    offset: int
-
-
 class TestSendRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"email": "me@example.com", "language": "de"}]}
@@ -329,7 +313,7 @@ class TestSendRequest(BaseModel):
     language: LanguageCode | None = None
 
 
-class RecipientView(BaseModel):
+class RecipientStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -350,15 +334,6 @@ class RecipientView(BaseModel):
     sent_at: datetime | None
     opened_at: datetime | None
     clicked_at: datetime | None
-
-
-class RecipientPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(RecipientView)]})
-
-    items: list[RecipientView]
-    total: int
-    limit: int
-    offset: int
 
 
 # --- public ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The health slice's public face (the admin slice builds system-health on it)."""
+"""The health slice's api (the admin slice builds system-health on it)."""
 
 from features.health.schemas import DetailedHealth
 from features.health.service import VERSION, detailed_health

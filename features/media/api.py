@@ -1,4 +1,4 @@
-"""The media slice's public face: other slices store, look up and stream files through it."""
+"""The media slice's api: other slices store, look up and stream files through it."""
 
 import logging
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.media import service
-from features.media.schemas import MediaPublic
+from features.media.schemas import MediaStaffView
 from shared.config import Settings
 from shared.jobs import JobContext, PeriodicJob
 from shared.uploads import UPLOAD_BODY_LIMIT, ReceivedUpload, receive_upload
@@ -19,7 +19,7 @@ __all__ = [
     "JOBS",
     "UPLOAD_BODY_LIMIT",
     "MediaFile",
-    "MediaPublic",
+    "MediaStaffView",
     "ReceivedUpload",
     "get_media",
     "make_private",
@@ -39,9 +39,9 @@ class MediaFile:
     kind: str
 
 
-async def get_media(session: AsyncSession, *, settings: Settings, media_id: int) -> MediaPublic:
-    """A media item's public description; NotFound (404) when it does not exist."""
-    return service.to_public(await service.get_media(session, media_id=media_id), settings)
+async def get_media(session: AsyncSession, *, settings: Settings, media_id: int) -> MediaStaffView:
+    """A media item as staff see it; NotFound (404) when it does not exist."""
+    return service.to_staff_view(await service.get_media(session, media_id=media_id), settings)
 
 
 async def store_upload(
@@ -51,18 +51,18 @@ async def store_upload(
     alt_text: dict[str, str] | None = None,
     created_by: int | None = None,
     is_public: bool = True,
-) -> tuple[MediaPublic, bool]:
+) -> tuple[MediaStaffView, bool]:
     """Keeps a received upload (verified, deduplicated); returns it and whether it is new."""
     item, created = await service.store_upload(
         session, settings=settings, upload=upload, alt_text=alt_text, created_by=created_by, is_public=is_public
     )
-    return service.to_public(item, settings), created
+    return service.to_staff_view(item, settings), created
 
 
-async def make_private(session: AsyncSession, *, settings: Settings, media_id: int) -> MediaPublic:
+async def make_private(session: AsyncSession, *, settings: Settings, media_id: int) -> MediaStaffView:
     """Stops serving an item at its public URL (a whitepaper's document is reached by signed link only)."""
     item = await service.set_visibility(session, settings=settings, media_id=media_id, is_public=False)
-    return service.to_public(item, settings)
+    return service.to_staff_view(item, settings)
 
 
 async def media_file(session: AsyncSession, *, settings: Settings, media_id: int) -> MediaFile:

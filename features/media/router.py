@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
 from features.media import service
-from features.media.schemas import UPLOAD_REQUEST_BODY, MediaKind, MediaPublic
+from features.media.schemas import UPLOAD_REQUEST_BODY, MediaKind, MediaStaffView
 from shared.config import SettingsDep
 from shared.db import ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.http import IdPath
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite
 from shared.uploads import UPLOAD_BODY_LIMIT, receive_upload
 
@@ -20,31 +20,31 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=Page[MediaPublic])
+@router.get("", response_model=ListPage[MediaStaffView])
 async def list_media(
-    _reader: CanRead, session: ReadSession, settings: SettingsDep, page: Pagination,
+    _reader: CanRead, session: ReadSession, settings: SettingsDep, params: Pagination,
     type: Annotated[MediaKind | None, Query(description="image or document")] = None,
     sort: Annotated[str | None, Query(description="created_at, size or filename; - for descending")] = None,
-) -> Page[MediaPublic]:
+) -> ListPage[MediaStaffView]:
     """List uploaded files, newest first."""
-    items, total = await service.list_media(session, params=page, kind=type, sort=sort)
-    return Page(
-        items=[service.to_public(i, settings) for i in items], total=total, limit=page.limit, offset=page.offset
+    items, total = await service.list_media(session, params=params, kind=type, sort=sort)
+    return ListPage(
+        items=[service.to_staff_view(i, settings) for i in items], total=total, limit=params.limit, offset=params.offset
     )
 
 
 @router.post(
     "",
-    response_model=MediaPublic,
+    response_model=MediaStaffView,
     status_code=status.HTTP_201_CREATED,
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
     max_body_size=UPLOAD_BODY_LIMIT,
-    responses={200: {"model": MediaPublic, "description": "The same bytes were uploaded before"},
+    responses={200: {"model": MediaStaffView, "description": "The same bytes were uploaded before"},
                **error_responses(409, 413, 415)},
 )
 async def upload_media(
     request: Request, principal: CanWrite, session: WriteSession, settings: SettingsDep, response: Response
-) -> MediaPublic:
+) -> MediaStaffView:
     """Upload a file (multipart field `file`, optional `alt_text` as a JSON object of languages)."""
     upload = await receive_upload(request, upload_dir=Path(settings.upload_dir), max_file_size=settings.max_file_size)
     try:
@@ -56,13 +56,13 @@ async def upload_media(
         upload.discard()
     if not created:
         response.status_code = status.HTTP_200_OK
-    return service.to_public(item, settings)
+    return service.to_staff_view(item, settings)
 
 
-@router.get("/{media_id}", response_model=MediaPublic, responses=error_responses(404))
-async def read_media(media_id: IdPath, _reader: CanRead, session: ReadSession, settings: SettingsDep) -> MediaPublic:
+@router.get("/{media_id}", response_model=MediaStaffView, responses=error_responses(404))
+async def read_media(media_id: IdPath, _reader: CanRead, session: ReadSession, settings: SettingsDep) -> MediaStaffView:
     """One uploaded file's details."""
-    return service.to_public(await service.get_media(session, media_id=media_id), settings)
+    return service.to_staff_view(await service.get_media(session, media_id=media_id), settings)
 
 
 @router.delete("/{media_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409))

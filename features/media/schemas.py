@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict
 MediaKind = Literal["image", "document"]
 
 
-class MediaPublic(BaseModel):
+class MediaStaffView(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -21,12 +21,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.media.errors import FileTypeRefused, PrivateFile
 from features.media.filetypes import detect
 from features.media.models import MediaItem
-from features.media.schemas import MediaPublic
+from features.media.schemas import MediaStaffView
 from shared.config import Settings
 from shared.dialect import is_foreign_key_violation
 from shared.errors import InUse, NotFound, ValidationFailed
 from shared.i18n import LanguageCode, check_localized
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 from shared.text import SingleLineText
 from shared.uploads import ReceivedUpload, sanitize_filename
 
@@ -41,8 +41,8 @@ SORT_COLUMNS = {"created_at": MediaItem.created_at, "size": MediaItem.size, "fil
 _ALT_TEXT = TypeAdapter(dict[LanguageCode, SingleLineText])
 
 
-def to_public(item: MediaItem, settings: Settings) -> MediaPublic:
-    return MediaPublic(
+def to_staff_view(item: MediaItem, settings: Settings) -> MediaStaffView:
+    return MediaStaffView(
         **item.model_dump(exclude={"stored_name", "created_by"}),
         url=f"{settings.public_base_url.rstrip('/')}{PUBLIC_PATH}/{item.stored_name}",
     )
@@ -119,7 +119,7 @@ async def store_upload(
 
 
 async def list_media(
-    session: AsyncSession, *, params: PageParams, kind: str | None = None, sort: str | None = None
+    session: AsyncSession, *, params: ListParams, kind: str | None = None, sort: str | None = None
 ) -> tuple[list[MediaItem], int]:
     statement = select(MediaItem)
     if kind:

@@ -1,4 +1,4 @@
-"""The pages slice's public face: its background job."""
+"""The pages slice's api: its background job."""
 
 from datetime import timedelta
 

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from features.pages import service
 from features.pages.cache import VersionedCache, cache_for, versioned_cache
-from features.pages.schemas import PublicPageList, PublicPageView
+from features.pages.schemas import PageVisitorList, PageVisitorView
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import NotFound, error_responses
@@ -100,7 +100,7 @@ class PublicPageFastPath:
 @router.get(
     "/{slug}",
     response_model=None,
-    responses={200: {"model": PublicPageView, "description": "The page"}, **error_responses(404), **_NOT_MODIFIED},
+    responses={200: {"model": PageVisitorView, "description": "The page"}, **error_responses(404), **_NOT_MODIFIED},
     openapi_extra={"parameters": [_LANG_PARAMETER]},
 )
 async def read_public_page(slug: str, request: Request) -> Response:
@@ -117,9 +117,9 @@ async def read_public_page(slug: str, request: Request) -> Response:
     return _respond(request, entry)
 
 
-@router.get("", response_model=PublicPageList, responses=_NOT_MODIFIED)
+@router.get("", response_model=PageVisitorList, responses=_NOT_MODIFIED)
 async def list_public_pages(
-    request: Request, cache: PageCache, page: Pagination,
+    request: Request, cache: PageCache, params: Pagination,
     lang: Annotated[LanguageCode | None, Query(description="Language wanted; unsupported ones get the default")] = None,
 ) -> Response:
     """Published pages (slug, title, published_at), newest first, for navigation and sitemaps."""
@@ -127,12 +127,12 @@ async def list_public_pages(
     settings: Settings = request.app.state.settings
     language = served_language(lang, settings)
     await cache.ensure_fresh(database)
-    key = ("list", language, page.limit, page.offset)
+    key = ("list", language, params.limit, params.offset)
     entry = cache.get(key)
     if entry is None:
         async with database.session(write=False) as session:
             items, total = await service.public_page_summaries(
-                session, settings=settings, language=language, params=page
+                session, settings=settings, language=language, params=params
             )
-        entry = cache.put(key, _Cached(PublicPageList(items=items, total=total).model_dump_json().encode()))
+        entry = cache.put(key, _Cached(PageVisitorList(items=items, total=total).model_dump_json().encode()))
     return _respond(request, entry)

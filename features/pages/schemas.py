@@ -53,7 +53,7 @@ _STORED_EXAMPLE = {
 }
 
 
-class PagePublic(BaseModel):
+class PageStaffView(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_STORED_EXAMPLE]})
 
     id: int
@@ -73,7 +73,7 @@ class PagePublic(BaseModel):
     deleted_at: datetime | None
 
 
-class RevisionPublic(BaseModel):
+class RevisionStaffView(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -100,7 +100,7 @@ class RevisionPublic(BaseModel):
     snapshot: dict[str, Any]
 
 
-class PublicPageView(BaseModel):
+class PageVisitorView(BaseModel):
     """A published page in one language, as visitors' browsers receive it."""
 
     model_config = ConfigDict(
@@ -131,7 +131,7 @@ class PublicPageView(BaseModel):
 _SUMMARY_EXAMPLE = {"slug": "about-us", "language": "en", "title": "About us", "published_at": "2030-01-16T10:00:00Z"}
 
 
-class PublicPageSummary(BaseModel):
+class PageSummaryVisitorView(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_SUMMARY_EXAMPLE]})
 
     slug: str
@@ -140,8 +140,8 @@ class PublicPageSummary(BaseModel):
     published_at: datetime | None
 
 
-class PublicPageList(BaseModel):
+class PageVisitorList(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_SUMMARY_EXAMPLE], "total": 1}]})
 
-    items: list[PublicPageSummary]
+    items: list[PageSummaryVisitorView]
     total: int

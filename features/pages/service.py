@@ -11,14 +11,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.pages.cache import bump_cache_version
 from features.pages.models import Page, PageRevision
-from features.pages.schemas import PageCreate, PageUpdate, PublicPageSummary, PublicPageView
+from features.pages.schemas import PageCreate, PageSummaryVisitorView, PageUpdate, PageVisitorView
 from shared.config import Settings
 from shared.db import utcnow
 from shared.errors import NotFound, PreconditionFailed, ValidationFailed
 from shared.html import sanitize_html
 from shared.http import etag_matches
 from shared.i18n import check_localized, translate
-from shared.pagination import PageParams, localized_text_contains, paginate, sort_order
+from shared.pagination import ListParams, localized_text_contains, paginate, sort_order
 from shared.permissions import Principal
 from shared.slugs import ensure_slug_free, flush_guarding_slug
 
@@ -86,7 +86,7 @@ async def get_page(session: AsyncSession, *, page_id: int, include_deleted: bool
 
 
 async def list_pages(
-    session: AsyncSession, *, params: PageParams, status: str | None = None, q: str | None = None,
+    session: AsyncSession, *, params: ListParams, status: str | None = None, q: str | None = None,
     sort: str | None = None, include_deleted: bool = False,
 ) -> tuple[list[Page], int]:
     statement = select(Page)
@@ -161,7 +161,7 @@ async def restore_page(session: AsyncSession, *, page_id: int) -> Page:
     return page
 
 
-async def list_revisions(session: AsyncSession, *, page_id: int, params: PageParams) -> tuple[list[PageRevision], int]:
+async def list_revisions(session: AsyncSession, *, page_id: int, params: ListParams) -> tuple[list[PageRevision], int]:
     await get_page(session, page_id=page_id, include_deleted=True)
     statement = select(PageRevision).where(PageRevision.page_id == page_id)
     return await paginate(session, statement, params, [col(PageRevision.revision).desc()])
@@ -211,7 +211,7 @@ def _live_published():
     return select(Page).where(Page.is_published == True, col(Page.deleted_at).is_(None))  # noqa: E712
 
 
-async def public_page(session: AsyncSession, *, settings: Settings, slug: str, language: str) -> PublicPageView | None:
+async def public_page(session: AsyncSession, *, settings: Settings, slug: str, language: str) -> PageVisitorView | None:
     page = (await session.exec(_live_published().where(Page.slug == slug))).first()
     if page is None:
         return None
@@ -219,7 +219,7 @@ async def public_page(session: AsyncSession, *, settings: Settings, slug: str, l
     fields = {name: getattr(page, name) for name in PUBLIC_TEXT_FIELDS}
     # Each field falls back on its own: a German title is served even where the body is not translated yet.
     fallbacks = [name for name, value in fields.items() if value and not value.get(language) and language != default]
-    return PublicPageView(
+    return PageVisitorView(
         slug=page.slug, language=language if page.content.get(language) else default, fallback_fields=fallbacks,
         title=translate(page.title, language, default) or "",
         content=translate(page.content, language, default) or "",
@@ -231,14 +231,14 @@ async def public_page(session: AsyncSession, *, settings: Settings, slug: str, l
 
 
 async def public_page_summaries(
-    session: AsyncSession, *, settings: Settings, language: str, params: PageParams
-) -> tuple[list[PublicPageSummary], int]:
+    session: AsyncSession, *, settings: Settings, language: str, params: ListParams
+) -> tuple[list[PageSummaryVisitorView], int]:
     pages, total = await paginate(
         session, _live_published(), params, [col(Page.published_at).desc(), col(Page.id).desc()]
     )
     default = settings.default_language
     return [
-        PublicPageSummary(
+        PageSummaryVisitorView(
             slug=page.slug, language=language if page.title.get(language) else default,
             title=translate(page.title, language, default) or "", published_at=page.published_at,
         )

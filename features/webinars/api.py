@@ -1,4 +1,4 @@
-"""The webinars slice's public face."""
+"""The webinars slice's api (what other slices and the shell may import)."""
 
 from features.webinars import mails
 from shared.jobs import PeriodicJob

@@ -1,5 +1,6 @@
 """Typed errors of the webinars slice (409s with their own codes)."""
 
+from shared import errors
 from shared.errors import Conflict
 
 
@@ -23,6 +24,5 @@ class WebinarStarted(Conflict):
     default_message = "This webinar has already started"
 
 
-class InvalidTransition(Conflict):
-    code = "INVALID_TRANSITION"
+class InvalidTransition(errors.InvalidTransition):
     default_message = "A cancelled webinar stays cancelled"

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.webinars.errors import WebinarCancelled, WebinarFull, WebinarNotOpen, WebinarStarted
 from features.webinars.mails import CONFIRMATION, RegistrationMail
 from features.webinars.models import Webinar, WebinarRegistration
-from features.webinars.schemas import RegistrationPublic, RegistrationRequest
+from features.webinars.schemas import RegistrationRequest, RegistrationVisitorView
 from features.webinars.service import get_webinar
 from shared.config import Settings
 from shared.db import UTCDateTime, utcnow
@@ -21,7 +21,7 @@ from shared.errors import NotFound
 from shared.events import EventBus
 from shared.i18n import served_language
 from shared.leads import capture_lead, visitor_from_form
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 
 SORT_COLUMNS = {
     "created_at": WebinarRegistration.created_at, "email": WebinarRegistration.email_normalized,
@@ -83,7 +83,7 @@ def _refuse_unless_open(webinar: Webinar) -> None:
 
 async def register(
     session: AsyncSession, *, settings: Settings, bus: EventBus, webinar_id: int, data: RegistrationRequest
-) -> tuple[RegistrationPublic, bool]:
+) -> tuple[RegistrationVisitorView, bool]:
     """Registers a visitor; returns the registration and whether it is new (False: already registered).
 
     The fast path is one INSERT ... SELECT that checks every rule; only when it inserts
@@ -96,12 +96,12 @@ async def register(
     if not inserted:
         # A repeat registration records nothing, so it is no news for capture_lead either.
         existing = await _explain_refusal(session, webinar_id, visitor.email)
-        return RegistrationPublic.model_validate(existing), False
+        return RegistrationVisitorView.model_validate(existing), False
     registration_id = inserted[0][0]
     # The confirmation is rendered when it is sent: this request stores one small row.
     await CONFIRMATION.queue(session, recipient=visitor.email, params=RegistrationMail(registration_id=registration_id))
     await capture_lead(session, bus, source=f"webinar:{webinar_id}", visitor=visitor, consent_before=None)
-    return RegistrationPublic(
+    return RegistrationVisitorView(
         id=registration_id, webinar_id=webinar_id, email=visitor.email, created_at=created_at
     ), True
 
@@ -135,7 +135,7 @@ def _order(sort: str | None) -> list[Any]:
 
 
 async def list_registrations(
-    session: AsyncSession, *, webinar_id: int, params: PageParams, consent_marketing: bool | None = None,
+    session: AsyncSession, *, webinar_id: int, params: ListParams, consent_marketing: bool | None = None,
     sort: str | None = None,
 ) -> tuple[list[WebinarRegistration], int]:
     """A webinar's registrants, in order of registration unless sorted otherwise."""

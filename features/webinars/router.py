@@ -6,16 +6,16 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from features.webinars import registrations, service
 from features.webinars.schemas import (
-    RegistrationPublic,
+    AnyWebinarView,
     RegistrationRequest,
-    RegistrationStaff,
+    RegistrationStaffView,
+    RegistrationVisitorView,
     WebinarCreate,
-    WebinarPublicPage,
-    WebinarStaff,
-    WebinarStaffPage,
+    WebinarStaffListPage,
+    WebinarStaffView,
     WebinarStatus,
     WebinarUpdate,
-    WebinarView,
+    WebinarVisitorListPage,
     When,
 )
 from shared.config import SettingsDep
@@ -24,7 +24,7 @@ from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import IdPath
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite, OptionalPrincipal, Permission, Principal
 from shared.ratelimit import public_write_limit
 
@@ -39,9 +39,9 @@ RegistrationSort = Annotated[
     str | None, Query(max_length=32, description="created_at, email or last_name; - for descending")
 ]
 ExportFormat = Annotated[Literal["json", "csv"], Query(description="`csv` exports every matching registrant")]
-_VIEW_200 = {"model": WebinarView, "description": "The webinar; staff also see `join_url` and counts"}
+_VIEW_200 = {"model": AnyWebinarView, "description": "The webinar; staff also see `join_url` and counts"}
 _LIST_200 = {
-    "model": WebinarStaffPage | WebinarPublicPage,
+    "model": WebinarStaffListPage | WebinarVisitorListPage,
     "description": "Staff see every webinar with `join_url`; visitors published ones without it",
 }
 
@@ -54,45 +54,45 @@ def _is_staff(principal: Principal | None) -> bool:
 async def list_webinars(
     principal: OptionalPrincipal,
     session: ReadSession,
-    page: Pagination,
+    params: Pagination,
     when: Annotated[When | None, Query(description="upcoming (not yet started) or past")] = None,
     status: Annotated[WebinarStatus | None, Query(description="Staff only; visitors see published ones")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Search in titles of every language")] = None,
     sort: WebinarSort = None,
-) -> WebinarStaffPage | WebinarPublicPage:
+) -> WebinarStaffListPage | WebinarVisitorListPage:
     """List webinars, upcoming first (soonest first), then past ones (latest first)."""
     staff = _is_staff(principal)
     rows, total = await service.list_webinars(
-        session, params=page, staff=staff, status=status, when=when, q=q, sort=sort
+        session, params=params, staff=staff, status=status, when=when, q=q, sort=sort
     )
     items = [service.to_view(webinar, count, staff=staff) for webinar, count in rows]
-    page_class = WebinarStaffPage if staff else WebinarPublicPage
-    return page_class.model_validate({"items": items, "total": total, "limit": page.limit, "offset": page.offset})
+    list_class = WebinarStaffListPage if staff else WebinarVisitorListPage
+    return list_class.model_validate({"items": items, "total": total, "limit": params.limit, "offset": params.offset})
 
 
 @router.post(
-    "", response_model=WebinarStaff, status_code=status.HTTP_201_CREATED, responses=error_responses(403, 409)
+    "", response_model=WebinarStaffView, status_code=status.HTTP_201_CREATED, responses=error_responses(403, 409)
 )
 async def create_webinar(
     body: WebinarCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep
-) -> WebinarView:
+) -> AnyWebinarView:
     """Create a webinar (editors and admins); publishing needs a `join_url`."""
     webinar = await service.create_webinar(session, settings=settings, actor=principal, data=body)
     return service.to_view(webinar, 0, staff=True)
 
 
 @router.get("/{webinar_id}", response_model=None, responses={200: _VIEW_200, **error_responses(404)})
-async def read_webinar(webinar_id: IdPath, principal: OptionalPrincipal, session: ReadSession) -> WebinarView:
+async def read_webinar(webinar_id: IdPath, principal: OptionalPrincipal, session: ReadSession) -> AnyWebinarView:
     """One webinar; visitors get published ones only, never with the join link."""
     staff = _is_staff(principal)
     webinar = await service.get_webinar(session, webinar_id=webinar_id, staff=staff)
     return service.to_view(webinar, await service.registration_count(session, webinar_id=webinar_id), staff=staff)
 
 
-@router.put("/{webinar_id}", response_model=WebinarStaff, responses=error_responses(403, 404, 409))
+@router.put("/{webinar_id}", response_model=WebinarStaffView, responses=error_responses(403, 404, 409))
 async def update_webinar(
     webinar_id: IdPath, body: WebinarUpdate, _editor: CanWrite, session: WriteSession, settings: SettingsDep,
-) -> WebinarView:
+) -> AnyWebinarView:
     """Change a webinar; `status: cancelled` is final and mails every registrant once."""
     webinar, _ = await service.update_webinar(session, settings=settings, webinar_id=webinar_id, data=body)
     return service.to_view(webinar, await service.registration_count(session, webinar_id=webinar_id), staff=True)
@@ -108,18 +108,18 @@ async def delete_webinar(webinar_id: IdPath, _admin: CanDelete, session: WriteSe
 
 @router.post(
     "/{webinar_id}/register",
-    response_model=RegistrationPublic,
+    response_model=RegistrationVisitorView,
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(public_write_limit("webinar_register"))],
     responses={
-        200: {"model": RegistrationPublic, "description": "Already registered: the earlier registration"},
+        200: {"model": RegistrationVisitorView, "description": "Already registered: the earlier registration"},
         **error_responses(404, 409, 429),
     },
 )
 async def register_for_webinar(
     webinar_id: IdPath, body: RegistrationRequest, session: WriteSession, settings: SettingsDep, bus: EventBusDep,
     response: Response,
-) -> RegistrationPublic:
+) -> RegistrationVisitorView:
     """Register for a published, upcoming webinar (no account needed); mails a confirmation with an invite."""
     registration, created = await registrations.register(
         session, settings=settings, bus=bus, webinar_id=webinar_id, data=body
@@ -131,15 +131,15 @@ async def register_for_webinar(
 
 @router.get(
     "/{webinar_id}/registrations",
-    response_model=Page[RegistrationStaff],
+    response_model=ListPage[RegistrationStaffView],
     responses={200: CSV_RESPONSE, **error_responses(403, 404)},
 )
 async def list_webinar_registrations(
-    webinar_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, page: Pagination,
+    webinar_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, params: Pagination,
     consent_marketing: Annotated[bool | None, Query(description="Only those who did (not) agree to marketing")] = None,
     sort: RegistrationSort = None,
     format: ExportFormat = "json",
-) -> Page[RegistrationStaff] | Response:
+) -> ListPage[RegistrationStaffView] | Response:
     """A webinar's registrants (staff); `?format=csv` exports all of them."""
     if format == "csv":
         statement = await registrations.export_statement(
@@ -149,8 +149,9 @@ async def list_webinar_registrations(
             database, f"webinar-{webinar_id}-registrations.csv", registrations.EXPORT_COLUMNS, statement
         )
     items, total = await registrations.list_registrations(
-        session, webinar_id=webinar_id, params=page, consent_marketing=consent_marketing, sort=sort
+        session, webinar_id=webinar_id, params=params, consent_marketing=consent_marketing, sort=sort
     )
-    return Page(
-        items=[RegistrationStaff.model_validate(r) for r in items], total=total, limit=page.limit, offset=page.offset
+    return ListPage(
+        items=[RegistrationStaffView.model_validate(r) for r in items], total=total,
+        limit=params.limit, offset=params.offset,
     )

@@ -99,17 +99,17 @@ class WebinarUpdate(BaseModel):
     status: WebinarStatus | None = Field(default=None, description="`cancelled` mails every registrant, once")
 
 
-_PUBLIC_EXAMPLE = {
+_VISITOR_EXAMPLE = {
     "id": 1, "slug": "lead-scoring-101", "title": _EXAMPLE["title"], "description": _EXAMPLE["description"],
     "starts_at": "2030-05-07T12:00:00Z", "ends_at": "2030-05-07T12:45:00Z", "duration_minutes": 45,
     "timezone": "Europe/Berlin", "presenter": "Ada Lovelace", "capacity": 100, "seats_left": 58, "status": "published",
 }
 
 
-class WebinarPublic(BaseModel):
+class WebinarVisitorView(BaseModel):
     """A webinar as visitors see it: never the join link."""
 
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_PUBLIC_EXAMPLE]})
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_VISITOR_EXAMPLE]})
 
     id: int
     slug: str
@@ -125,14 +125,14 @@ class WebinarPublic(BaseModel):
     status: WebinarStatus
 
 
-class WebinarStaff(WebinarPublic):
+class WebinarStaffView(WebinarVisitorView):
     """A webinar as staff see it: with the join link and the registration count."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
-                    **_PUBLIC_EXAMPLE, "join_url": "https://meet.example.com/lead-scoring-101",
+                    **_VISITOR_EXAMPLE, "join_url": "https://meet.example.com/lead-scoring-101",
                     "registrations_count": 42, "created_by": 2, "created_at": "2030-03-01T09:00:00Z",
                     "updated_at": "2030-03-02T16:20:00Z", "cancelled_at": None,
                 }
@@ -148,22 +148,22 @@ class WebinarStaff(WebinarPublic):
     cancelled_at: datetime | None
 
 
-WebinarView = WebinarStaff | WebinarPublic
+AnyWebinarView = WebinarStaffView | WebinarVisitorView
 
 
-class WebinarStaffPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(WebinarStaff)]})
+class WebinarStaffListPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [list_example(WebinarStaffView)]})
 
-    items: list[WebinarStaff]
+    items: list[WebinarStaffView]
     total: int
     limit: int
     offset: int
 
 
-class WebinarPublicPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [list_example(WebinarPublic)]})
+class WebinarVisitorListPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [list_example(WebinarVisitorView)]})
 
-    items: list[WebinarPublic]
+    items: list[WebinarVisitorView]
     total: int
     limit: int
     offset: int
@@ -186,7 +186,7 @@ class RegistrationRequest(VisitorFields):
 _REGISTRATION_EXAMPLE = {"id": 17, "webinar_id": 1, "email": "grace@example.com", "created_at": "2030-04-02T10:11:12Z"}
 
 
-class RegistrationPublic(BaseModel):
+class RegistrationVisitorView(BaseModel):
     """What the visitor gets back: enough to confirm, nothing about other registrants."""
 
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_REGISTRATION_EXAMPLE]})
@@ -197,7 +197,7 @@ class RegistrationPublic(BaseModel):
     created_at: datetime
 
 
-class RegistrationStaff(RegistrationPublic):
+class RegistrationStaffView(RegistrationVisitorView):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

@@ -14,14 +14,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.webinars.errors import InvalidTransition
 from features.webinars.mails import queue_cancellations
 from features.webinars.models import Webinar, WebinarRegistration
-from features.webinars.schemas import WebinarCreate, WebinarPublic, WebinarStaff, WebinarUpdate, WebinarView
+from features.webinars.schemas import AnyWebinarView, WebinarCreate, WebinarStaffView, WebinarUpdate, WebinarVisitorView
 from shared.config import Settings
 from shared.db import utcnow
 from shared.dialect import is_foreign_key_violation
 from shared.errors import InUse, NotFound, ValidationFailed
 from shared.html import sanitize_html
 from shared.i18n import check_localized
-from shared.pagination import PageParams, localized_text_contains, paginate, sort_order
+from shared.pagination import ListParams, localized_text_contains, paginate, sort_order
 from shared.permissions import Principal
 from shared.slugs import ensure_slug_free, flush_guarding_slug
 
@@ -33,7 +33,7 @@ SORT_COLUMNS = {
 NULLABLE_FIELDS = frozenset({"description", "presenter", "capacity", "join_url"})
 
 
-def to_view(webinar: Webinar, registrations: int, *, staff: bool) -> WebinarView:
+def to_view(webinar: Webinar, registrations: int, *, staff: bool) -> AnyWebinarView:
     """The response for staff (join link included) or for visitors (never the join link)."""
     fields: dict[str, Any] = {
         **webinar.model_dump(),
@@ -41,8 +41,8 @@ def to_view(webinar: Webinar, registrations: int, *, staff: bool) -> WebinarView
         "seats_left": None if webinar.capacity is None else max(0, webinar.capacity - registrations),
     }
     if staff:
-        return WebinarStaff.model_validate({**fields, "registrations_count": registrations})
-    return WebinarPublic.model_validate(fields)
+        return WebinarStaffView.model_validate({**fields, "registrations_count": registrations})
+    return WebinarVisitorView.model_validate(fields)
 
 
 def _clean(changes: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -104,7 +104,7 @@ async def registration_count(session: AsyncSession, *, webinar_id: int) -> int:
 
 
 async def list_webinars(
-    session: AsyncSession, *, params: PageParams, staff: bool, status: str | None = None,
+    session: AsyncSession, *, params: ListParams, staff: bool, status: str | None = None,
     when: str | None = None, q: str | None = None, sort: str | None = None,
 ) -> tuple[list[tuple[Webinar, int]], int]:
     """Webinars with their registration counts; by default upcoming ones first (soonest first), then past ones."""

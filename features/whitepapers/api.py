@@ -1,4 +1,4 @@
-"""The whitepapers slice's public face."""
+"""The whitepapers slice's api (what other slices and the shell may import)."""
 
 from features.whitepapers import emails
 from shared.jobs import PeriodicJob

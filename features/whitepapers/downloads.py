@@ -20,7 +20,7 @@ from shared.errors import NotFound, PermissionDenied
 from shared.events import EventBus
 from shared.i18n import served_language
 from shared.leads import Visitor, capture_lead, visitor_from_form
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 from shared.security import read_link_token
 from shared.visitors import VisitorFields
 
@@ -111,7 +111,7 @@ def _leads(whitepaper_id: int, consent_marketing: bool | None):
 
 
 async def list_leads(
-    session: AsyncSession, *, whitepaper_id: int, params: PageParams, consent_marketing: bool | None = None,
+    session: AsyncSession, *, whitepaper_id: int, params: ListParams, consent_marketing: bool | None = None,
     sort: str | None = None,
 ) -> tuple[list[WhitepaperDownload], int]:
     """Who downloaded a whitepaper (a deleted one's leads included: leads are never lost)."""

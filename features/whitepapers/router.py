@@ -12,13 +12,13 @@ from features.whitepapers.schemas import (
     DOCUMENT_TYPES,
     UPLOAD_REQUEST_BODY,
     DownloadLink,
-    LeadPublic,
+    LeadStaffView,
     Slug,
     WhitepaperCreate,
-    WhitepaperPublic,
+    WhitepaperStaffView,
     WhitepaperStatus,
     WhitepaperUpdate,
-    WhitepaperView,
+    WhitepaperVisitorView,
 )
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, ReadSession, WriteSession
@@ -27,7 +27,7 @@ from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import IdPath, file_response
 from shared.i18n import LanguageCode
-from shared.pagination import Page, Pagination
+from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite, OptionalPrincipal
 from shared.ratelimit import public_write_limit
 from shared.visitors import VisitorFields
@@ -55,28 +55,31 @@ _FILE_RESPONSE = {
 }
 
 
-@router.get("", response_model=Page[WhitepaperPublic] | Page[WhitepaperView], responses=error_responses(401))
+@router.get(
+    "", response_model=ListPage[WhitepaperStaffView] | ListPage[WhitepaperVisitorView],
+    responses=error_responses(401),
+)
 async def list_whitepapers(
-    principal: OptionalPrincipal, session: ReadSession, settings: SettingsDep, page: Pagination,
+    principal: OptionalPrincipal, session: ReadSession, settings: SettingsDep, params: Pagination,
     status: WhitepaperStatus | None = None,
     language: Annotated[LanguageCode | None, Query(description="Only whitepapers in this language")] = None,
     slug: Annotated[Slug | None, Query(description="Only the whitepaper with this slug")] = None,
     sort: SortParam = None,
-) -> Page[WhitepaperPublic] | Page[WhitepaperView]:
+) -> ListPage[WhitepaperStaffView] | ListPage[WhitepaperVisitorView]:
     """Published whitepapers for visitors; every live one, with more fields, for staff."""
     staff = principal is not None
     items, total = await service.list_whitepapers(
-        session, params=page, published_only=not staff, status=status, language=language, slug=slug, sort=sort
+        session, params=params, published_only=not staff, status=status, language=language, slug=slug, sort=sort
     )
     views = await service.present(session, settings=settings, whitepapers=items, staff=staff)
-    return Page(items=views, total=total, limit=page.limit, offset=page.offset)  # type: ignore[arg-type]
+    return ListPage(items=views, total=total, limit=params.limit, offset=params.offset)  # type: ignore[arg-type]
 
 
-@router.post("", response_model=WhitepaperPublic, status_code=status.HTTP_201_CREATED,
+@router.post("", response_model=WhitepaperStaffView, status_code=status.HTTP_201_CREATED,
              responses=error_responses(401, 403, 409))
 async def create_whitepaper(
     body: WhitepaperCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep
-) -> WhitepaperPublic:
+) -> WhitepaperStaffView:
     """Create a whitepaper (editors); its document stops being reachable at its public media URL."""
     whitepaper = await service.create_whitepaper(session, settings=settings, actor=principal, data=body)
     [view] = await service.present(session, settings=settings, whitepapers=[whitepaper], staff=True)
@@ -84,14 +87,14 @@ async def create_whitepaper(
 
 
 @router.post(
-    "/documents", response_model=media_api.MediaPublic, status_code=status.HTTP_201_CREATED,
+    "/documents", response_model=media_api.MediaStaffView, status_code=status.HTTP_201_CREATED,
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY}, max_body_size=media_api.UPLOAD_BODY_LIMIT,
-    responses={200: {"model": media_api.MediaPublic, "description": "The same bytes were uploaded before"},
+    responses={200: {"model": media_api.MediaStaffView, "description": "The same bytes were uploaded before"},
                **error_responses(401, 403, 413, 415)},
 )
 async def upload_whitepaper_document(
     request: Request, principal: CanWrite, session: WriteSession, settings: SettingsDep, response: Response
-) -> media_api.MediaPublic:
+) -> media_api.MediaStaffView:
     """Upload a document (multipart field `file`) into the media store, private; use its `id` as document."""
     upload = await media_api.receive_upload(
         request, upload_dir=Path(settings.upload_dir), max_file_size=settings.max_file_size
@@ -107,10 +110,13 @@ async def upload_whitepaper_document(
     return item
 
 
-@router.get("/{whitepaper_id}", response_model=WhitepaperPublic | WhitepaperView, responses=error_responses(401, 404))
+@router.get(
+    "/{whitepaper_id}", response_model=WhitepaperStaffView | WhitepaperVisitorView,
+    responses=error_responses(401, 404),
+)
 async def read_whitepaper(
     whitepaper_id: IdPath, principal: OptionalPrincipal, session: ReadSession, settings: SettingsDep
-) -> WhitepaperPublic | WhitepaperView:
+) -> WhitepaperStaffView | WhitepaperVisitorView:
     """One whitepaper: visitors see published ones only, never the document's URL."""
     staff = principal is not None
     whitepaper = await service.get_whitepaper(session, whitepaper_id=whitepaper_id, published_only=not staff)
@@ -118,10 +124,10 @@ async def read_whitepaper(
     return view
 
 
-@router.put("/{whitepaper_id}", response_model=WhitepaperPublic, responses=error_responses(401, 403, 404, 409))
+@router.put("/{whitepaper_id}", response_model=WhitepaperStaffView, responses=error_responses(401, 403, 404, 409))
 async def update_whitepaper(
     whitepaper_id: IdPath, body: WhitepaperUpdate, _editor: CanWrite, session: WriteSession, settings: SettingsDep
-) -> WhitepaperPublic:
+) -> WhitepaperStaffView:
     """Change a whitepaper (editors); a new document becomes private too."""
     whitepaper = await service.update_whitepaper(session, settings=settings, whitepaper_id=whitepaper_id, data=body)
     [view] = await service.present(session, settings=settings, whitepapers=[whitepaper], staff=True)
@@ -165,15 +171,15 @@ async def download_whitepaper_file(
 
 
 @router.get(
-    "/{whitepaper_id}/downloads", response_model=Page[LeadPublic],
+    "/{whitepaper_id}/downloads", response_model=ListPage[LeadStaffView],
     responses={200: CSV_RESPONSE, **error_responses(401, 403, 404)},
 )
 async def list_whitepaper_downloads(
-    whitepaper_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, page: Pagination,
+    whitepaper_id: IdPath, _reader: CanRead, session: ReadSession, database: DatabaseDep, params: Pagination,
     consent_marketing: Annotated[bool | None, Query(description="Only leads who did (not) consent")] = None,
     sort: LeadSortParam = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: every lead as a spreadsheet")] = "json",
-) -> Page[LeadPublic] | Response:
+) -> ListPage[LeadStaffView] | Response:
     """Who downloaded the whitepaper (one row per email), newest first; ?format=csv exports them all."""
     if format == "csv":
         statement = await downloads.export_statement(
@@ -181,6 +187,8 @@ async def list_whitepaper_downloads(
         )
         return csv_export(database, f"whitepaper-{whitepaper_id}-downloads.csv", downloads.CSV_COLUMNS, statement)
     items, total = await downloads.list_leads(
-        session, whitepaper_id=whitepaper_id, params=page, consent_marketing=consent_marketing, sort=sort
+        session, whitepaper_id=whitepaper_id, params=params, consent_marketing=consent_marketing, sort=sort
     )
-    return Page(items=[LeadPublic.model_validate(i) for i in items], total=total, limit=page.limit, offset=page.offset)
+    return ListPage(
+        items=[LeadStaffView.model_validate(i) for i in items], total=total, limit=params.limit, offset=params.offset
+    )

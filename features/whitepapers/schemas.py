@@ -53,17 +53,17 @@ class WhitepaperUpdate(BaseModel):
     status: WhitepaperStatus | None = None
 
 
-_VIEW_EXAMPLE = {
+_VISITOR_EXAMPLE = {
     "id": 1, "slug": "grid-storage-guide", "title": _EXAMPLE["title"], "summary": _EXAMPLE["summary"], "language": "en",
     "cover_url": "http://localhost:3036/api/v1/public/media/5d41402abc4b2a76b9719d911017c592.png",
     "published_at": "2030-02-01T08:00:00Z",
 }
 
 
-class WhitepaperView(BaseModel):
+class WhitepaperVisitorView(BaseModel):
     """What visitors see: never the document's URL or any media internals."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_VIEW_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_VISITOR_EXAMPLE]})
 
     id: int
     slug: str
@@ -74,14 +74,14 @@ class WhitepaperView(BaseModel):
     published_at: datetime | None
 
 
-class WhitepaperPublic(WhitepaperView):
+class WhitepaperStaffView(WhitepaperVisitorView):
     """What staff see (any valid token)."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
-                    **_VIEW_EXAMPLE, "document_media_id": 4, "cover_media_id": 5, "status": "published",
+                    **_VISITOR_EXAMPLE, "document_media_id": 4, "cover_media_id": 5, "status": "published",
                     "download_count": 12, "created_at": "2030-01-30T15:00:00Z", "updated_at": "2030-02-01T08:00:00Z",
                 }
             ]
@@ -110,7 +110,7 @@ class DownloadLink(BaseModel):
     expires_at: datetime
 
 
-class LeadPublic(BaseModel):
+class LeadStaffView(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={

@@ -12,12 +12,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.media import api as media_api
 from features.whitepapers.errors import NotADocument
 from features.whitepapers.models import Whitepaper
-from features.whitepapers.schemas import WhitepaperCreate, WhitepaperPublic, WhitepaperUpdate, WhitepaperView
+from features.whitepapers.schemas import WhitepaperCreate, WhitepaperStaffView, WhitepaperUpdate, WhitepaperVisitorView
 from shared.config import Settings
 from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.i18n import check_localized
-from shared.pagination import PageParams, paginate, sort_order
+from shared.pagination import ListParams, paginate, sort_order
 from shared.permissions import Principal
 from shared.slugs import ensure_slug_free, flush_guarding_slug
 
@@ -100,7 +100,7 @@ async def get_whitepaper(
 
 
 async def list_whitepapers(
-    session: AsyncSession, *, params: PageParams, published_only: bool, status: str | None = None,
+    session: AsyncSession, *, params: ListParams, published_only: bool, status: str | None = None,
     language: str | None = None, slug: str | None = None, sort: str | None = None,
 ) -> tuple[list[Whitepaper], int]:
     statement = select(Whitepaper).where(col(Whitepaper.deleted_at).is_(None))
@@ -150,7 +150,7 @@ async def delete_whitepaper(session: AsyncSession, *, whitepaper_id: int) -> Non
 
 async def present(
     session: AsyncSession, *, settings: Settings, whitepapers: Sequence[Whitepaper], staff: bool
-) -> list[WhitepaperPublic] | list[WhitepaperView]:
+) -> list[WhitepaperStaffView] | list[WhitepaperVisitorView]:
     """Staff or visitor views; visitors get the cover's public URL but nothing about the document."""
     cover_urls: dict[int, str] = {}
     for media_id in {w.cover_media_id for w in whitepapers if w.cover_media_id is not None}:
@@ -159,14 +159,14 @@ async def present(
     for whitepaper in whitepapers:
         fields = whitepaper.model_dump()
         cover_url = cover_urls.get(whitepaper.cover_media_id) if whitepaper.cover_media_id else None
-        view_class = WhitepaperPublic if staff else WhitepaperView
+        view_class = WhitepaperStaffView if staff else WhitepaperVisitorView
         views.append(view_class.model_validate({**fields, "cover_url": cover_url}))
     return views
 
 
 async def store_document(
     session: AsyncSession, *, settings: Settings, upload: media_api.ReceivedUpload, created_by: int
-) -> tuple[media_api.MediaPublic, bool]:
+) -> tuple[media_api.MediaStaffView, bool]:
     """Keeps an uploaded document in the media store, private from the start."""
     extension = PurePosixPath(upload.client_filename.replace("\\", "/").strip(" .")).suffix.lower().lstrip(".")
     if extension in IMAGE_EXTENSIONS:

@@ -36,6 +36,7 @@ if len(MAIL_TEMPLATES) != sum(len(slice_.mail_templates) for slice_ in SLICES):
     raise RuntimeError("two mail templates share a name")
 EVENT_SUBSCRIPTIONS = tuple(subscription for slice_ in SLICES for subscription in slice_.subscriptions)
 OPENAPI_TAGS = [tag for slice_ in SLICES for tag in slice_.openapi_tags]
+SETTINGS_CHECKS = tuple(slice_.settings_check for slice_ in SLICES if slice_.settings_check is not None)
 
 
 def mail_text_problem(settings: Settings) -> str | None:
@@ -49,6 +50,12 @@ def mail_text_problem(settings: Settings) -> str | None:
         f"SUPPORTED_LANGUAGES starts with {settings.default_language!r}, the default language of every mail, "
         f"but these mails have no text in it: {', '.join(missing)}; put a language they are written in first"
     )
+
+
+def configuration_problem(settings: Settings) -> str | None:
+    """What in the settings the app cannot run with, or None: the mail texts, then every slice's own check."""
+    problems = (mail_text_problem(settings), *(check(settings) for check in SETTINGS_CHECKS))
+    return "; ".join(problem for problem in problems if problem) or None
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -116,7 +123,7 @@ async def _index() -> dict[str, str]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    if problem := mail_text_problem(settings):
+    if problem := configuration_problem(settings):
         raise RuntimeError(problem)
     configure_logging(debug=settings.debug)
     use_password_hashing_for(settings.environment)

@@ -48,10 +48,11 @@ def _require_schema_at_head(settings: Settings) -> None:
     sys.exit(f"magnetiq: the database {state}; run `magnetiq db upgrade` first (`make run` does it for you)")
 
 
-def _require_mail_texts(settings: Settings) -> None:
-    from magnetiq.app import mail_text_problem
+def _require_runnable_configuration(settings: Settings) -> None:
+    """What create_app would refuse (mail texts, each slice's settings check), said before anything starts."""
+    from magnetiq.app import configuration_problem
 
-    if problem := mail_text_problem(settings):
+    if problem := configuration_problem(settings):
         sys.exit(f"magnetiq: configuration refused: {problem}")
 
 
@@ -59,7 +60,7 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _load_settings()  # refuse bad configuration before forking workers
-    _require_mail_texts(settings)
+    _require_runnable_configuration(settings)
     _require_schema_at_head(settings)
     uvicorn.run(
         "magnetiq.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
@@ -120,7 +121,7 @@ def _worker(_args: argparse.Namespace) -> None:
     from magnetiq.app import build_job_runner, create_app
 
     settings = _load_settings()
-    _require_mail_texts(settings)
+    _require_runnable_configuration(settings)
     _require_schema_at_head(settings)
     app = create_app(settings)
 

@@ -3,7 +3,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
 from shared.examples import example_of, list_example, restore_null_examples
-from shared.pagination import Page
+from shared.pagination import ListPage
 
 
 class Item(BaseModel):
@@ -18,9 +18,9 @@ class Bare(BaseModel):
 
 
 def test_a_page_of_items_shows_the_items_example():
-    assert Page[Item].model_json_schema()["examples"] == [list_example(Item)]
+    assert ListPage[Item].model_json_schema()["examples"] == [list_example(Item)]
     assert list_example(Item) == {"items": [{"id": 1, "note": None}], "total": 1, "limit": 20, "offset": 0}
-    assert "examples" not in Page[Bare].model_json_schema()  # nothing to show: the OpenAPI test names it
+    assert "examples" not in ListPage[Bare].model_json_schema()  # nothing to show: the OpenAPI test names it
 
 
 def test_example_of_a_model_without_one_is_a_lookup_error():
@@ -31,7 +31,7 @@ def test_example_of_a_model_without_one_is_a_lookup_error():
 def test_nulls_dropped_by_fastapi_are_restored_in_examples():
     app = FastAPI()
 
-    @app.get("/items", response_model=Page[Item])
+    @app.get("/items", response_model=ListPage[Item])
     async def items() -> None: ...
 
     @app.post("/items", response_model=Item)
@@ -42,4 +42,4 @@ def test_nulls_dropped_by_fastapi_are_restored_in_examples():
     assert "note" not in components["Item"]["examples"][0]  # what FastAPI alone serves
     restore_null_examples(schema, app.routes)
     assert components["Item"]["examples"] == [{"id": 1, "note": None}]
-    assert components["Page_Item_"]["examples"][0]["items"] == [{"id": 1, "note": None}]
+    assert components["ListPage_Item_"]["examples"][0]["items"] == [{"id": 1, "note": None}]
