@@ -27,12 +27,19 @@ from email.message import Message
 from typing import Any
 
 import aiosmtplib
-from sqlalchemy import Float, String, bindparam, exists, select, update
+from sqlalchemy import Float, String, bindparam, exists, literal_column, select, update
 
 from features.email.campaigns import start_due_campaigns
 from features.email.links import click_url, open_pixel_url, unsubscribe_url
 from features.email.models import Campaign, CampaignRecipient, Contact, EmailTemplate, SendPace
-from features.email.rendering import campaign_message, compiled_template, template_values, track_links, with_open_pixel
+from features.email.rendering import (
+    campaign_message,
+    compiled_template,
+    message_bytes,
+    template_values,
+    track_links,
+    with_open_pixel,
+)
 from shared.db import UTCDateTime
 from shared.dialect import DriverStatement, driver_upsert, greatest
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
@@ -48,35 +55,70 @@ PACE = "campaigns"
 
 _recipients = CampaignRecipient.__table__.c
 _campaigns = Campaign.__table__.c
-_contacts = Contact.__table__.c
 _pace = SendPace.__table__.c
 _WHEN = UTCDateTime()
 
 # The statements of the per-message transaction run hundreds of times a second: compiled once
 # and run on the driver in one trip each (shared/dialect.py); they buy the campaign benchmark's ratio.
-_CLAIM = DriverStatement(
-    update(CampaignRecipient.__table__)
-    .where(
-        _recipients.id == select(_recipients.id).where(
-            _recipients.campaign_id == bindparam("campaign_id"), _recipients.status == "pending",
-            _recipients.next_attempt_at <= bindparam("now", type_=_WHEN),
-        ).order_by(_recipients.id).limit(1).scalar_subquery(),
-        exists().where(_campaigns.id == bindparam("campaign_id"), _campaigns.status == "sending"),
+# A message costs five trips: BEGIN, _MARK_SENT, _CLAIM_FIRST, _RESERVE_SLOT, COMMIT.
+
+
+def _lookup(model: Any, column: str, key: str) -> Any:
+    """`model.column` of the row the updated recipient's `key` points to, for a RETURNING clause.
+
+    Written out: SQLAlchemy renders the names inside RETURNING without their tables, which
+    would leave the correlation to SQL's scoping rules and the tables' column names."""
+    table, recipients = model.__table__.name, CampaignRecipient.__table__.name
+    sql = f"(SELECT {table}.{column} FROM {table} WHERE {table}.id = {recipients}.{key})"  # noqa: S608 (names from the models)
+    return literal_column(sql)
+
+
+def _claim_statement(campaign_id: Any) -> DriverStatement:
+    """Claims the next due recipient of the campaign `campaign_id` (a value or a subquery) while
+    that campaign is sending. The contact comes back with the claim in the same trip, one trip
+    fewer per message (it buys the campaign benchmark's ratio); an erased contact comes as NULLs."""
+    return DriverStatement(
+        update(CampaignRecipient.__table__)
+        .where(
+            _recipients.id == select(_recipients.id).where(
+                _recipients.campaign_id == campaign_id, _recipients.status == "pending",
+                _recipients.next_attempt_at <= bindparam("now", type_=_WHEN),
+            ).order_by(_recipients.id).limit(1).scalar_subquery(),
+            exists().where(_campaigns.id == _recipients.campaign_id, _campaigns.status == "sending"),
+        )
+        .values(
+            status="sending", claimed_by=bindparam("worker", type_=String),
+            claimed_until=bindparam("until", type_=_WHEN),
+        )
+        .returning(
+            _recipients.id, _recipients.campaign_id, _recipients.contact_id, _recipients.attempts,
+            *(_lookup(Contact, column, "contact_id")
+              for column in ("email", "first_name", "last_name", "company", "language", "status")),
+        )
     )
-    .values(
-        status="sending", claimed_by=bindparam("worker", type_=String), claimed_until=bindparam("until", type_=_WHEN)
-    )
-    .returning(_recipients.id, _recipients.contact_id, _recipients.attempts)
+
+
+_CLAIM = _claim_statement(bindparam("campaign_id"))
+# The first campaign the loop over _SENDING_CAMPAIGNS would try, chosen inside the claim: while
+# it has due recipients (nearly always) a message needs no trip to list the campaigns (it buys
+# the campaign benchmark's ratio). When it finds nothing, the loop runs as before.
+_CLAIM_FIRST = _claim_statement(
+    select(_campaigns.id).where(_campaigns.status == "sending").order_by(_campaigns.id).limit(1).scalar_subquery()
 )
-_CONTACT = DriverStatement(
-    select(_contacts.email, _contacts.first_name, _contacts.last_name, _contacts.company, _contacts.language,
-           _contacts.status).where(_contacts.id == bindparam("contact_id"))
+# The campaigns a claim may come from, in the order they are served; one trip to the driver
+# instead of the ORM's four (it buys the campaign benchmark's ratio).
+_SENDING_CAMPAIGNS = DriverStatement(
+    select(_campaigns.id).where(_campaigns.status == "sending").order_by(_campaigns.id)
 )
+# Marks a message sent and reads its campaign's failure count under the same write lock: the
+# reset below is then needed only when there is something to reset, one trip fewer per message
+# (it buys the campaign benchmark's ratio).
 _MARK_SENT = DriverStatement(
     update(CampaignRecipient.__table__)
     .where(_recipients.id == bindparam("recipient_id"), _recipients.claimed_by == bindparam("worker", type_=String))
     .values(status="sent", sent_at=bindparam("now", type_=_WHEN), attempts=_recipients.attempts + 1,
             claimed_by=None, claimed_until=None, last_error=None)
+    .returning(_lookup(Campaign, "consecutive_failures", "campaign_id"))
 )
 _RESET_FAILURES = DriverStatement(
     update(Campaign.__table__)
@@ -132,6 +174,14 @@ def classify(exc: BaseException) -> Outcome:
     return Outcome("retry", reply)
 
 
+def _subscribed_contact(contact_id: int | None, row: list[Any]) -> dict[str, Any] | None:
+    """The claimed recipient's contact (as _CLAIM returns it), or None unless it is still subscribed."""
+    email, first_name, last_name, company, language, status = row
+    if contact_id is None or status != "subscribed":
+        return None
+    return {"email": email, "first_name": first_name, "last_name": last_name, "company": company, "language": language}
+
+
 class CampaignSender:
     """One sending process's loop over every campaign that is sending."""
 
@@ -182,37 +232,34 @@ class CampaignSender:
                 await self._record(session, *previous, now=now)
             if not claim_next:
                 return None
+            claim_values = {"now": now, "worker": self.worker, "until": now + CLAIM_LEASE}
+            claim = await self._claim(session, _CLAIM_FIRST, claim_values)
+            if claim is not None:
+                return claim
             for campaign_id in await self._sending_campaigns(session):
-                while True:
-                    claimed = await _CLAIM.fetchall(session, {
-                        "campaign_id": campaign_id, "now": now, "worker": self.worker, "until": now + CLAIM_LEASE,
-                    })
-                    if not claimed:
-                        break
-                    recipient_id, contact_id, attempts = claimed[0]
-                    contact = await self._subscribed_contact(session, contact_id)
-                    if contact is None:  # unsubscribed, bounced or erased since the list was frozen
-                        await self._skip(session, recipient_id, "contact no longer subscribed")
-                        continue
-                    slot = await self._reserve_slot(session)
-                    return Claim(recipient_id, campaign_id, contact_id, attempts, contact, slot)
+                claim = await self._claim(session, _CLAIM, {**claim_values, "campaign_id": campaign_id})
+                if claim is not None:
+                    return claim
                 await self._finish_if_done(session, campaign_id, now)
         return None
 
-    async def _sending_campaigns(self, session: Any) -> list[int]:
-        rows = await session.exec(select(_campaigns.id).where(_campaigns.status == "sending").order_by(_campaigns.id))
-        return [row[0] for row in rows.all()]
+    async def _claim(self, session: Any, statement: DriverStatement, values: dict[str, Any]) -> Claim | None:
+        """The next recipient `statement` claims whose contact is still subscribed (the others are
+        skipped on the way), with its send slot; None when it claims nobody."""
+        while True:
+            claimed = await statement.fetchall(session, values)
+            if not claimed:
+                return None
+            recipient_id, campaign_id, contact_id, attempts, *contact_row = claimed[0]
+            contact = _subscribed_contact(contact_id, contact_row)
+            if contact is None:  # unsubscribed, bounced or erased since the list was frozen
+                await self._skip(session, recipient_id, "contact no longer subscribed")
+                continue
+            slot = await self._reserve_slot(session)
+            return Claim(recipient_id, campaign_id, contact_id, attempts, contact, slot)
 
-    async def _subscribed_contact(self, session: Any, contact_id: int | None) -> dict[str, Any] | None:
-        if contact_id is None:
-            return None
-        rows = await _CONTACT.fetchall(session, {"contact_id": contact_id})
-        if not rows or rows[0][5] != "subscribed":
-            return None
-        email, first_name, last_name, company, language, _ = rows[0]
-        return {
-            "email": email, "first_name": first_name, "last_name": last_name, "company": company, "language": language,
-        }
+    async def _sending_campaigns(self, session: Any) -> list[int]:
+        return [row[0] for row in await _SENDING_CAMPAIGNS.fetchall(session, {})]
 
     async def _reserve_slot(self, session: Any) -> float:
         interval = 1.0 / self.settings.email_send_rate
@@ -227,8 +274,11 @@ class CampaignSender:
 
     async def _record(self, session: Any, claim: Claim, outcome: Outcome, *, now: datetime) -> None:
         if outcome.kind == "sent":
-            await _MARK_SENT.execute(session, {"recipient_id": claim.recipient_id, "worker": self.worker, "now": now})
-            await _RESET_FAILURES.execute(session, {"campaign_id": claim.campaign_id})
+            marked = await _MARK_SENT.fetchall(
+                session, {"recipient_id": claim.recipient_id, "worker": self.worker, "now": now}
+            )
+            if not marked or marked[0][0]:  # failures counted since the last success (or the claim was lost)
+                await _RESET_FAILURES.execute(session, {"campaign_id": claim.campaign_id})
             return
         attempts = claim.attempts + 1
         values: dict[str, Any] = {
@@ -330,7 +380,7 @@ class CampaignSender:
                 client = self.mailer.client()
                 await client.connect()
             recipient = ascii_address(claim.contact["email"])
-            await client.sendmail(self.settings.smtp_from_email, [recipient], message.as_bytes())
+            await client.sendmail(self.settings.smtp_from_email, [recipient], message_bytes(message))
         except Exception as exc:
             return classify(exc), await reset_or_drop(client)
         return Outcome("sent"), client

@@ -1,6 +1,6 @@
 """The CSV contact import against a real server: seconds for 10,000 rows, and what a visitor waits meanwhile.
 
-Run alone with `python -m tests.benchmarks.import_contacts`, or as part of `make bench`. Three
+Run alone with `python -m tests.benchmarks.run import`, or as part of `make bench`. Three
 imports of 10,000 rows each: new contacts attested as subscribed, the same file again (every
 row an update), and new contacts as pending (10,000 opt-in mails queued). During each one a
 visitor registers for a webinar over and over; the slowest registration shows that the import's
@@ -104,7 +104,8 @@ def print_import_table(results: list[ImportResult]) -> bool:
     return ok
 
 
-def main() -> None:
+def bench_import_alone() -> list[ImportResult]:
+    """The imports against a server of their own (and an SMTP sink for the registrations' mails)."""
     from tests.benchmarks.run import BIN, SMTP_PORT, _login, prepare_magnetiq, start_server
 
     workdir = Path(tempfile.mkdtemp(prefix="magnetiq-import-bench-"))
@@ -114,13 +115,16 @@ def main() -> None:
     try:
         app, app_url = start_server("magnetiq.app:create_app", prepare_magnetiq(workdir), factory=True)
         servers.append(app)
-        results = bench_import(app_url, _login(app_url))
+        return bench_import(app_url, _login(app_url))
     finally:
         for server in servers:
             server.terminate()
             server.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
-    if not print_import_table(results):
+
+
+def main() -> None:
+    if not print_import_table(bench_import_alone()):
         raise SystemExit("the import missed its target")
 
 
