@@ -155,7 +155,7 @@ def leads(app: FastAPI) -> list:
 
     captured: list[LeadCaptured] = []
 
-    async def record(event: LeadCaptured, _session: AsyncSession) -> None:
+    async def record(event: LeadCaptured, _session: AsyncSession, _settings: Settings) -> None:
         captured.append(event)
 
     app.state.events.subscribe(LeadCaptured, record)

@@ -187,6 +187,9 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Deleted rows are overwritten, not left in free pages: an erased person is gone from the file
+        # (Debian's SQLite does so already; other builds may not).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
         # SQLite's lower() and LIKE fold ASCII only: "Über" would never match "über".
         dbapi_connection.create_function("casefold", 1, python_casefold, deterministic=True)

@@ -141,11 +141,14 @@ class DriverStatement:
             ordered.append(processor(value) if processor is not None else value)
         return ordered
 
-    async def _driver(self, session: AsyncSession) -> Any:
+    def _refuse_in_read_session(self, session: AsyncSession) -> None:
         # Straight to the driver skips the read session's ORM guard: ask the session itself.
         refuse_write = getattr(session.sync_session, "refuse_write", None)
         if refuse_write is not None and (self._compiled.isinsert or self._compiled.isupdate or self._compiled.isdelete):
             refuse_write()
+
+    async def _driver(self, session: AsyncSession) -> Any:
+        self._refuse_in_read_session(session)
         connection = await session.connection()  # begins the session's transaction if need be
         return (await connection.get_raw_connection()).driver_connection
 
@@ -158,6 +161,43 @@ class DriverStatement:
         """Runs a statement that returns no rows; its cursor holds nothing and is left to the GC."""
         driver = await self._driver(session)
         await driver.execute(self.sql, self.parameters(values))
+
+    async def executemany(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        """Runs a statement that returns no rows once per row, in one trip to the driver."""
+        if rows:
+            driver = await self._driver(session)
+            await driver.executemany(self.sql, [self.parameters(values) for values in rows])
+
+
+async def run_together(
+    session: AsyncSession, *steps: tuple[DriverStatement, dict[str, Any]]
+) -> list[list[tuple[Any, ...]]]:
+    """Several DriverStatements, in order, in one trip to the driver's thread; returns each one's rows.
+
+    For a hot path whose statements do not depend on each other's results (a lead's contact and
+    its source): each trip is a hand-off between threads and a wake-up of the event loop, which
+    costs more than a small statement itself. Runs inside the session's transaction; raises the
+    driver's own errors (the statements before a failing one have run: the transaction rolls back)."""
+    if not steps:
+        return []
+    driver = await steps[0][0]._driver(session)
+    for statement, _ in steps[1:]:
+        statement._refuse_in_read_session(session)
+    prepared = [(statement.sql, statement.parameters(values)) for statement, values in steps]
+
+    def run(connection: Any) -> list[list[tuple[Any, ...]]]:
+        results = []
+        for sql, parameters in prepared:
+            cursor = connection.execute(sql, parameters)
+            try:
+                results.append(cursor.fetchall())
+            finally:
+                cursor.close()
+        return results
+
+    # aiosqlite runs every call as a function on its thread; this is one such function (pinned
+    # in constraints.txt; tests/kernel/test_driver.py checks it).
+    return await driver._execute(run, driver._conn)
 
 
 __all__ = [
@@ -172,4 +212,5 @@ __all__ = [
     "partial_index",
     "partial_unique_index",
     "python_casefold",
+    "run_together",
 ]

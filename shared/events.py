@@ -1,7 +1,8 @@
 """A small in-process event bus: producers publish, subscribers react, neither knows the other.
 
 Handlers run inside the publisher's transaction, so a reaction is stored together with
-the fact that caused it, or not at all.
+the fact that caused it, or not at all. They are given the event, that session and the app's
+settings (a reaction may need the secret key, a base URL or the languages).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.config import Settings
 
 logger = logging.getLogger("magnetiq.events")
 
@@ -50,20 +53,21 @@ class UserRemoved(Event):
 
 
 E = TypeVar("E", bound=Event)
-Handler = Callable[[Any, AsyncSession], Awaitable[None]]
+Handler = Callable[[Any, AsyncSession, Settings], Awaitable[None]]
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
 
-    def subscribe(self, event_type: type[E], handler: Callable[[E, AsyncSession], Awaitable[None]]) -> None:
+    def subscribe(self, event_type: type[E], handler: Callable[[E, AsyncSession, Settings], Awaitable[None]]) -> None:
         self._handlers[event_type].append(handler)
 
     async def publish(self, event: Event, session: AsyncSession) -> None:
         for event_type in type(event).__mro__:
             for handler in self._handlers.get(event_type, ()):  # type: ignore[call-overload]
-                await handler(event, session)
+                await handler(event, session, self.settings)
 
 
 async def get_event_bus(request: Request) -> EventBus:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import Header, decode_header, make_header
@@ -27,7 +27,7 @@ from typing import Any
 
 import aiosmtplib
 from email_validator import validate_email
-from sqlalchemy import JSON, LargeBinary, bindparam, insert, or_, update
+from sqlalchemy import JSON, LargeBinary, bindparam, delete, insert, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -163,6 +163,32 @@ async def queue_template(session: AsyncSession, template: str, *, recipient: str
     await _queue(session, recipient=ascii_address(recipient), subject="", template=template, params=params)
 
 
+async def queue_templates(session: AsyncSession, template: str, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """`queue_template` for many (recipient, params) at once: one statement run per row by the driver."""
+    now = utcnow()  # a core insert skips the model's Python-side defaults
+    rows = [
+        _row(now, recipient=ascii_address(recipient), subject="", template=template, params=params)
+        for recipient, params in messages
+    ]
+    await _QUEUE.executemany(session, rows)
+    if rows:
+        session.info[MAIL_QUEUED] = True
+
+
+async def forget_recipient(session: AsyncSession, address: str) -> int:
+    """Removes every message to `address` not yet delivered (pending or failed), in the caller's
+    transaction; returns how many. For an erased person: nothing queued for them goes out later.
+
+    A message a delivery has already claimed may still leave; its outcome then updates no row."""
+    addresses = {address, ascii_address(address)}  # queued mail is addressed in punycode
+    result = await session.exec(  # type: ignore[call-overload]
+        delete(OutgoingMail).where(
+            col(OutgoingMail.recipient).in_(addresses), col(OutgoingMail.status).in_(("pending", "failed"))
+        )
+    )
+    return result.rowcount or 0
+
+
 # Set on a session that queued mail; the request's commit hook starts delivery once it commits.
 MAIL_QUEUED = "magnetiq_mail_queued"
 
@@ -175,15 +201,17 @@ _QUEUE = DriverStatement(
 )
 
 
-async def _queue(session: AsyncSession, **values: Any) -> None:
-    now = utcnow()  # a core insert skips the model's Python-side defaults
-    row = {
+def _row(now: datetime, **values: Any) -> dict[str, Any]:
+    return {
         "message": None, "template": None, "params": None, "status": "pending", "attempts": 0, "claim_id": None,
         "claimed_until": None, "last_error": None, "last_error_at": None, "sent_at": None, "next_attempt_at": now,
         "created_at": now,
         **values,
     }
-    await _QUEUE.execute(session, row)
+
+
+async def _queue(session: AsyncSession, **values: Any) -> None:
+    await _QUEUE.execute(session, _row(utcnow(), **values))  # a core insert skips the model's Python-side defaults
     session.info[MAIL_QUEUED] = True
 
 

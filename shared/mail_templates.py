@@ -13,7 +13,7 @@ an invite's description say, reach `Draft.attachments` through `Rendered.blocks`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from functools import cache
@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.mail import Attachment, build_message, queue_template
+from shared.mail import Attachment, build_message, queue_template, queue_templates
 from shared.templating import template_environment
 
 P = TypeVar("P", bound=BaseModel)
@@ -116,6 +116,14 @@ class MailTemplate(Generic[P]):
         """Queues this mail in the caller's transaction: its name and parameters, nothing rendered."""
         checked = self.params.model_validate(params.model_dump())
         await queue_template(session, self.name, recipient=recipient, params=checked.model_dump(mode="json"))
+
+    async def queue_many(self, session: AsyncSession, messages: Sequence[tuple[str, P]]) -> None:
+        """`queue` for many (recipient, params) at once, in one statement (an import's opt-in mails)."""
+        checked = [
+            (recipient, self.params.model_validate(params.model_dump()).model_dump(mode="json"))
+            for recipient, params in messages
+        ]
+        await queue_templates(session, self.name, checked)
 
     async def __call__(self, session: AsyncSession, settings: Settings, params: dict[str, Any]) -> Message | None:
         """Renders a queued mail with what holds now; None when there is nothing to send any more."""

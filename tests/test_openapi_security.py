@@ -32,6 +32,10 @@ NO_TOKEN = {
     ("get", "/api/v1/business/whitepapers/{whitepaper_id}/file"),
     ("get", "/api/v1/public/bookings/cancel/{token}"),
     ("post", "/api/v1/public/bookings/cancel/{token}"),
+    ("get", "/api/v1/public/email/confirm/{token}"),
+    ("post", "/api/v1/public/email/confirm/{token}"),
+    ("get", "/api/v1/public/email/unsubscribe/{token}"),
+    ("post", "/api/v1/public/email/unsubscribe/{token}"),
     ("get", "/api/v1/business/bookings/availability"),
     ("post", "/api/v1/business/bookings"),
     ("post", "/api/v1/public/email/bounces"),  # the mail provider's shared secret, not a user's token

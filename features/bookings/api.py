@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.bookings import mails
 from features.bookings.models import Booking
 from features.bookings.service import settings_problem
+from shared.config import Settings
 from shared.events import UserRemoved
 from shared.jobs import PeriodicJob
 
@@ -15,7 +16,7 @@ JOBS: tuple[PeriodicJob, ...] = ()
 MAIL_TEMPLATES = mails.MAIL_TEMPLATES
 
 
-async def _release_assignments(event: UserRemoved, session: AsyncSession) -> None:
+async def _release_assignments(event: UserRemoved, session: AsyncSession, _settings: Settings) -> None:
     # What ON DELETE SET NULL would do if users were deleted rather than deactivated.
     await session.exec(  # type: ignore[call-overload]
         update(Booking).where(col(Booking.assigned_to) == event.user_id).values(assigned_to=None)

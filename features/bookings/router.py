@@ -1,6 +1,5 @@
 """HTTP layer of /api/v1/business/bookings and the visitor's cancellation link."""
 
-from http import HTTPStatus
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -25,6 +24,8 @@ from shared.errors import error_responses
 from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import MAX_ID, IdPath
+from shared.link_pages import HEADERS as LINK_PAGE_HEADERS
+from shared.link_pages import HTML_CONTENT, page_error_responses, wants_json
 from shared.pagination import ListPage, Pagination
 from shared.permissions import CanRead, CanWrite
 from shared.ratelimit import public_write_limit
@@ -42,14 +43,7 @@ SortParam = Annotated[str | None, Query(max_length=40, description=_SORTS)]
 DurationParam = Annotated[Duration | None, Query(description="Only starts where this many minutes are free")]
 CancelToken = Annotated[str, Path(min_length=1, max_length=1024, description="The token from the visitor's mail")]
 _STAFF = error_responses(401, 403)
-_HTML = {"text/html": {"schema": {"type": "string"}}}
 
-
-def _json_errors(*codes: int) -> dict[int | str, dict]:
-    """Error entries for an HTML route (FastAPI would file a `model` under the route's text/html)."""
-    schema = {"$ref": "#/components/schemas/ErrorResponse"}
-    return {code: {"description": HTTPStatus(code).phrase, "content": {"application/json": {"schema": schema}}}
-            for code in codes}
 CSV_COLUMNS = (
     "id", "status", "starts_at", "ends_at", "duration_minutes", "timezone", "topic", "message", "first_name",
     "last_name", "email", "company", "phone", "language", "consent_marketing", "assigned_to", "notes", "created_at",
@@ -118,23 +112,18 @@ async def update_booking(
 
 @public_router.get(
     "/cancel/{token}", response_class=HTMLResponse,
-    responses={200: {"content": _HTML, "description": "A page showing the booking and a cancel button"},
-               **_json_errors(404, 422, 500)},
+    responses={200: {"content": HTML_CONTENT, "description": "A page showing the booking and a cancel button"},
+               **page_error_responses(404, 422, 500)},
 )
 async def show_cancel_page(token: CancelToken, session: ReadSession, settings: SettingsDep) -> HTMLResponse:
     """What the visitor's link would cancel; opening it changes nothing (404 for an invalid or expired link)."""
     booking = await service.booking_for_cancel_link(session, settings=settings, token=token)
-    return HTMLResponse(cancel_page.preview_page(booking), headers=cancel_page.HEADERS)
-
-
-def _wants_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "").lower()
-    return "application/json" in accept and "text/html" not in accept
+    return HTMLResponse(cancel_page.preview_page(booking), headers=LINK_PAGE_HEADERS)
 
 
 @public_router.post(
     "/cancel/{token}", response_model=CancelResult, dependencies=[Depends(public_write_limit("booking_cancel"))],
-    responses={200: {"content": _HTML, "description": "Cancelled (HTML, or JSON for Accept: application/json)"},
+    responses={200: {"content": HTML_CONTENT, "description": "Cancelled (HTML, or JSON for Accept: application/json)"},
                **error_responses(404, 409, 422, 429, 500)},
 )
 async def cancel_booking(
@@ -142,9 +131,9 @@ async def cancel_booking(
 ) -> Response:
     """Cancel the visitor's own booking (idempotent); 404 for an invalid or expired link."""
     booking, changed = await service.cancel_by_visitor(session, settings=settings, token=token)
-    if _wants_json(request):
+    if wants_json(request):
         result = CancelResult(
             id=booking.id, status=booking.status, starts_at=booking.starts_at, already_cancelled=not changed
         )
         return JSONResponse(result.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
-    return HTMLResponse(cancel_page.cancelled_page(booking, already=not changed), headers=cancel_page.HEADERS)
+    return HTMLResponse(cancel_page.cancelled_page(booking, already=not changed), headers=LINK_PAGE_HEADERS)

@@ -22,7 +22,12 @@ class Contact(Timestamps, table=True):
     """One person of the audience, by address (stored normalized: shared/visitors.normalize_email)."""
 
     __tablename__ = "email_contacts"
-    __table_args__ = (_one_of("status", CONTACT_STATUSES), CheckConstraint("soft_bounces >= 0", name="soft_bounces"))
+    # AUTOINCREMENT: an erased contact's id is never given to another person, so a confirm or
+    # unsubscribe link in an old mail can never act on someone else.
+    __table_args__ = (
+        _one_of("status", CONTACT_STATUSES), CheckConstraint("soft_bounces >= 0", name="soft_bounces"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)

@@ -7,7 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, Stri
 
 from shared.i18n import LanguageCode, localized
 from shared.text import SINGLE_LINE
-from shared.visitors import Company, VisitorName
+from shared.visitors import Company, ReachableEmail, VisitorName
 
 ContactStatus = Literal["pending", "subscribed", "unsubscribed", "bounced", "no_consent"]
 # What staff may set: bounced is the mail system's finding, no_consent the visitor's own choice.
@@ -33,7 +33,7 @@ _CONTACT_EXAMPLE = {
 class ContactCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CONTACT_EXAMPLE]})
 
-    email: EmailStr
+    email: ReachableEmail
     first_name: VisitorName | None = None
     last_name: VisitorName | None = None
     company: Company | None = None
@@ -85,22 +85,40 @@ class ContactStaffView(BaseModel):
 
 
 class RejectedRow(BaseModel):
-    row: int = Field(description="Line number in the file (the header is line 1)")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"row": 17, "reason": "language: unknown language"}]})
+
+    row: int = Field(description="Line number in the file where the row starts (the header is line 1)")
     reason: str
+
+
+REJECTED_LISTED = 1000  # rows listed in a report at most; `rejected_count` counts them all
 
 
 class ImportReport(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"imported": 9_998, "updated": 1, "rejected": [{"row": 17, "reason": "email: not an address"}]}
+                {
+                    "imported": 9_998, "updated": 1, "rejected_count": 1,
+                    "rejected": [{"row": 17, "reason": "email: value is not a valid email address"}],
+                }
             ]
         }
     )
 
-    imported: int
-    updated: int
-    rejected: list[RejectedRow]
+    imported: int = Field(description="New contacts")
+    updated: int = Field(description="Contacts that were already known (names filled, tags and source added)")
+    rejected: list[RejectedRow] = Field(description=f"Rows not imported and why (the first {REJECTED_LISTED})")
+    rejected_count: int = Field(description="How many rows were rejected in all")
+
+
+class LinkVisitorView(BaseModel):
+    """What a confirm or unsubscribe POST did, for a script that asked for JSON."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "unsubscribed", "changed": True}]})
+
+    status: ContactStatus
+    changed: bool = Field(description="False when the contact already was in this state (or could not move)")
 
 
 # --- templates ---------------------------------------------------------------------------------
@@ -326,3 +344,28 @@ class BounceReport(BaseModel):
     type: BounceType
     campaign_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+IMPORT_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "status"],
+                "properties": {
+                    "file": {
+                        "type": "string", "format": "binary",
+                        "description": "CSV, UTF-8, comma separated, with a header row: `email` and any of "
+                                       "`first_name`, `last_name`, `company`, `language`, `tags` (`;` between tags)",
+                    },
+                    "status": {
+                        "type": "string", "enum": ["subscribed", "pending"],
+                        "description": "`subscribed`: staff attest every person's consent; `pending`: each new "
+                                       "contact gets a double opt-in mail",
+                    },
+                },
+            }
+        }
+    },
+}

@@ -9,9 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.media import service
 from features.media.schemas import MediaStaffView
-from features.media.upload import UPLOAD_BODY_LIMIT, ReceivedUpload, receive_upload
 from shared.config import Settings
 from shared.jobs import JobContext, PeriodicJob
+from shared.uploads import UPLOAD_BODY_LIMIT, ReceivedUpload, receive_upload
 
 logger = logging.getLogger("magnetiq.media")
 

@@ -7,13 +7,13 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
 from features.media import service
 from features.media.schemas import UPLOAD_REQUEST_BODY, MediaKind, MediaStaffView
-from features.media.upload import UPLOAD_BODY_LIMIT, receive_upload
 from shared.config import SettingsDep
 from shared.db import ReadSession, WriteSession
 from shared.errors import error_responses
 from shared.http import IdPath
 from shared.pagination import ListPage, Pagination
 from shared.permissions import CanDelete, CanRead, CanWrite
+from shared.uploads import UPLOAD_BODY_LIMIT, receive_upload
 
 router = APIRouter(
     prefix="/api/v1/content/media", tags=["media"], responses=error_responses(400, 401, 403, 422, 500)

@@ -22,13 +22,13 @@ from features.media.errors import FileTypeRefused, PrivateFile
 from features.media.filetypes import detect
 from features.media.models import MediaItem
 from features.media.schemas import MediaStaffView
-from features.media.upload import ReceivedUpload, sanitize_filename
 from shared.config import Settings
 from shared.dialect import is_foreign_key_violation
 from shared.errors import InUse, NotFound, ValidationFailed
 from shared.i18n import LanguageCode, check_localized
 from shared.pagination import ListParams, paginate, sort_order
 from shared.text import SingleLineText
+from shared.uploads import ReceivedUpload, sanitize_filename
 
 logger = logging.getLogger("magnetiq.media")
 

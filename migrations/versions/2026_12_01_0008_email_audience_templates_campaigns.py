@@ -35,7 +35,8 @@ def upgrade() -> None:
     sa.CheckConstraint("status IN ('pending', 'subscribed', 'unsubscribed', 'bounced', 'no_consent')", name=op.f('ck_email_contacts_status_known')),
     sa.CheckConstraint('soft_bounces >= 0', name=op.f('ck_email_contacts_soft_bounces')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_email_contacts')),
-    sa.UniqueConstraint('email', name=op.f('uq_email_contacts_email'))
+    sa.UniqueConstraint('email', name=op.f('uq_email_contacts_email')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('email_contacts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_email_contacts_status'), ['status'], unique=False)

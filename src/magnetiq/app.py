@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = Mailer(settings, MAIL_TEMPLATES)
     app.state.mail_kicker = DeliveryKicker()
     app.state.db.commit_hooks.append(app.state.mail_kicker.commit_hook(app.state.db, app.state.mailer))
-    app.state.events = EventBus()
+    app.state.events = EventBus(settings)
     for event_type, handler in EVENT_SUBSCRIPTIONS:
         app.state.events.subscribe(event_type, handler)
     app.state.rate_limiters = {}

@@ -1,10 +1,10 @@
 """Benchmarks: each endpoint against a reference measured in the same run by the same load generator.
 
-Run with `make bench` (or `python -m tests.benchmarks.run http` / `... campaign` for one group).
-Servers are real uvicorn processes (one worker each) on loopback; wrk generates the load (64
-connections, 10 s per endpoint). The table shows requests per second, p50, p99, errors and the
-ratio to the reference. Campaign sending has its own table (campaign.py). The run fails when a
-figure misses its target.
+Run with `make bench` (or `python -m tests.benchmarks.run http`, `... campaign` or `... import` for
+one group). Servers are real uvicorn processes (one worker each) on loopback; wrk generates the
+load (64 connections, 10 s per endpoint). The table shows requests per second, p50, p99, errors
+and the ratio to the reference. Campaign sending has its own table (campaign.py), and so has the
+CSV contact import (import_contacts.py). The run fails when a figure misses its target.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from tests.benchmarks.campaign import bench_campaign, print_campaign_table
+from tests.benchmarks.import_contacts import bench_import_alone, print_import_table
 
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 DURATION = os.environ.get("BENCH_DURATION", "10s")
@@ -143,15 +144,20 @@ def bench_public_page(app_url: str, headers: dict[str, str], servers: list) -> l
     return [(hello, None), (reference_page, None), (ours, (reference_page, 0.80))]
 
 
-def bench_registration(app_url: str, headers: dict[str, str], servers: list, workdir: Path, database: Path) -> list:
+def publish_webinar(app_url: str, headers: dict[str, str], slug: str) -> int:
+    """A published webinar far in the future, open to any number of registrations; its id."""
     webinar = {
-        "slug": "benchmark-webinar", "title": {"en": "Benchmark webinar"}, "description": {"en": "<p>Load</p>"},
+        "slug": slug, "title": {"en": "Benchmark webinar"}, "description": {"en": "<p>Load</p>"},
         "starts_at": "2099-01-01T10:00:00+00:00", "duration_minutes": 60, "timezone": "Europe/Berlin",
         "presenter": "Bench", "capacity": None, "join_url": "https://meet.example/bench", "status": "published",
     }
     created = httpx.post(f"{app_url}/api/v1/business/webinars", json=webinar, headers=headers)
     created.raise_for_status()
-    webinar_id = created.json()["id"]
+    return created.json()["id"]
+
+
+def bench_registration(app_url: str, headers: dict[str, str], servers: list, workdir: Path, database: Path) -> list:
+    webinar_id = publish_webinar(app_url, headers, "benchmark-webinar")
     reference_db = workdir / "reference.db"
     reference, reference_url = start_server("tests.benchmarks.reference_insert_app:app",
                                             {"REFERENCE_DB_PATH": str(reference_db)})
@@ -182,7 +188,7 @@ def bench_registration(app_url: str, headers: dict[str, str], servers: list, wor
 
 def main() -> None:
     """`python -m tests.benchmarks.run [http|campaign]`: every benchmark, or one group."""
-    groups = sys.argv[1:] or ["http", "campaign"]
+    groups = sys.argv[1:] or ["http", "campaign", "import"]
     workdir = Path(tempfile.mkdtemp(prefix="magnetiq-bench-"))
     missed = []
     try:
@@ -190,6 +196,8 @@ def main() -> None:
             missed.append("http")
         if "campaign" in groups and print_campaign_table(bench_campaign(workdir)):
             missed.append("campaign")
+        if "import" in groups and not print_import_table(bench_import_alone()):
+            missed.append("import")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if missed:

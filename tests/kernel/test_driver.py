@@ -59,3 +59,40 @@ async def test_a_missing_value_is_refused_before_reaching_the_database(app):
     async with app.state.db.session() as session:
         with pytest.raises((InvalidRequestError, ArgumentError)):
             await _INSERT.fetchall(session, values)
+
+
+async def test_statements_run_together_in_order_in_one_trip_and_roll_back_with_the_session(app):
+    from sqlalchemy import update
+
+    from shared.db import ReadOnlySessionWrite
+    from shared.dialect import run_together
+
+    mark = DriverStatement(update(OUTBOX).where(OUTBOX.c.recipient == bindparam("r")).values(status="sent")
+                           .returning(OUTBOX.c.id))
+    async with app.state.db.session() as session:
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        trips, run_in_thread = [], driver._execute
+
+        async def counted(fn, *args, **kwargs):
+            trips.append(fn)
+            return await run_in_thread(fn, *args, **kwargs)
+
+        driver._execute = counted
+        try:
+            first, second, marked = await run_together(
+                session, (_INSERT, _row()), (_INSERT, _row(recipient="b@example.com")), (mark, {"r": "b@example.com"})
+            )
+        finally:
+            driver._execute = run_in_thread
+        assert len(trips) == 1 and marked == [second[0]] and first != second
+    async with app.state.db.session(write=False) as session:
+        statuses = {r.recipient: r.status for r in (await session.exec(select(OutgoingMail))).all()}
+        assert statuses == {"a@example.com": "pending", "b@example.com": "sent"}
+        with pytest.raises(ReadOnlySessionWrite):
+            await run_together(session, (mark, {"r": "a@example.com"}))
+    with pytest.raises(RuntimeError):
+        async with app.state.db.session() as session:
+            await run_together(session, (mark, {"r": "a@example.com"}))
+            raise RuntimeError("undo")
+    async with app.state.db.session(write=False) as session:
+        assert {r.status for r in (await session.exec(select(OutgoingMail))).all()} == {"pending", "sent"}

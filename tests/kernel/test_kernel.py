@@ -33,11 +33,11 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies():
     assert client_address(proxied, ["10.0.0.0/8"]) == "198.51.100.7"
 
 
-async def test_event_bus_delivers_to_subscribers_in_the_publishers_session(session):
-    bus, seen = EventBus(), []
+async def test_event_bus_delivers_to_subscribers_in_the_publishers_session_with_the_settings(session, settings):
+    bus, seen = EventBus(settings), []
 
-    async def record(event, event_session):
-        seen.append((event.source, event_session is session))
+    async def record(event, event_session, event_settings):
+        seen.append((event.source, event_session is session, event_settings is settings))
 
     bus.subscribe(LeadCaptured, record)
     await bus.publish(
@@ -45,14 +45,14 @@ async def test_event_bus_delivers_to_subscribers_in_the_publishers_session(sessi
                      consent_marketing=False, source="webinar:1"),
         session,
     )
-    assert seen == [("webinar:1", True)]
+    assert seen == [("webinar:1", True, True)]
 
 
-async def test_publishing_with_no_subscribers_is_harmless(session):
+async def test_publishing_with_no_subscribers_is_harmless(session, settings):
     """No handler for the event: nothing is called, nothing is written, and the publisher goes on."""
-    bus, called = EventBus(), []
+    bus, called = EventBus(settings), []
 
-    async def other(event, _session) -> None:
+    async def other(event, _session, _settings) -> None:
         called.append(event)
 
     bus.subscribe(UserRemoved, other)  # a subscriber to another event type only

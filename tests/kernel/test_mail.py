@@ -141,3 +141,24 @@ async def test_a_request_that_queued_mail_starts_delivery_once_it_commits_and_on
     assert (await client.post("/api/v1/test/mail/kept")).status_code == 200
     assert [m["To"] for m in mailbox.messages] == ["kept@example.com"]  # delivered by the time it answered
     assert set(await _rows(app)) == {"kept@example.com"}
+
+
+async def test_forget_recipient_removes_what_is_not_yet_delivered_to_that_address_only(app, mailbox):
+    from sqlalchemy import update
+
+    from shared.mail import forget_recipient
+
+    async with app.state.db.session() as session:
+        await queue_mail(session, build_message(app.state.settings, to="kept@example.com", subject="Hi", text="x"))
+    assert await deliver_due_mail(app.state.db, _mailer(app, {})) == 1
+    async with app.state.db.session() as session:
+        for recipient in ("gone@example.com", "gone@bücher.example", "kept@example.com", "failed@example.com"):
+            await queue_template(session, "test.any", recipient=recipient, params={})
+        await session.exec(update(OutgoingMail).where(OutgoingMail.recipient == "failed@example.com").values(status="failed"))
+    async with app.state.db.session() as session:
+        assert await forget_recipient(session, "gone@example.com") == 1
+        assert await forget_recipient(session, "gone@bücher.example") == 1  # stored in punycode
+        assert await forget_recipient(session, "failed@example.com") == 1
+    async with app.state.db.session(write=False) as session:
+        left = sorted((row.recipient, row.status) for row in (await session.exec(select(OutgoingMail))).all())
+    assert left == [("kept@example.com", "pending"), ("kept@example.com", "sent")]

@@ -124,3 +124,19 @@ def test_a_default_language_no_mail_is_written_in_is_refused_at_start(tmp_path):
     )
     with pytest.raises(RuntimeError, match=r"SUPPORTED_LANGUAGES starts with 'fr'.*webinars\.confirmation"):
         create_app(settings)
+
+
+async def test_many_mails_are_queued_in_one_statement_and_each_rendered_when_sent(app, mailbox, tmp_path):
+    template = _template(tmp_path / "mail_texts")
+    async with app.state.db.session() as session:
+        await template.queue_many(session, [])  # nothing to queue: nothing written
+        await template.queue_many(
+            session, [("ann@example.com", Greeting(name="Ada", language="de")), ("bob@bücher.example", Greeting(name="Bob"))]
+        )
+        rows = (await session.exec(select(OutgoingMail).order_by(OutgoingMail.id))).all()
+    assert [(r.recipient, r.template, r.params, r.status) for r in rows] == [
+        ("ann@example.com", "test.greeting", {"name": "Ada", "language": "de"}, "pending"),
+        ("bob@xn--bcher-kva.example", "test.greeting", {"name": "Bob", "language": None}, "pending"),
+    ]
+    assert await deliver_due_mail(app.state.db, Mailer(app.state.settings, {template.name: template})) == 2
+    assert sorted(m["Subject"] for m in mailbox.to("ann@example.com")) == ["Hallo Ada", "Hello Bob"]  # _load's address

@@ -148,8 +148,11 @@ async def test_downloads_are_counted_and_leads_listed_once_per_email(
 ):
     whitepaper = await create_whitepaper()
     await _download(client, whitepaper["id"], consent_marketing=False)
-    await _download(client, whitepaper["id"], email="ADA@example.com", company="Analytical Engines")
-    await _download(client, whitepaper["id"], email="grace@example.com", first_name="Grace", last_name="Hopper")
+    await _download(client, whitepaper["id"], email="ADA@example.com", company="Analytical Engines", consent_marketing=True)
+    await _download(
+        client, whitepaper["id"], email="grace@example.com", first_name="Grace", last_name="Hopper",
+        consent_marketing=True,
+    )
     detail = (await client.get(f"{BASE}/{whitepaper['id']}", headers=editor_headers)).json()
     assert detail["download_count"] == 3
 
@@ -236,7 +239,10 @@ async def test_downloads_are_rate_limited_per_client(app, client, create_whitepa
 
 async def test_csv_export_is_quoted_and_formula_safe(client, viewer_headers, create_whitepaper):
     whitepaper = await create_whitepaper()
-    await _download(client, whitepaper["id"], first_name='=HYPERLINK("http://evil")', last_name="+1", company="@SUM(A1)")
+    await _download(
+        client, whitepaper["id"], first_name='=HYPERLINK("http://evil")', last_name="+1", company="@SUM(A1)",
+        consent_marketing=True,
+    )
     await _download(client, whitepaper["id"], email="b@example.com", last_name="-2", company='Acme, "Inc"')
     response = await client.get(f"{BASE}/{whitepaper['id']}/downloads?format=csv", headers=viewer_headers)
     assert response.status_code == 200

@@ -1,7 +1,8 @@
 """Receives a multipart upload as a stream, to disk, stopping the moment it is too large.
 
 python-multipart parses; we only decide where each part's bytes go. The file part is
-hashed and counted as it arrives and never held in memory as a whole.
+hashed and counted as it arrives and never held in memory as a whole. Every slice that takes
+a file (media, whitepaper documents, contact imports) receives it here.
 """
 
 from __future__ import annotations
