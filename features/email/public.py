@@ -16,11 +16,14 @@ from features.email.models import Contact
 from features.email.schemas import LinkVisitorView
 from shared.config import SettingsDep
 from shared.db import ReadSession, WriteSession
-from shared.errors import error_responses
+from shared.errors import NotFound, error_responses
 from shared.link_pages import HEADERS, HTML_CONTENT, page_error_responses, wants_json
-from shared.ratelimit import public_write_limit
+from shared.ratelimit import RefusedAttemptLimit, public_write_limit
 
 router = APIRouter(prefix=PUBLIC_PREFIX, tags=["email"])
+# One-click unsubscribes (RFC 8058) come from mail providers' servers, many from one address: a
+# valid link is never throttled, only guessing is (refused links count against the limit).
+_refused_unsubscribes = RefusedAttemptLimit("email_unsubscribe_refused")
 
 LinkToken = Annotated[str, Path(min_length=1, max_length=1024, description="The token from the mail's link")]
 _PAGE = {200: {"content": HTML_CONTENT, "description": "A page with a button that POSTs; opening it changes nothing"},
@@ -64,12 +67,17 @@ async def show_unsubscribe_page(token: LinkToken, session: ReadSession, settings
 
 @router.post(
     "/unsubscribe/{token}", response_model=LinkVisitorView, responses=_DONE,
-    dependencies=[Depends(public_write_limit("email_unsubscribe"))],
     openapi_extra={"requestBody": {"required": False, "content": {"application/x-www-form-urlencoded": {
         "schema": {"type": "object", "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}}}
     }}}},
 )
 async def unsubscribe(token: LinkToken, request: Request, session: WriteSession, settings: SettingsDep) -> Response:
-    """Unsubscribe (the page's button, or a mail client's RFC 8058 one-click POST); idempotent."""
-    contact, changed = await contacts.unsubscribe(session, settings=settings, token=token)
+    """Unsubscribe (the page's button, or a mail client's RFC 8058 one-click POST); idempotent.
+    Only invalid links count against the rate limit."""
+    _refused_unsubscribes.check(request)
+    try:
+        contact, changed = await contacts.unsubscribe(session, settings=settings, token=token)
+    except NotFound:
+        _refused_unsubscribes.refused(request)
+        raise
     return _answer(request, contact, changed, pages.unsubscribed_page(contact))
