@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import DateTime, event
@@ -21,7 +21,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.dialect import python_casefold
+from shared.dialect import DriverTransaction, python_casefold, run_on_driver_thread
 
 # Set before any table exists so every constraint gets a stable name (Alembic batch mode needs them).
 SQLModel.metadata.naming_convention = {
@@ -126,22 +126,29 @@ class _WriterQueue:
     def held_by_current_task(self) -> bool:
         return self._lock.locked() and self._holder is asyncio.current_task()
 
+    async def take_turn(self) -> None:
+        """Waits for this process's write turn (raises NestedWriteSession if the task has it)."""
+        if self.held_by_current_task():
+            raise NestedWriteSession(
+                "this task already holds a writing session; pass that session down instead of opening another"
+            )
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        except TimeoutError:
+            # What SQLite itself says when busy_timeout runs out, so callers see one error.
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")) from None
+        finally:
+            self.waiting -= 1
+        self._holder = asyncio.current_task()
+
+    def give_turn_back(self) -> None:
+        self._holder = None
+        self._lock.release()
+
     async def begin(self, raw_connection: Any, mode: str, info: dict[str, Any]) -> None:
         if mode == "IMMEDIATE" and not info.get(self.HOLDS):
-            task = asyncio.current_task()
-            if self.held_by_current_task():
-                raise NestedWriteSession(
-                    "this task already holds a writing session; pass that session down instead of opening another"
-                )
-            self.waiting += 1
-            try:
-                await asyncio.wait_for(self._lock.acquire(), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-            except TimeoutError:
-                # What SQLite itself says when busy_timeout runs out, so callers see one error.
-                raise OperationalError(f"BEGIN {mode}", None, sqlite3.OperationalError("database is locked")) from None
-            finally:
-                self.waiting -= 1
-            self._holder = task
+            await self.take_turn()
             info[self.HOLDS] = True
         try:
             # BEGIN leaves no rows: its cursor needs no close (another trip); the GC finalizes it.
@@ -158,11 +165,11 @@ class _WriterQueue:
 
     def release(self, info: dict[str, Any]) -> None:
         if info.pop(self.HOLDS, False):
-            self._holder = None
-            self._lock.release()
+            self.give_turn_back()
 
 
 _WRITER_QUEUES: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
+_WRITER_QUEUE_OF: weakref.WeakKeyDictionary[Any, _WriterQueue] = weakref.WeakKeyDictionary()
 
 
 def holds_write_lock() -> bool:
@@ -177,6 +184,7 @@ def queued_writers() -> int:
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     writers = _WriterQueue()
+    _WRITER_QUEUE_OF[engine.sync_engine] = writers
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -289,8 +297,55 @@ class Database:
                 # A read commits too: a rollback would expire the objects it hands back.
                 await session.commit()
 
+    @asynccontextmanager
+    async def driver_writer(self) -> AsyncIterator[DriverWriter]:
+        """One pooled connection held for a loop of one-trip write transactions (SQLite only)."""
+        writers = _WRITER_QUEUE_OF.get(self.engine.sync_engine)
+        if writers is None:
+            raise NotImplementedError("one-trip transactions exist for SQLite only; use session() on this engine")
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            yield DriverWriter(raw.driver_connection, writers)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+T = TypeVar("T")
+
+
+class DriverWriter:
+    """Write transactions that each travel to the driver's thread in a single trip.
+
+    A session's transaction costs about 0.45 ms of CPU on top of its statements (a session, a
+    connection from the pool, BEGIN, COMMIT: each a hand-off between threads), ten times a small
+    transaction's own cost. The campaign sender's per-message transaction runs here instead: it
+    buys the campaign benchmark most of its ratio. It takes this process's write turn like any
+    writing session, runs `body` between BEGIN IMMEDIATE and COMMIT on aiosqlite's thread (ROLLBACK
+    if it raises) and raises the driver's own errors. `body` is plain synchronous code over
+    DriverStatements (shared/dialect.py): no ORM, no awaiting."""
+
+    def __init__(self, driver: Any, writers: _WriterQueue) -> None:
+        self._driver, self._writers = driver, writers
+
+    async def transaction(self, body: Callable[[DriverTransaction], T]) -> T:
+        await self._writers.take_turn()
+        try:
+            return await run_on_driver_thread(self._driver, _one_trip_transaction, body)
+        finally:
+            self._writers.give_turn_back()
+
+
+def _one_trip_transaction(connection: Any, body: Callable[[DriverTransaction], T]) -> T:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(DriverTransaction(connection))
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return result
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:

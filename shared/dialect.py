@@ -7,8 +7,8 @@ the migrations; no slice spells engine-specific SQL or matches driver messages i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Index, String, func, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -18,6 +18,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.functions import GenericFunction
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+T = TypeVar("T")
 
 # --- schema ------------------------------------------------------------------------------------
 
@@ -126,6 +128,8 @@ class DriverStatement:
     def __init__(self, statement: ClauseElement) -> None:
         self._compiled = statement.compile(dialect=_SQLITE)
         self.sql = self._compiled.string
+        if "POSTCOMPILE" in self.sql:  # an expanding IN (...) is rendered per execution, which this skips
+            raise ValueError("a DriverStatement cannot hold an expanding IN; spell it out with or_()")
         self._order: Sequence[str] = self._compiled.positiontup or ()
         self._processors = {
             name: bind.type.dialect_impl(_SQLITE).bind_processor(_SQLITE)
@@ -186,31 +190,38 @@ async def run_together(
     prepared = [(statement.sql, statement.parameters(values)) for statement, values in steps]
 
     def run(connection: Any) -> list[list[tuple[Any, ...]]]:
-        results = []
-        for sql, parameters in prepared:
-            cursor = connection.execute(sql, parameters)
-            try:
-                results.append(cursor.fetchall())
-            finally:
-                cursor.close()
-        return results
+        transaction = DriverTransaction(connection)
+        return [transaction.rows_of_sql(sql, parameters) for sql, parameters in prepared]
 
-    # aiosqlite runs every call as a function on its thread; this is one such function (pinned
-    # in constraints.txt; tests/kernel/test_driver.py checks it).
-    return await driver._execute(run, driver._conn)
+    return await run_on_driver_thread(driver, run)
 
 
-__all__ = [
-    "DriverStatement",
-    "casefold",
-    "driver_upsert",
-    "greatest",
-    "insert_or_update",
-    "is_database_locked",
-    "is_foreign_key_violation",
-    "localized_values",
-    "partial_index",
-    "partial_unique_index",
-    "python_casefold",
-    "run_together",
-]
+async def run_on_driver_thread(driver: Any, function: Callable[..., T], *arguments: Any) -> T:
+    """`function(sqlite3_connection, *arguments)` on the aiosqlite connection's own thread, one trip.
+
+    aiosqlite runs every call as a function on its thread; this hands it one such function
+    (its private `_execute`, pinned in constraints.txt; tests/kernel/test_driver.py checks it)."""
+    return await driver._execute(function, driver._conn, *arguments)
+
+
+class DriverTransaction:
+    """The statements of a one-trip transaction (shared/db.py's DriverWriter), run synchronously
+    on the driver's thread inside its BEGIN ... COMMIT."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def rows(self, statement: DriverStatement, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The statement's rows (say, from RETURNING)."""
+        return self.rows_of_sql(statement.sql, statement.parameters(values))
+
+    def run(self, statement: DriverStatement, values: dict[str, Any]) -> None:
+        """Runs a statement whose rows, if any, are not needed."""
+        self._connection.execute(statement.sql, statement.parameters(values)).close()
+
+    def rows_of_sql(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cursor = self._connection.execute(sql, parameters)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()

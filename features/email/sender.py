@@ -1,37 +1,41 @@
 """The campaign sender: every consenting recipient gets exactly one message.
 
-Per message, one short write transaction records the outcome of the message before it, claims
-the next recipient (pending -> sending, only while its campaign is sending and its contact still
-subscribed) and reserves its send slot (EMAIL_SEND_RATE across every process); then the message
-is rendered and handed to the SMTP server with no transaction open. A recipient is therefore
-marked `sent` right after the server accepted it and before the next message leaves.
+Per message, one short write transaction records the outcome of the message before it, confirms
+that the message about to go out may still go (its campaign sending, its contact subscribed),
+claims the recipient after it (pending -> sending) and reserves that one's send slot
+(EMAIL_SEND_RATE across every process). While that transaction runs, the message's envelope
+(MAIL FROM, RCPT TO) travels to the SMTP server; its content (DATA) goes only after the commit,
+and the next message is rendered while the server takes it. A recipient is therefore marked
+`sent` right after the server accepted it and before the next message's content leaves, and a
+pause, cancel, unsubscribe or erasure committed before that transaction is honoured.
 
 The one window: a process killed after the server accepted a message and before that mark is
 committed leaves its recipient `sending`. Once its claim lapses (CLAIM_LEASE) the next run sends
 it again, so that one person may get a second copy; each process has at most one such recipient,
-and nobody is ever skipped.
+and nobody is ever skipped. (The recipient claimed ahead is left `sending` too, but it was never
+sent: it gets its first copy when the claim lapses.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.message import Message
 from typing import Any
 
 import aiosmtplib
-from sqlalchemy import Float, String, bindparam, exists, literal_column, select, update
+from sqlalchemy import update
 
 from features.email.campaigns import start_due_campaigns
 from features.email.links import click_url, open_pixel_url, unsubscribe_url
-from features.email.models import Campaign, CampaignRecipient, Contact, EmailTemplate, SendPace
+from features.email.models import Campaign, CampaignRecipient, EmailTemplate
+from features.email.recipients import Claim, Outcome, Step, per_message, sending_campaign_ids
 from features.email.rendering import (
     RenderFailed,
     campaign_message,
@@ -41,126 +45,17 @@ from features.email.rendering import (
     track_links,
     with_open_pixel,
 )
-from shared.db import UTCDateTime
-from shared.dialect import DriverStatement, driver_upsert, greatest
+from shared.db import DriverWriter
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
 from shared.mail import Mailer, ascii_address, reset_or_drop
 
-logger = logging.getLogger("magnetiq.email.sender")
-
-CLAIM_LEASE = timedelta(seconds=90)  # longer than one message may take (the SMTP client's timeout is 30 s)
-MAX_ATTEMPTS = 5  # temporary failures of one recipient before it is given up
-PAUSE_AFTER_FAILURES = 20  # consecutive failures after which a campaign pauses itself
 RUN_SECONDS = 5.0  # a job run sends for this long, then hands the runner back (shutdown waits at most this)
-PACE = "campaigns"
 
-_recipients = CampaignRecipient.__table__.c
-_campaigns = Campaign.__table__.c
-_pace = SendPace.__table__.c
-_WHEN = UTCDateTime()
-
-# The statements of the per-message transaction run hundreds of times a second: compiled once
-# and run on the driver in one trip each (shared/dialect.py); they buy the campaign benchmark's ratio.
-# A message costs five trips: BEGIN, _MARK_SENT, _CLAIM_FIRST, _RESERVE_SLOT, COMMIT.
-
-
-def _lookup(model: Any, column: str, key: str) -> Any:
-    """`model.column` of the row the updated recipient's `key` points to, for a RETURNING clause.
-
-    Written out: SQLAlchemy renders the names inside RETURNING without their tables, which
-    would leave the correlation to SQL's scoping rules and the tables' column names."""
-    table, recipients = model.__table__.name, CampaignRecipient.__table__.name
-    sql = f"(SELECT {table}.{column} FROM {table} WHERE {table}.id = {recipients}.{key})"  # noqa: S608 (names from the models)
-    return literal_column(sql)
-
-
-def _claim_statement(campaign_id: Any) -> DriverStatement:
-    """Claims the next due recipient of the campaign `campaign_id` (a value or a subquery) while
-    that campaign is sending. The contact comes back with the claim in the same trip, one trip
-    fewer per message (it buys the campaign benchmark's ratio); an erased contact comes as NULLs."""
-    return DriverStatement(
-        update(CampaignRecipient.__table__)
-        .where(
-            _recipients.id == select(_recipients.id).where(
-                _recipients.campaign_id == campaign_id, _recipients.status == "pending",
-                _recipients.next_attempt_at <= bindparam("now", type_=_WHEN),
-            ).order_by(_recipients.id).limit(1).scalar_subquery(),
-            exists().where(_campaigns.id == _recipients.campaign_id, _campaigns.status == "sending"),
-        )
-        .values(
-            status="sending", claimed_by=bindparam("worker", type_=String),
-            claimed_until=bindparam("until", type_=_WHEN),
-        )
-        .returning(
-            _recipients.id, _recipients.campaign_id, _recipients.contact_id, _recipients.attempts,
-            *(_lookup(Contact, column, "contact_id")
-              for column in ("email", "first_name", "last_name", "company", "language", "status")),
-        )
-    )
-
-
-_CLAIM = _claim_statement(bindparam("campaign_id"))
-# The first campaign the loop over _SENDING_CAMPAIGNS would try, chosen inside the claim: while
-# it has due recipients (nearly always) a message needs no trip to list the campaigns (it buys
-# the campaign benchmark's ratio). When it finds nothing, the loop runs as before.
-_CLAIM_FIRST = _claim_statement(
-    select(_campaigns.id).where(_campaigns.status == "sending").order_by(_campaigns.id).limit(1).scalar_subquery()
-)
-# The campaigns a claim may come from, in the order they are served; one trip to the driver
-# instead of the ORM's four (it buys the campaign benchmark's ratio).
-_SENDING_CAMPAIGNS = DriverStatement(
-    select(_campaigns.id).where(_campaigns.status == "sending").order_by(_campaigns.id)
-)
-# Marks a message sent and reads its campaign's failure count under the same write lock: the
-# reset below is then needed only when there is something to reset, one trip fewer per message
-# (it buys the campaign benchmark's ratio).
-_MARK_SENT = DriverStatement(
-    update(CampaignRecipient.__table__)
-    .where(_recipients.id == bindparam("recipient_id"), _recipients.claimed_by == bindparam("worker", type_=String))
-    .values(status="sent", sent_at=bindparam("now", type_=_WHEN), attempts=_recipients.attempts + 1,
-            claimed_by=None, claimed_until=None, last_error=None)
-    .returning(_lookup(Campaign, "consecutive_failures", "campaign_id"))
-)
-_RESET_FAILURES = DriverStatement(
-    update(Campaign.__table__)
-    .where(_campaigns.id == bindparam("campaign_id"), _campaigns.consecutive_failures > 0)
-    .values(consecutive_failures=0)
-)
-_RESERVE_SLOT = DriverStatement(
-    driver_upsert(SendPace.__table__)
-    .values(name=PACE, next_slot=bindparam("now", type_=Float) + bindparam("interval", type_=Float))
-    .on_conflict_do_update(
-        index_elements=["name"],
-        set_={
-            "next_slot": greatest(_pace.next_slot, bindparam("now", type_=Float)) + bindparam("interval", type_=Float)
-        },
-    )
-    .returning(_pace.next_slot)
-)
-
-
-@dataclass(frozen=True)
-class Claim:
-    recipient_id: int
-    campaign_id: int
-    contact_id: int
-    attempts: int
-    contact: dict[str, Any]
-    slot: float  # time.time() at which this message may leave
-
-
-@dataclass(frozen=True)
-class Outcome:
-    kind: str  # "sent", "retry" (temporary failure) or "failed" (permanent: the contact bounced)
-    error: str | None = None
+__all__ = ["SEND_CAMPAIGNS_JOB", "CampaignSender", "classify", "send_campaigns"]
 
 
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(60 * 2 ** (attempts - 1), 3600))
 
 
 def classify(exc: BaseException) -> Outcome:
@@ -175,16 +70,64 @@ def classify(exc: BaseException) -> Outcome:
     return Outcome("retry", reply)
 
 
-def _subscribed_contact(contact_id: int | None, row: list[Any]) -> dict[str, Any] | None:
-    """The claimed recipient's contact (as _CLAIM returns it), or None unless it is still subscribed."""
-    email, first_name, last_name, company, language, status = row
-    if contact_id is None or status != "subscribed":
+class _Connection:
+    """The sender's SMTP connection, driven a step at a time so that a message's envelope (MAIL
+    FROM, RCPT TO) travels while the previous message's outcome is being committed, and its
+    content (DATA) only after that commit: the pipelining buys the campaign benchmark its ratio."""
+
+    def __init__(self, mailer: Mailer, settings: Any) -> None:
+        self.mailer, self.sender = mailer, settings.smtp_from_email
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def open_envelope(self, recipient: str, size: int) -> BaseException | None:
+        """MAIL FROM and RCPT TO for one message; the error, if the server or the network refused."""
+        try:
+            if self.client is None or not self.client.is_connected:
+                self.client = self.mailer.client()
+                await self.client.connect()
+            client = self.client
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            options = [f"size={size}"] if client.supports_extension("size") else []
+            await client.mail(self.sender, options=options)
+            await client.rcpt(recipient)
+        except Exception as exc:
+            return exc
         return None
-    return {"email": email, "first_name": first_name, "last_name": last_name, "company": company, "language": language}
+
+    async def send_content(self, message: bytes) -> BaseException | None:
+        """DATA: when it returns None, the server has accepted the message."""
+        assert self.client is not None
+        try:
+            await self.client.data(message)
+        except Exception as exc:
+            return exc
+        return None
+
+    async def abandon_envelope(self) -> None:
+        """Nothing of the open transaction is delivered (RSET, or a new connection next time)."""
+        self.client = await reset_or_drop(self.client)
+
+    async def close(self) -> None:
+        if self.client is not None and self.client.is_connected:
+            with contextlib.suppress(Exception):
+                await self.client.quit()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    claim: Claim
+    recipient: str  # the address as SMTP carries it
+    content: bytes
 
 
 class CampaignSender:
-    """One sending process's loop over every campaign that is sending."""
+    """One sending process's loop over every campaign that is sending.
+
+    Two recipients at most are claimed by a process at once: the message on its way to the
+    server and the next one, claimed and rendered while the first travels. The next message's
+    content goes out only after the transaction that records the previous outcome has committed
+    and confirmed that the campaign still sends and the contact is still subscribed."""
 
     def __init__(self, context: JobContext, *, worker_id: str | None = None) -> None:
         self.context = context
@@ -192,147 +135,107 @@ class CampaignSender:
         self.mailer = Mailer(context.settings)
         self.worker = worker_id or _worker_id()
         self._templates: dict[int, tuple[str, EmailTemplate, bool, bool]] = {}
+        self._writer: DriverWriter | None = None
 
     async def run(self, seconds: float = RUN_SECONDS) -> bool:
         """Sends for about `seconds`; returns whether work is left that is already due."""
         deadline = time.monotonic() + seconds
         await self._release_lapsed_claims()
-        client: aiosmtplib.SMTP | None = None
-        previous: tuple[Claim, Outcome] | None = None
+        connection = _Connection(self.mailer, self.settings)
+        async with self.context.database.driver_writer() as self._writer:
+            return await self._run(connection, deadline)
+
+    async def _run(self, connection: _Connection, deadline: float) -> bool:
+        outcomes: list[tuple[Claim, Outcome]] = []  # known, not yet recorded
+        unsent: list[Claim] = []  # claimed by this run and certainly not handed to the server
         try:
-            while True:
-                claim, previous = await self._record_and_claim(previous), None
-                if claim is None:
-                    return False
+            current = await self._next_prepared(await self._claim_ahead(outcomes, unsent), outcomes, unsent)
+            while current is not None:
+                envelope = asyncio.create_task(connection.open_envelope(current.recipient, len(current.content)))
                 try:
-                    message = await self._message(claim)
-                except RenderFailed as failed:
-                    # This contact's values break the template (the check on save tried the sample
-                    # only): tried again later like a temporary failure, so that a template broken
-                    # for everyone pauses the campaign and loses nobody, rather than the run ending
-                    # here with the recipient claimed, to be claimed and fail again forever.
-                    outcome = Outcome("retry", f"template: {failed}"[:480])
+                    confirmed, ahead = await self._record_and_claim(
+                        outcomes, confirm=current.claim, claim_next=time.monotonic() < deadline
+                    )
+                except BaseException:
+                    envelope.cancel()
+                    raise
+                refused = await envelope
+                if ahead is not None:
+                    unsent.append(ahead)
+                following: Prepared | None = None
+                if not confirmed:  # paused, cancelled or unsubscribed meanwhile: given back, not sent
+                    unsent.remove(current.claim)
+                    await connection.abandon_envelope()
                 else:
-                    await asyncio.sleep(max(0.0, claim.slot - time.time()))
-                    outcome, client = await self._deliver(client, claim, message)
-                previous = (claim, outcome)
-                if time.monotonic() >= deadline:
-                    return True
+                    if refused is None:
+                        await asyncio.sleep(max(0.0, current.claim.slot - time.time()))
+                    # From here on the server may have it while its claim says `sending`: the one window.
+                    unsent.remove(current.claim)
+                    if refused is None:
+                        delivery = asyncio.create_task(connection.send_content(current.content))
+                        await asyncio.sleep(0)  # the content is on its way before this thread renders the next one
+                        try:
+                            following = await self._next_prepared(ahead, outcomes, unsent)
+                            ahead = None
+                        finally:
+                            refused = await delivery
+                            outcomes.append((current.claim, Outcome("sent") if refused is None else classify(refused)))
+                    else:
+                        outcomes.append((current.claim, classify(refused)))
+                    if refused is not None:
+                        await connection.abandon_envelope()
+                if ahead is not None:
+                    following = await self._next_prepared(ahead, outcomes, unsent)
+                if following is None and time.monotonic() < deadline:
+                    # Nothing was left to claim ahead: record this outcome and look once more,
+                    # which also finishes a campaign whose last message this was.
+                    following = await self._next_prepared(await self._claim_ahead(outcomes, unsent), outcomes, unsent)
+                current = following
+            return time.monotonic() >= deadline
         finally:
-            if previous is not None:
-                await self._record_and_claim(previous, claim_next=False)
-            if client is not None and client.is_connected:
-                with contextlib.suppress(Exception):
-                    await client.quit()
+            await self._record_and_claim(outcomes, confirm=None, claim_next=False, release=tuple(unsent))
+            await connection.close()
 
     # --- the per-message transaction ------------------------------------------------------------
 
-    async def _record_and_claim(
-        self, previous: tuple[Claim, Outcome] | None, *, claim_next: bool = True
-    ) -> Claim | None:
-        now = self.context.clock()
-        async with self.context.database.session() as session:
-            if previous is not None:
-                await self._record(session, *previous, now=now)
-            if not claim_next:
-                return None
-            claim_values = {"now": now, "worker": self.worker, "until": now + CLAIM_LEASE}
-            claim = await self._claim(session, _CLAIM_FIRST, claim_values)
-            if claim is not None:
-                return claim
-            for campaign_id in await self._sending_campaigns(session):
-                claim = await self._claim(session, _CLAIM, {**claim_values, "campaign_id": campaign_id})
-                if claim is not None:
-                    return claim
-                await self._finish_if_done(session, campaign_id, now)
+    async def _next_prepared(
+        self, claim: Claim | None, outcomes: list[tuple[Claim, Outcome]], unsent: list[Claim]
+    ) -> Prepared | None:
+        """`claim`'s message, or the next claim's when one does not render (its outcome noted)."""
+        while claim is not None:
+            prepared = await self._prepare(claim, outcomes)
+            if prepared is not None:
+                return prepared
+            unsent.remove(claim)
+            claim = await self._claim_ahead(outcomes, unsent)
         return None
 
-    async def _claim(self, session: Any, statement: DriverStatement, values: dict[str, Any]) -> Claim | None:
-        """The next recipient `statement` claims whose contact is still subscribed (the others are
-        skipped on the way), with its send slot; None when it claims nobody."""
-        while True:
-            claimed = await statement.fetchall(session, values)
-            if not claimed:
-                return None
-            recipient_id, campaign_id, contact_id, attempts, *contact_row = claimed[0]
-            contact = _subscribed_contact(contact_id, contact_row)
-            if contact is None:  # unsubscribed, bounced or erased since the list was frozen
-                await self._skip(session, recipient_id, "contact no longer subscribed")
-                continue
-            slot = await self._reserve_slot(session)
-            return Claim(recipient_id, campaign_id, contact_id, attempts, contact, slot)
+    async def _claim_ahead(self, outcomes: list[tuple[Claim, Outcome]], unsent: list[Claim]) -> Claim | None:
+        _, claim = await self._record_and_claim(outcomes, confirm=None, claim_next=True)
+        if claim is not None:
+            unsent.append(claim)
+        return claim
 
-    async def _sending_campaigns(self, session: Any) -> list[int]:
-        return [row[0] for row in await _SENDING_CAMPAIGNS.fetchall(session, {})]
-
-    async def _reserve_slot(self, session: Any) -> float:
-        interval = 1.0 / self.settings.email_send_rate
-        [(next_slot,)] = await _RESERVE_SLOT.fetchall(session, {"now": time.time(), "interval": interval})
-        return float(next_slot) - interval
-
-    async def _skip(self, session: Any, recipient_id: int, reason: str) -> None:
-        await session.exec(
-            update(CampaignRecipient).where(CampaignRecipient.id == recipient_id)
-            .values(status="skipped", last_error=reason, claimed_by=None, claimed_until=None)
+    async def _record_and_claim(
+        self, outcomes: list[tuple[Claim, Outcome]], *, confirm: Claim | None, claim_next: bool,
+        release: tuple[Claim, ...] = (),
+    ) -> tuple[bool, Claim | None]:
+        """One transaction (features/email/recipients.py): records `outcomes` (emptying the list),
+        confirms `confirm`, gives back `release` and claims the next recipient when asked."""
+        assert self._writer is not None
+        step = Step(
+            worker=self.worker, now=self.context.clock(), send_interval=1.0 / self.settings.email_send_rate,
+            outcomes=tuple(outcomes), confirm=confirm, release=release, claim_next=claim_next,
         )
-
-    async def _record(self, session: Any, claim: Claim, outcome: Outcome, *, now: datetime) -> None:
-        if outcome.kind == "sent":
-            marked = await _MARK_SENT.fetchall(
-                session, {"recipient_id": claim.recipient_id, "worker": self.worker, "now": now}
-            )
-            if not marked or marked[0][0]:  # failures counted since the last success (or the claim was lost)
-                await _RESET_FAILURES.execute(session, {"campaign_id": claim.campaign_id})
-            return
-        attempts = claim.attempts + 1
-        values: dict[str, Any] = {
-            "attempts": attempts, "last_error": outcome.error, "claimed_by": None, "claimed_until": None,
-        }
-        if outcome.kind == "failed":
-            values |= {"status": "failed", "bounced_at": now}
-            await session.exec(
-                update(Contact).where(Contact.id == claim.contact_id, Contact.status == "subscribed")
-                .values(status="bounced", updated_at=now)
-            )
-        elif attempts >= MAX_ATTEMPTS:
-            values |= {"status": "failed"}
-        else:
-            values |= {"status": "pending", "next_attempt_at": now + _backoff(attempts)}
-        await session.exec(
-            update(CampaignRecipient)
-            .where(CampaignRecipient.id == claim.recipient_id, CampaignRecipient.claimed_by == self.worker)
-            .values(**values)
-        )
-        await self._count_failure(session, claim.campaign_id, outcome.error or "", now)
-
-    async def _count_failure(self, session: Any, campaign_id: int, error: str, now: datetime) -> None:
-        campaign = await session.get(Campaign, campaign_id)
-        if campaign is None:
-            return
-        campaign.consecutive_failures += 1
-        if campaign.consecutive_failures >= PAUSE_AFTER_FAILURES and campaign.status == "sending":
-            campaign.status, campaign.updated_at = "paused", now
-            campaign.status_reason = (
-                f"paused itself after {campaign.consecutive_failures} failed messages in a row; last: {error}"
-            )[:500]
-            logger.warning("campaign paused after consecutive failures", extra={"campaign_id": campaign_id})
-        session.add(campaign)
-
-    async def _finish_if_done(self, session: Any, campaign_id: int, now: datetime) -> None:
-        await session.exec(
-            update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.status == "sending")
-            .where(
-                ~exists().where(_recipients.campaign_id == campaign_id, _recipients.status.in_(("pending", "sending")))
-            )
-            .values(status="sent", finished_at=now, updated_at=now)
-        )
+        result = await self._writer.transaction(lambda transaction: per_message(transaction, step))
+        outcomes.clear()
+        return result
 
     async def _release_lapsed_claims(self) -> None:
         """Recipients left `sending` by a process that died go back to pending (the one window)."""
         now = self.context.clock()
         async with self.context.database.session() as session:
-            for campaign_id in await self._sending_campaigns(session):
+            for campaign_id in await sending_campaign_ids(session):
                 await session.exec(
                     update(CampaignRecipient)
                     .where(CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.status == "sending")
@@ -376,18 +279,18 @@ class CampaignSender:
             campaign_id=claim.campaign_id,
         )
 
-    async def _deliver(
-        self, client: aiosmtplib.SMTP | None, claim: Claim, message: Message
-    ) -> tuple[Outcome, aiosmtplib.SMTP | None]:
+    async def _prepare(self, claim: Claim, outcomes: list[tuple[Claim, Outcome]]) -> Prepared | None:
+        """The claimed recipient's message, ready to send; None (its outcome noted) when it does not render."""
         try:
-            if client is None or not client.is_connected:
-                client = self.mailer.client()
-                await client.connect()
-            recipient = ascii_address(claim.contact["email"])
-            await client.sendmail(self.settings.smtp_from_email, [recipient], message_bytes(message))
-        except Exception as exc:
-            return classify(exc), await reset_or_drop(client)
-        return Outcome("sent"), client
+            message = await self._message(claim)
+        except RenderFailed as failed:
+            # This contact's values break the template (the check on save tried the sample
+            # only): tried again later like a temporary failure, so that a template broken for
+            # everyone pauses the campaign and loses nobody, rather than the run ending here with
+            # the recipient claimed, to be claimed and fail again forever.
+            outcomes.append((claim, Outcome("retry", f"template: {failed}"[:480])))
+            return None
+        return Prepared(claim, ascii_address(claim.contact["email"]), message_bytes(message))
 
 
 async def send_campaigns(context: JobContext) -> object:

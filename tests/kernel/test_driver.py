@@ -96,3 +96,69 @@ async def test_statements_run_together_in_order_in_one_trip_and_roll_back_with_t
             raise RuntimeError("undo")
     async with app.state.db.session(write=False) as session:
         assert {r.status for r in (await session.exec(select(OutgoingMail))).all()} == {"pending", "sent"}
+
+
+async def test_a_one_trip_transaction_commits_in_one_trip_and_rolls_back_when_its_body_raises(app):
+    from sqlalchemy import update
+
+    mark = DriverStatement(update(OUTBOX).where(OUTBOX.c.recipient == bindparam("r")).values(status="sent"))
+    async with app.state.db.driver_writer() as writer:
+        driver, trips = writer._driver, []
+        run_in_thread = driver._execute
+
+        async def counted(fn, *args, **kwargs):
+            trips.append(fn)
+            return await run_in_thread(fn, *args, **kwargs)
+
+        driver._execute = counted
+        try:
+            [(new_id,)] = await writer.transaction(lambda tx: tx.rows(_INSERT, _row()))
+        finally:
+            driver._execute = run_in_thread
+        assert len(trips) == 1  # BEGIN, the statement and COMMIT travel together
+
+        def fails(tx):
+            tx.run(mark, {"r": "a@example.com"})
+            raise LookupError("undo")
+
+        with pytest.raises(LookupError):
+            await writer.transaction(fails)
+        # The connection is usable again after the rollback.
+        await writer.transaction(lambda tx: tx.run(_INSERT, _row(recipient="b@example.com")))
+    async with app.state.db.session(write=False) as session:
+        rows = {r.recipient: (r.id, r.status) for r in (await session.exec(select(OutgoingMail))).all()}
+    assert rows["a@example.com"] == (new_id, "pending") and rows["b@example.com"][1] == "pending"
+
+
+async def test_a_one_trip_transaction_takes_the_processes_write_turn(app):
+    import asyncio
+
+    from shared.db import NestedWriteSession, queued_writers
+
+    order = []
+    async with app.state.db.driver_writer() as writer:
+        async with app.state.db.session() as session:
+            await _INSERT.fetchall(session, _row())  # this task holds the write turn now
+            with pytest.raises(NestedWriteSession):
+                await writer.transaction(lambda tx: None)
+
+        async def writing_session():
+            async with app.state.db.session() as session:
+                await _INSERT.fetchall(session, _row(recipient="s@example.com"))
+                order.append("session")
+                await asyncio.sleep(0.05)
+                order.append(f"{queued_writers()} queued")  # the one-trip transaction waits its turn here
+            order.append("session done")
+
+        task = asyncio.create_task(writing_session())
+        await asyncio.sleep(0.01)
+        await writer.transaction(lambda tx: order.append("one trip"))
+        await task
+    assert order == ["session", "1 queued", "session done", "one trip"]
+
+
+def test_an_expanding_in_is_refused_when_the_statement_is_built():
+    from sqlalchemy import update
+
+    with pytest.raises(ValueError, match="expanding IN"):
+        DriverStatement(update(OUTBOX).where(OUTBOX.c.status.in_(("a", "b"))).values(status="sent"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -42,6 +43,8 @@ class ProgrammableSmtp:
     temporary: Counter[str] = field(default_factory=Counter)  # address -> 451s still to answer
     refuse_all_temporarily: bool = False
     permanent: set[str] = field(default_factory=set)
+    # Called (on the server's thread) with each message's first recipient before it is accepted.
+    while_receiving: Callable[[str], None] | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
         if address in self.permanent:
@@ -57,6 +60,8 @@ class ProgrammableSmtp:
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.while_receiving is not None:
+            self.while_receiving(envelope.rcpt_tos[0])
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
         self.received_at.append(time.monotonic())
         return "250 Message accepted for delivery"

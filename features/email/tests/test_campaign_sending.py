@@ -7,8 +7,8 @@ from urllib.parse import urlparse
 from sqlalchemy import update
 from sqlmodel import select
 
-from features.email.models import CampaignRecipient, Contact
-from features.email.sender import PAUSE_AFTER_FAILURES
+from features.email.models import Campaign, CampaignRecipient, Contact
+from features.email.recipients import PAUSE_AFTER_FAILURES
 from features.email.tests.campaign_helpers import BASE, seed_contacts, send_all, sender_for
 
 
@@ -163,6 +163,37 @@ async def test_an_unsubscribe_or_erasure_during_a_send_is_honoured(app, client, 
         rows = (await session.exec(select(CampaignRecipient).order_by(CampaignRecipient.id))).all()
     assert [r.status for r in rows] == ["sent", "skipped", "skipped", "sent"]
     assert rows[2].contact_id is None  # the erased person is gone from the list too
+
+
+async def test_an_unsubscribe_while_the_next_message_is_claimed_and_rendered_is_honoured(
+    app, client, editor_headers, smtp, create_campaign
+):
+    # The sender claims and renders the next recipient while the server takes the current
+    # message; it confirms that recipient right before its content leaves.
+    import sqlite3
+
+    from shared.db import sqlite_file_path
+
+    await seed_contacts(app, 3)
+    campaign = await create_campaign()
+    await _start(client, editor_headers, campaign["id"])
+
+    def unsubscribe_the_next(address: str) -> None:
+        if address == "person0@example.com":  # person1 is claimed by now; a second writer unsubscribes it
+            with sqlite3.connect(sqlite_file_path(app.state.settings.database_url), timeout=15) as other:
+                other.execute("UPDATE email_contacts SET status = 'unsubscribed' WHERE email = 'person1@example.com'")
+
+    smtp.while_receiving = unsubscribe_the_next
+    await send_all(app)
+
+    assert sorted(smtp.count_by_recipient()) == ["person0@example.com", "person2@example.com"]
+    async with app.state.db.session(write=False) as session:
+        rows = (await session.exec(select(CampaignRecipient).order_by(CampaignRecipient.id))).all()
+    assert [(r.status, r.last_error) for r in rows] == [
+        ("sent", None), ("skipped", "contact no longer subscribed"), ("sent", None),
+    ]
+    async with app.state.db.session(write=False) as session:
+        assert (await session.get(Campaign, campaign["id"])).status == "sent"
 
 
 async def test_the_send_rate_spaces_messages(app, client, editor_headers, smtp, create_campaign):
