@@ -22,7 +22,7 @@ from magnetiq.registry import metadata
 from shared.config import Settings
 from shared.db import sqlite_file_path
 from shared.permissions import Role
-from tests.factories import build_schema, free_port, make_user, mint_headers
+from tests.factories import build_schema, free_port, make_user, mint_headers, release_framework_caches
 
 
 @dataclass
@@ -51,6 +51,13 @@ class MailRecorder:
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture(autouse=True)
+def _free_the_apps_of_each_test() -> Iterator[None]:
+    """Without it every app a test builds stays in memory (tests/test_harness.py)."""
+    yield
+    release_framework_caches()
 
 
 @pytest.fixture
