@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sqlite3
+from functools import cache
 from http import HTTPStatus
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import Schema
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -175,11 +180,45 @@ def error_body(code: str, message: str, field: str | None = None, details: list 
     }
 
 
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorResponse"
+
+
 def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries declaring each status with the error envelope."""
+    """OpenAPI `responses=` entries declaring each status with the error envelope, as application/json
+    whatever the route's own 200 is (an HTML page's errors are the JSON envelope too).
+
+    The envelope is referenced, not given as `model`: FastAPI builds a pydantic adapter for every
+    `model` of every route in every app it builds (400 of them per app for this one envelope, most
+    of what an app's first request costs); `declare_error_envelope` puts it in the document once.
+    """
     return {
-        code: {"model": ErrorResponse, "description": HTTPStatus(code).phrase} for code in status_codes
+        code: {
+            "description": HTTPStatus(code).phrase,
+            "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}},
+        }
+        for code in status_codes
     }
+
+
+@cache
+def _error_envelope_definitions() -> dict[str, dict[str, Any]]:
+    """ErrorResponse and ErrorDetail as FastAPI writes a model's components (through its Schema
+    model, which drops nulls and orders keys), examples as pydantic makes them (nulls kept: examples.py)."""
+    _, definitions = models_json_schema([(ErrorResponse, "serialization")], ref_template="#/components/schemas/{model}")
+    components = {}
+    for name, definition in definitions["$defs"].items():
+        component = jsonable_encoder(Schema.model_validate(definition), by_alias=True, exclude_none=True)
+        if "examples" in definition:
+            component["examples"] = definition["examples"]
+        components[name] = component
+    return components
+
+
+def declare_error_envelope(openapi: dict[str, Any]) -> None:
+    """Adds ErrorResponse and what it holds to the document's components (sorted, as FastAPI sorts them)."""
+    components = openapi.setdefault("components", {})
+    schemas = {**components.get("schemas", {}), **copy.deepcopy(_error_envelope_definitions())}
+    components["schemas"] = dict(sorted(schemas.items()))
 
 
 _HTTP_CODES = {

@@ -7,8 +7,6 @@ POSTs back to the same URL. Every value is escaped here or by the caller, as eac
 from __future__ import annotations
 
 from html import escape
-from http import HTTPStatus
-from typing import Any
 
 from starlette.requests import Request
 
@@ -46,16 +44,8 @@ def post_button(label: str) -> str:
     return f'<form method="post"><button type="submit">{escape(label)}</button></form>'
 
 
-# OpenAPI: a page route's 200 is HTML, its errors the JSON envelope (FastAPI would file a `model`
-# under the route's text/html).
+# OpenAPI: a page route's 200 is HTML; its errors are the JSON envelope (`error_responses`).
 HTML_CONTENT = {"text/html": {"schema": {"type": "string"}}}
-
-
-def page_error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """Error entries for a route that answers HTML: the envelope, as application/json."""
-    schema = {"$ref": "#/components/schemas/ErrorResponse"}
-    return {code: {"description": HTTPStatus(code).phrase, "content": {"application/json": {"schema": schema}}}
-            for code in codes}
 
 
 def wants_json(request: Request) -> bool:

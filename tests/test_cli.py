@@ -1,8 +1,17 @@
-"""The `magnetiq` console script, run as operators run it: a subprocess with settings in the environment."""
+"""The `magnetiq` console script, with settings in the environment as operators give them.
+
+Commands run in this process through the script's entry point (`Workspace.call`: the same
+environment, working directory, output and exit status, without paying for a new interpreter
+each time; a server or worker started by mistake is an error there, not a process that never
+ends). Whatever needs a process of its own (serving, working, the mail sink, signals) runs the
+real script (`Workspace.run`, `subprocess.Popen`).
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import secrets
 import signal
@@ -12,8 +21,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -21,9 +31,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from alembic import command as alembic_command
 
+from magnetiq import cli
+from shared import security
 from shared.config import DEV_SECRET_KEY, MIN_PRODUCTION_SECRET_LENGTH, Settings
+from shared.jobs import JobRunner
 from shared.migrations import alembic_config, head_revision
 from tests.factories import free_port
 
@@ -47,10 +61,65 @@ class Workspace:
     env: dict[str, str]
 
     def run(self, *args: str, timeout: float = COMMAND_TIMEOUT, **env: str) -> subprocess.CompletedProcess[str]:
+        """The console script in a process of its own."""
         return subprocess.run(
             [str(MAGNETIQ), *args], cwd=self.root, env={**self.env, **env},
             capture_output=True, text=True, timeout=timeout, check=False,
         )
+
+    def call(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """What `run` gives, from the script's entry point called in this process."""
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with _like_a_new_process(self.root, {**self.env, **env}), redirect_stdout(stdout), redirect_stderr(stderr):
+            try:
+                cli.main(list(args))
+                returncode = 0
+            except SystemExit as exit_:
+                returncode = _exit_status(exit_.code)
+            except Exception:
+                traceback.print_exc()
+                returncode = 1
+        return subprocess.CompletedProcess([str(MAGNETIQ), *args], returncode, stdout.getvalue(), stderr.getvalue())
+
+
+def _started(what: str):
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError(f"the command started {what} instead of refusing")
+
+    return refuse
+
+
+def _exit_status(code: object) -> int:
+    """What the interpreter makes of `sys.exit(code)`: None is 0, a message goes to stderr with status 1."""
+    if code is None or isinstance(code, int):
+        return code or 0
+    print(code, file=sys.stderr)
+    return 1
+
+
+@contextmanager
+def _like_a_new_process(cwd: Path, env: dict[str, str]) -> Iterator[None]:
+    """This process as a new one would start: only `env` in the environment, `cwd` as its directory
+    (no .env of the caller's), logging unconfigured; the password hashing it picks is put back after.
+    Serving and running jobs raise: a command that should have refused to start fails at once."""
+    saved_env, saved_cwd, saved_hasher = dict(os.environ), Path.cwd(), security._hasher
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    root.handlers[:], root.level = [], logging.WARNING
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(uvicorn, "run", _started("a server"))
+            patch.setattr(JobRunner, "run_forever", _started("the worker"))
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        root.handlers[:], root.level = saved_handlers, saved_level
+        security._hasher = saved_hasher
 
 
 def make_workspace(root: Path, db: Path | None = None) -> Workspace:
@@ -100,9 +169,9 @@ class Seeded:
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     """A database migrated and given its first admin by the CLI, shared by tests that do not change it."""
     workspace = make_workspace(tmp_path_factory.mktemp("seeded"))
-    upgrade = workspace.run("db", "upgrade")
+    upgrade = workspace.call("db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    created = workspace.run(
+    created = workspace.call(
         "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, "--first-name", "Ada", "--last-name", "Admin"
     )
     return Seeded(workspace=workspace, create_admin=created)
@@ -112,7 +181,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
-    result = make_workspace(tmp_path).run("--help")
+    result = make_workspace(tmp_path).call("--help")
     assert result.returncode == 0, result.stderr
     for name in ("serve", "db", "create-admin", "worker", "backup", "mail-sink"):
         assert name in result.stdout
@@ -121,7 +190,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
 def test_db_upgrade_creates_the_database_at_head(tmp_path: Path) -> None:
     workspace = make_workspace(tmp_path, db=tmp_path / "data" / "cli.db")  # a parent directory that does not exist
 
-    result = workspace.run("db", "upgrade")
+    result = workspace.call("db", "upgrade")
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -129,7 +198,7 @@ def test_db_upgrade_creates_the_database_at_head(tmp_path: Path) -> None:
     assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     assert table_names(workspace.db) >= APP_TABLES
 
-    again = workspace.run("db", "upgrade")  # every deploy runs it; a database at head is left alone
+    again = workspace.call("db", "upgrade")  # every deploy runs it; a database at head is left alone
     assert again.returncode == 0, again.stderr
     assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
 
@@ -158,7 +227,7 @@ def test_create_admin_stores_an_active_admin(seeded: Seeded) -> None:
 @pytest.mark.parametrize("password", ["short-pw", "elevenchars"])
 def test_create_admin_refuses_a_short_password(seeded: Seeded, password: str) -> None:
     email = f"{password}@example.com"
-    result = seeded.workspace.run("create-admin", "--email", email, "--password", password)
+    result = seeded.workspace.call("create-admin", "--email", email, "--password", password)
 
     assert_refused(result, "12 characters")
     assert query(seeded.workspace.db, "SELECT count(*) FROM admin_users WHERE email = ?", email) == [(0,)]
@@ -166,7 +235,7 @@ def test_create_admin_refuses_a_short_password(seeded: Seeded, password: str) ->
 
 @pytest.mark.parametrize("email", [ADMIN_EMAIL, "  Admin@Example.COM "])
 def test_create_admin_refuses_a_duplicate_email(seeded: Seeded, email: str) -> None:
-    result = seeded.workspace.run("create-admin", "--email", email, "--password", "another-long-passphrase")
+    result = seeded.workspace.call("create-admin", "--email", email, "--password", "another-long-passphrase")
 
     assert_refused(result, "already exists")
     assert query(seeded.workspace.db, "SELECT count(*) FROM admin_users") == [(1,)]
@@ -187,7 +256,7 @@ COMMANDS = {
 def test_production_refuses_the_default_secret_key(tmp_path: Path, command: str) -> None:
     workspace = make_workspace(tmp_path)
 
-    result = workspace.run(*COMMANDS[command], timeout=30, ENVIRONMENT="production")
+    result = workspace.call(*COMMANDS[command], ENVIRONMENT="production")
 
     assert_refused(result, "SECRET_KEY")
     assert DEV_SECRET_KEY not in result.stderr
@@ -198,7 +267,7 @@ def test_production_refuses_the_default_secret_key(tmp_path: Path, command: str)
 def test_production_refuses_a_weak_secret_key(tmp_path: Path, secret_key: str) -> None:
     workspace = make_workspace(tmp_path)
 
-    result = workspace.run("db", "upgrade", ENVIRONMENT="production", SECRET_KEY=secret_key)
+    result = workspace.call("db", "upgrade", ENVIRONMENT="production", SECRET_KEY=secret_key)
 
     assert_refused(result, "SECRET_KEY")
     assert secret_key not in result.stderr, "the refused key itself must not be printed"
@@ -211,7 +280,7 @@ def test_production_accepts_a_long_random_secret_key(tmp_path: Path, length: int
     secret_key = secrets.token_urlsafe(length)[:length]
     assert len(secret_key) == length
 
-    result = workspace.run("db", "upgrade", ENVIRONMENT="production", SECRET_KEY=secret_key)
+    result = workspace.call("db", "upgrade", ENVIRONMENT="production", SECRET_KEY=secret_key)
 
     assert result.returncode == 0, result.stderr
     assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
@@ -226,7 +295,7 @@ SCHEMA_USERS = ["serve", "worker"]
 def test_refuses_to_run_on_a_database_file_that_does_not_exist(tmp_path: Path, command: str) -> None:
     workspace = make_workspace(tmp_path)
 
-    result = workspace.run(*COMMANDS[command], timeout=30)
+    result = workspace.call(*COMMANDS[command])
 
     assert_refused(result, "never been migrated", "magnetiq db upgrade")
     assert not workspace.db.exists(), "a refusal must not create the database file"
@@ -237,7 +306,7 @@ def test_refuses_to_run_on_a_database_never_migrated(tmp_path: Path, command: st
     workspace = make_workspace(tmp_path)
     query(workspace.db, "CREATE TABLE notes (body TEXT)")  # a database, but no Alembic revision in it
 
-    result = workspace.run(*COMMANDS[command], timeout=30)
+    result = workspace.call(*COMMANDS[command])
 
     assert_refused(result, "never been migrated", "magnetiq db upgrade")
 
@@ -250,7 +319,7 @@ def test_refuses_to_run_on_a_database_one_revision_behind(seeded: Seeded, tmp_pa
     (behind,) = query(workspace.db, "SELECT version_num FROM alembic_version")[0]
     assert behind != head_revision()
 
-    result = workspace.run(*COMMANDS[command], timeout=30)
+    result = workspace.call(*COMMANDS[command])
 
     assert_refused(result, behind, head_revision(), "magnetiq db upgrade")
     assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(behind,)], "nothing migrated behind our back"
@@ -295,7 +364,7 @@ def test_backup_writes_a_copy_with_the_admin(seeded: Seeded) -> None:
     source = seeded.workspace.db
     target = seeded.workspace.root / "backups" / "nightly.db"  # the parent directory is created
 
-    result = seeded.workspace.run("backup", str(target))
+    result = seeded.workspace.call("backup", str(target))
 
     assert result.returncode == 0, result.stderr
     assert str(target) in result.stdout
@@ -310,7 +379,7 @@ def test_backup_refuses_to_overwrite_an_existing_file(seeded: Seeded) -> None:
     target = seeded.workspace.root / "precious.db"
     target.write_bytes(b"not to be overwritten")
 
-    result = seeded.workspace.run("backup", str(target))
+    result = seeded.workspace.call("backup", str(target))
 
     assert_refused(result, "exists")
     assert target.read_bytes() == b"not to be overwritten"
@@ -319,7 +388,7 @@ def test_backup_refuses_to_overwrite_an_existing_file(seeded: Seeded) -> None:
 def test_backup_refuses_without_a_database(tmp_path: Path) -> None:
     workspace = make_workspace(tmp_path)
 
-    result = workspace.run("backup", str(tmp_path / "copy.db"))
+    result = workspace.call("backup", str(tmp_path / "copy.db"))
 
     assert_refused(result, "DATABASE_URL")
     assert not (tmp_path / "copy.db").exists()
@@ -482,7 +551,7 @@ def test_mail_sink_on_a_taken_port(tmp_path: Path, only_if_default: bool) -> Non
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_a_default_language_no_mail_is_written_in_is_refused(tmp_path: Path, command: str) -> None:
     workspace = make_workspace(tmp_path)
-    result = workspace.run(*COMMANDS[command], timeout=30, SUPPORTED_LANGUAGES="fr,en")
+    result = workspace.call(*COMMANDS[command], SUPPORTED_LANGUAGES="fr,en")
     assert_refused(result, "SUPPORTED_LANGUAGES", "'fr'")
 
 
@@ -490,6 +559,6 @@ def test_a_default_language_no_mail_is_written_in_is_refused(tmp_path: Path, com
 def test_a_malformed_booking_hours_is_refused(tmp_path: Path, command: str) -> None:
     """The bookings slice checks its own settings; the shell refuses to start before touching the database."""
     workspace = make_workspace(tmp_path)
-    result = workspace.run(*COMMANDS[command], timeout=30, BOOKING_HOURS="9 to 5")
+    result = workspace.call(*COMMANDS[command], BOOKING_HOURS="9 to 5")
     assert_refused(result, "configuration refused", "BOOKING_HOURS", "'9 to 5'")
     assert not workspace.db.exists()

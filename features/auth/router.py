@@ -32,7 +32,8 @@ _REFRESH_REFUSED = {
     "TOKEN_ROTATED (exchanged moments ago by another request: use the pair that request received)",
     "content": {
         "application/json": {
-            "example": error_body(RefreshTokenRotated.code, RefreshTokenRotated.default_message)
+            **error_responses(401)[401]["content"]["application/json"],
+            "example": error_body(RefreshTokenRotated.code, RefreshTokenRotated.default_message),
         }
     },
 }

@@ -25,7 +25,7 @@ from shared.events import EventBusDep
 from shared.export import CSV_RESPONSE, csv_export
 from shared.http import MAX_ID, IdPath
 from shared.link_pages import HEADERS as LINK_PAGE_HEADERS
-from shared.link_pages import HTML_CONTENT, page_error_responses, wants_json
+from shared.link_pages import HTML_CONTENT, wants_json
 from shared.pagination import ListPage, Pagination
 from shared.permissions import CanRead, CanWrite
 from shared.ratelimit import public_write_limit
@@ -113,7 +113,7 @@ async def update_booking(
 @public_router.get(
     "/cancel/{token}", response_class=HTMLResponse,
     responses={200: {"content": HTML_CONTENT, "description": "A page showing the booking and a cancel button"},
-               **page_error_responses(404, 422, 500)},
+               **error_responses(404, 422, 500)},
 )
 async def show_cancel_page(token: CancelToken, session: ReadSession, settings: SettingsDep) -> HTMLResponse:
     """What the visitor's link would cancel; opening it changes nothing (404 for an invalid or expired link)."""

@@ -17,7 +17,7 @@ from features.email.schemas import LinkVisitorView
 from shared.config import SettingsDep
 from shared.db import ReadSession, WriteSession
 from shared.errors import NotFound, error_responses
-from shared.link_pages import HEADERS, HTML_CONTENT, page_error_responses, wants_json
+from shared.link_pages import HEADERS, HTML_CONTENT, wants_json
 from shared.ratelimit import RefusedAttemptLimit, public_write_limit
 
 router = APIRouter(prefix=PUBLIC_PREFIX, tags=["email"])
@@ -27,7 +27,7 @@ _refused_unsubscribes = RefusedAttemptLimit("email_unsubscribe_refused")
 
 LinkToken = Annotated[str, Path(min_length=1, max_length=1024, description="The token from the mail's link")]
 _PAGE = {200: {"content": HTML_CONTENT, "description": "A page with a button that POSTs; opening it changes nothing"},
-         **page_error_responses(404, 422, 500)}
+         **error_responses(404, 422, 500)}
 _DONE = {200: {"content": HTML_CONTENT, "description": "Done (HTML, or JSON for Accept: application/json)"},
          **error_responses(404, 422, 429, 500)}
 

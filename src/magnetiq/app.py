@@ -18,7 +18,7 @@ from features.health.api import VERSION
 from magnetiq.registry import SLICES
 from shared.config import Settings, get_settings
 from shared.db import Database, PoolLimits, utcnow
-from shared.errors import install_error_handlers
+from shared.errors import declare_error_envelope, install_error_handlers
 from shared.events import EventBus
 from shared.examples import restore_null_examples
 from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
@@ -106,6 +106,7 @@ def _declare_common_responses(app: FastAPI) -> None:
                 operation["responses"].setdefault("414", too_long)
                 if "requestBody" in operation:
                     operation["responses"].setdefault("413", too_large)
+        declare_error_envelope(schema)
         declare_optional_security(schema, app.routes)
         restore_null_examples(schema, app.routes)
         return schema

@@ -140,3 +140,32 @@ def test_logged_paths_keep_slugs_and_file_names_but_not_token_like_segments():
     assert loggable_path({"path": slug}) == slug and loggable_path({"path": media}) == media
     token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMiJ9.Q2xh_c3NpZmllZA-abc"
     assert loggable_path({"path": f"/x/{token}/y"}) == "/x/{redacted}/y"
+
+
+def test_the_error_envelope_in_the_document_is_what_fastapi_writes_for_the_model(app):
+    """error_responses references the envelope instead of naming it as every route's `model` (an adapter
+    per route and status in every app); the document must not tell the difference."""
+    from fastapi import FastAPI
+
+    from shared.errors import ErrorResponse, error_responses
+    from shared.examples import restore_null_examples
+
+    reference = FastAPI()
+
+    @reference.get("/thing", responses={404: {"model": ErrorResponse, "description": "Not Found"}})
+    async def thing() -> None: ...
+
+    expected = reference.openapi()
+    restore_null_examples(expected, reference.routes)
+    document = app.openapi()
+
+    for name in ("ErrorResponse", "ErrorDetail"):
+        assert json.dumps(document["components"]["schemas"][name]) == json.dumps(expected["components"]["schemas"][name])
+    assert error_responses(404)[404] == expected["paths"]["/thing"]["get"]["responses"]["404"]
+    assert json.dumps(error_responses(404)[404]) == json.dumps(expected["paths"]["/thing"]["get"]["responses"]["404"])
+    envelope = {"$ref": "#/components/schemas/ErrorResponse"}
+    errors = {(method, path, status): response["content"]["application/json"]["schema"]
+              for path, operations in document["paths"].items() for method, operation in operations.items()
+              for status, response in operation["responses"].items() if status[0] in "45"}
+    assert len(errors) > 400
+    assert [where for where, schema in errors.items() if schema != envelope] == [("get", "/api/v1/health", "503")]
