@@ -360,7 +360,7 @@ async def claim_due_posts(
                 minutes = int((now - due_at).total_seconds() // 60)
                 reason = (
                     f"not published: found {minutes} minutes after its scheduled time (the server was not "
-                    "running); publish or schedule it again if it is still wanted"
+                    "running); publish it now if it is still wanted"
                 )
         if reason is not None:
             row.status, row.error, row.updated_at = "failed", reason, now
