@@ -400,6 +400,15 @@ async def refresh_account_health(
     return changed
 
 
+async def mark_reconnect_required(database: Database, *, tables: SocialTables, account_id: int, reason: str) -> None:
+    """A 401 outside publishing (a delete, figures): the account's token is dead; said in its own transaction."""
+    async with database.session() as session:
+        await session.exec(  # type: ignore[call-overload]
+            update(tables.account).where(tables.account.id == account_id)
+            .values(status="reconnect_required", status_reason=reason[:500], updated_at=utcnow())
+        )
+
+
 async def fail_account_posts(session: AsyncSession, *, tables: SocialTables, account_id: int, reason: str) -> int:
     """An account going away: its scheduled posts become `failed` with the reason. Returns how many."""
     result = await session.exec(  # type: ignore[call-overload]
