@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, update
+from sqlalchemy import JSON, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -344,6 +344,8 @@ async def claim_due_posts(
     due = await session.exec(
         select(post, account).join(account, post.account_id == account.id, isouter=True)
         .where(post.status == "scheduled", col(post.next_attempt_at) <= now)
+        # rate-limited accounts wait in SQL, so their posts never crowd the others out of the window
+        .where(or_(col(account.id).is_(None), col(account.postponed_until).is_(None), account.postponed_until <= now))
         .order_by(col(post.next_attempt_at), col(post.id))
         .limit(limit * 5)
     )

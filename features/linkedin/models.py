@@ -4,7 +4,7 @@ The columns every network shares come from shared/social_posts.py's mixins; here
 """
 
 from sqlalchemy import UniqueConstraint
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from shared.social_posts import (
     EngagementSnapshotColumns,
@@ -38,6 +38,16 @@ class LinkedInPostSegment(PostSegmentColumns, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="linkedin_posts.id", ondelete="CASCADE")
+
+
+class LinkedInPostImage(SQLModel, table=True):
+    """Which media items a post uses (the order lives in the segment): RESTRICT, so the media slice
+    refuses to delete an image a post still shows (409 IN_USE)."""
+
+    __tablename__ = "linkedin_post_images"
+
+    post_id: int = Field(foreign_key="linkedin_posts.id", ondelete="CASCADE", primary_key=True)
+    media_id: int = Field(foreign_key="media_items.id", ondelete="RESTRICT", primary_key=True, index=True)
 
 
 class LinkedInMedia(ProviderMediaColumns, table=True):

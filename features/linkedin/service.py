@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.linkedin.client import LinkedInClient, post_url
-from features.linkedin.models import TABLES, LinkedInAccount, LinkedInPost, LinkedInPostSegment
+from features.linkedin.models import TABLES, LinkedInAccount, LinkedInPost, LinkedInPostImage, LinkedInPostSegment
 from features.linkedin.schemas import LinkedInPostCreate, LinkedInPostStaffView, LinkedInPostUpdate
 from features.media import api as media_api
 from shared.config import Settings
@@ -20,6 +21,7 @@ from shared.publishing import (
     Credentials,
     MediaToUpload,
     ProviderError,
+    ProviderRejected,
     ProviderRequestFailed,
     Unauthorized,
     check_editable,
@@ -79,8 +81,14 @@ async def create_post(
     await session.flush()
     segment = LinkedInPostSegment(post_id=post.id, position=0, text=data.text, media_ids=data.media_ids)
     session.add(segment)
-    await session.flush()
+    await _link_images(session, post.id, data.media_ids)
     return post, segment
+
+
+async def _link_images(session: AsyncSession, post_id: int, media_ids: list[int]) -> None:
+    await session.exec(delete(LinkedInPostImage).where(col(LinkedInPostImage.post_id) == post_id))  # type: ignore[call-overload]
+    session.add_all(LinkedInPostImage(post_id=post_id, media_id=media_id) for media_id in media_ids)
+    await session.flush()
 
 
 async def get_post(session: AsyncSession, *, post_id: int) -> tuple[LinkedInPost, LinkedInPostSegment]:
@@ -122,6 +130,7 @@ async def update_post(
     if "media_ids" in changes:
         await _check_images(session, settings, changes["media_ids"])
         segment.media_ids = changes["media_ids"]
+        await _link_images(session, post.id, changes["media_ids"])
     if "text" in changes:
         segment.text = changes["text"]
     if "scheduled_at" in changes:
@@ -153,7 +162,10 @@ def media_reader(database: Database, settings: Settings) -> ReadMedia:
 
     async def read(media_id: int) -> MediaToUpload:
         async with database.session(write=False) as session:
-            found = await media_api.media_file(session, settings=settings, media_id=media_id)
+            try:
+                found = await media_api.media_file(session, settings=settings, media_id=media_id)
+            except NotFound:  # deleted meanwhile (media the post no longer links): the post cannot go out
+                raise ProviderRejected(f"media item {media_id} no longer exists") from None
         return MediaToUpload(await asyncio.to_thread(found.path.read_bytes), found.mime_type, found.filename)
 
     return read

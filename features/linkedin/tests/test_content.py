@@ -115,3 +115,15 @@ async def test_editors_do_not_delete_and_viewers_do_not_write(client, editor_hea
     body = {"account_id": account["id"], "text": "no"}
     assert (await client.post(f"{BASE}/content", json=body, headers=viewer_headers)).status_code == 403
     assert (await publish(client, viewer_headers, post["id"])).status_code == 403
+
+
+async def test_an_image_a_post_uses_cannot_be_deleted(client, admin_headers, editor_headers, connect_account, create_post, upload_image):
+    account = await connect_account()
+    used, freed = await upload_image(1), await upload_image(2)
+    post = await create_post(account["id"], "With images", media_ids=[used, freed])
+    await client.put(f"{BASE}/content/{post['id']}", json={"media_ids": [used]}, headers=editor_headers)
+
+    refused = await client.delete(f"/api/v1/content/media/{used}", headers=admin_headers)
+
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "IN_USE"
+    assert (await client.delete(f"/api/v1/content/media/{freed}", headers=admin_headers)).status_code == 204
