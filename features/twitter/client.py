@@ -1,16 +1,21 @@
 """The X API v2 as our posts need it: OAuth 2.0 with PKCE, identity, tweets, images, metrics.
 
-Every call goes through one sender (`_send`) that reads the rate-limit headers X puts on every
-response and turns each way a call can end into one typed error, so the publishing state
+`XClient` implements the kernel's `SocialProvider` (shared/publishing.py). Every call goes
+through one sender (`_send`) that reads the rate-limit headers X puts on every response and
+turns each way a call can end into one of the kernel's typed errors, so the publishing state
 machine decides from the type alone:
 
-- 429 -> `RateLimited(reset_at)`: the account waits until X's reset, never a hot loop;
-- a connection that failed before the request left -> `ProviderUnavailable(sent=False)`: safe to retry;
-- a 5xx answer -> `ProviderUnavailable(sent=True)`: X answered that it failed;
+- 429 -> `RateLimited(reset_at)`: X's reset (or a spent 24-hour cap's), never a hot loop;
+- a connection that failed before the request left, or X's 503 (over capacity, it took nothing)
+  -> `ProviderUnavailable(sent=False)`: safe to retry with backoff;
+- another 5xx: for a read, a delete or an upload the same (trying again harms nothing); for a new
+  tweet `ProviderUnavailable(sent=True)`, since X's 500 or a gateway's 502/504 may come after the
+  tweet was stored: the caller records `unknown` rather than risk posting it twice;
 - no answer after the request left (timeout, dropped connection) -> `ProviderTimeout`: X may or
-  may not have acted on it, so the caller records `unknown` and never retries blindly;
+  may not have acted on it (`unknown`, never retried blindly);
 - duplicate content -> `DuplicateContent` (final); 401 -> `Unauthorized` (reconnect);
-- a 403 for a scope the token lacks -> `PermissionMissing(scope)`; any other refusal -> `ProviderRejected`.
+- a bare 403 for a scope the token lacks -> `PermissionMissing(scope)`; an expired or foreign media
+  id -> `MediaInvalid` (upload again); any other refusal -> `ProviderRejected`.
 
 No token ever appears in an error message or a log line: messages carry X's `title`/`detail`
 only, which name no credential.
@@ -19,10 +24,8 @@ only, which name no credential.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -31,6 +34,21 @@ import httpx
 
 from shared.config import Settings
 from shared.outbound import provider_http_client
+from shared.publishing import (
+    Credentials,
+    DuplicateContent,
+    Identity,
+    MediaToUpload,
+    PermissionMissing,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    SegmentToPublish,
+    TokenSet,
+    Unauthorized,
+    UploadedMedia,
+)
 
 SCOPES = ("tweet.read", "tweet.write", "users.read", "offline.access", "media.write")
 METRICS_BATCH = 100  # ids per GET /2/tweets, X's maximum
@@ -43,71 +61,15 @@ METRIC_NAMES = {  # public_metrics field -> our metric name (CONTRACT.md)
     "quote_count": "quotes",
     "bookmark_count": "bookmarks",
 }
-
-
-# --- Provider errors (the shared publishing kernel's types, once it lands) ---------------------
-
-
-class ProviderError(Exception):
-    """A call to X did not do what was asked; `retryable` says whether trying again later may."""
-
-    retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class RateLimited(ProviderError):
-    retryable = True
-
-    def __init__(self, message: str, *, reset_at: datetime, status: int | None = 429) -> None:
-        super().__init__(message, status=status)
-        self.reset_at = reset_at
-
-
-class ProviderUnavailable(ProviderError):
-    """X could not be reached (`sent=False`: the request never left) or answered with a 5xx."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, sent: bool, status: int | None = None) -> None:
-        super().__init__(message, status=status)
-        self.sent = sent
-
-
-class ProviderTimeout(ProviderError):
-    """The request left and no answer came: X may have acted on it. Never retried blindly."""
-
-
-class DuplicateContent(ProviderError):
-    pass
-
-
-class Unauthorized(ProviderError):
-    """The account's token is refused (expired, revoked, refresh token spent): reconnect."""
-
-
-class PermissionMissing(ProviderError):
-    def __init__(self, message: str, *, scope: str, status: int | None = 403) -> None:
-        super().__init__(message, status=status)
-        self.scope = scope
-
-
-class ProviderRejected(ProviderError):
-    """X refused the request as it is (bad body, a reply to a tweet it cannot see, ...): final."""
+CREATE_TWEET = ("POST", "/2/tweets")  # the one call that must never run twice
 
 
 class MediaInvalid(ProviderRejected):
-    """X no longer knows a media id (they expire after a day): upload the image again."""
+    """X no longer knows a media id (they expire after a day) or it is not the user's: upload again."""
 
 
 class ClientCredentialsRejected(ProviderRejected):
     """X refused the app's own credentials: X_CLIENT_ID / X_CLIENT_SECRET are wrong."""
-
-
-# --- What comes back ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -117,51 +79,9 @@ class RateLimit:
     reset_at: datetime | None
 
 
-@dataclass(frozen=True)
-class XTokens:
-    access_token: str = field(repr=False)
-    refresh_token: str | None = field(repr=False)  # rotates: each refresh returns a new one, the old one dies
-    expires_at: datetime
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class XUser:
-    id: str
-    username: str
-    name: str
-
-
-@dataclass(frozen=True)
-class XTweet:
-    id: str
-    text: str
-
-    @property
-    def url(self) -> str:
-        return f"https://x.com/i/web/status/{self.id}"
-
-
-@dataclass(frozen=True)
-class XMedia:
-    media_id: str
-    media_key: str | None
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class XMetrics:
-    metrics: dict[str, dict[str, int]]  # tweet id -> metric name -> number
-    missing: frozenset[str]  # ids X did not return (deleted, or not visible)
-
-
-def code_challenge(verifier: str) -> str:
-    """PKCE S256: base64url of the verifier's SHA-256, without padding (RFC 7636 §4.2)."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def parse_rate_limit(headers: httpx.Headers, prefix: str = "x-rate-limit") -> RateLimit:
+    """X's `<prefix>-limit`, `-remaining` and `-reset` (Unix seconds) headers."""
+
     def number(name: str) -> int | None:
         value = headers.get(f"{prefix}-{name}", "").strip()
         return int(value) if value.isdigit() else None
@@ -175,7 +95,7 @@ def parse_rate_limit(headers: httpx.Headers, prefix: str = "x-rate-limit") -> Ra
 
 
 class _Progress:
-    """Follows httpcore's trace events: did the request start to leave before the call failed?"""
+    """Follows httpcore's trace events: had the request started to leave when the call failed?"""
 
     def __init__(self) -> None:
         self.traced = False
@@ -193,7 +113,9 @@ class _Progress:
 
 
 class XClient:
-    """One client per use (`async with XClient(settings) as x:`); every method is one call to X."""
+    """X for the publishing kernel; one per use (`async with XClient(settings) as x:`), one call to X a method."""
+
+    name = "twitter"
 
     def __init__(
         self,
@@ -209,7 +131,7 @@ class XClient:
         if transport is not None:
             options["transport"] = transport
         self._http = provider_http_client(settings, **options)
-        self.last_rate_limit: RateLimit | None = None  # of the last response X sent
+        self.last_rate_limit: RateLimit | None = None  # from the last response X sent
 
     async def __aenter__(self) -> XClient:
         return self
@@ -219,119 +141,89 @@ class XClient:
 
     # --- OAuth 2.0 authorization code with PKCE ------------------------------------------------
 
-    def authorization_url(self, *, state: str, code_challenge: str, redirect_uri: str | None = None) -> str:
-        """Where to send the admin's browser: X asks them to grant our scopes, then redirects with a code."""
+    def authorization_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
+        """Where the admin's browser goes: X asks them to grant our scopes, then redirects with a code."""
+        if not code_challenge:
+            raise ValueError("X requires PKCE: pass the S256 challenge of a stored verifier")
         query = {
             "response_type": "code",
             "client_id": self._settings.x_client_id,
-            "redirect_uri": redirect_uri or self._settings.x_redirect_uri,
+            "redirect_uri": redirect_uri,
             "scope": " ".join(SCOPES),
             "state": state,
             "code_challenge": code_challenge,
             "code_challenge_method": "S256",
         }
-        return f"{self._settings.x_authorize_url}?{urlencode(query, quote_via=quote)}"  # spaces as %20"
+        return f"{self._settings.x_authorize_url}?{urlencode(query, quote_via=quote)}"  # spaces as %20
 
-    async def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str | None = None) -> XTokens:
+    async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None) -> TokenSet:
         """The code from X's redirect, with the PKCE verifier, for the first tokens."""
-        return await self._token_request(
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri or self._settings.x_redirect_uri,
-                "code_verifier": code_verifier,
-                "client_id": self._settings.x_client_id,
-            }
-        )
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier or "", "client_id": self._settings.x_client_id}
+        return await self._token_request(form)
 
-    async def refresh(self, *, refresh_token: str) -> XTokens:
-        """New tokens; the refresh token rotates, so the caller must store the new one (the old one is dead)."""
-        return await self._token_request(
-            {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": self._settings.x_client_id}
-        )
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        """New tokens; the refresh token rotates: store the new one, the old one is dead from now on."""
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": self._settings.x_client_id}
+        return await self._token_request(form)
 
-    async def revoke(self, *, token: str, is_refresh_token: bool = False) -> None:
+    async def revoke(self, token: str, *, is_refresh_token: bool = False) -> None:
         """Revokes a token at X (disconnecting an account)."""
-        token_type_hint = "refresh_token" if is_refresh_token else "access_token"
-        response = await self._send(
-            "POST",
-            "/2/oauth2/revoke",
-            data={"token": token, "token_type_hint": token_type_hint, "client_id": self._settings.x_client_id},
-            auth=self._client_auth(),
-            check=False,
-        )
+        hint = "refresh_token" if is_refresh_token else "access_token"
+        form = {"token": token, "token_type_hint": hint, "client_id": self._settings.x_client_id}
+        response = await self._send("POST", "/2/oauth2/revoke", data=form, auth=self._client_auth(), check=False)
         self._raise_for_token_endpoint(response)
 
     # --- The API, with the user's access token ---------------------------------------------------
 
-    async def me(self, *, access_token: str) -> XUser:
-        """The user the token belongs to."""
-        response = await self._send("GET", "/2/users/me", token=access_token, scope="users.read")
-        data = _data(response)
-        return XUser(id=str(data["id"]), username=str(data.get("username", "")), name=str(data.get("name", "")))
+    async def fetch_identity(self, access_token: str) -> Identity:
+        """The X user the token belongs to: id, and "Name (@handle)" to show."""
+        data = _data(await self._send("GET", "/2/users/me", token=access_token, scope="users.read"))
+        name, username = str(data.get("name") or ""), str(data.get("username") or "")
+        display = f"{name} (@{username})" if name and username else name or f"@{username}"
+        return Identity(provider_user_id=str(data["id"]), display_name=display)
 
-    async def create_tweet(
-        self,
-        *,
-        access_token: str,
-        text: str,
-        media_ids: Sequence[str] = (),
-        in_reply_to_tweet_id: str | None = None,
-    ) -> XTweet:
-        """Posts one tweet; a thread's later segments reply to the previous segment's id."""
-        body: dict[str, Any] = {"text": text}
-        if media_ids:
-            body["media"] = {"media_ids": list(media_ids)}
-        if in_reply_to_tweet_id is not None:
-            body["reply"] = {"in_reply_to_tweet_id": in_reply_to_tweet_id}
-        response = await self._send("POST", "/2/tweets", token=access_token, scope="tweet.write", json=body)
-        data = _data(response)
-        return XTweet(id=str(data["id"]), text=str(data.get("text", text)))
+    async def publish(self, credentials: Credentials, segment: SegmentToPublish, *, reply_to: str | None) -> str:
+        """Posts one tweet (a thread's later segments reply to the previous one); returns its id."""
+        body: dict[str, Any] = {"text": segment.text}
+        if segment.provider_media_ids:
+            body["media"] = {"media_ids": list(segment.provider_media_ids)}
+        if reply_to is not None:
+            body["reply"] = {"in_reply_to_tweet_id": reply_to}
+        response = await self._send(*CREATE_TWEET, token=credentials.access_token, scope="tweet.write", json=body)
+        return str(_data(response)["id"])
 
-    async def delete_tweet(self, *, access_token: str, tweet_id: str) -> bool:
-        """Deletes a tweet of the user; True when X says it is gone."""
+    async def delete(self, credentials: Credentials, provider_post_id: str) -> None:
+        """Deletes a tweet of the user; one X no longer has is not an error."""
+        url = f"/2/tweets/{_digits(provider_post_id)}"
+        response = await self._send("DELETE", url, token=credentials.access_token, scope="tweet.write", check=False)
+        if not response.is_success and response.status_code != 404:
+            self._raise_for_response(response, scope="tweet.write", method="DELETE")
+
+    async def upload_media(self, credentials: Credentials, media: MediaToUpload) -> UploadedMedia:
+        """Simple upload of one image (`tweet_image`); its id is valid `expires_after_secs` (a day)."""
         response = await self._send(
-            "DELETE", f"/2/tweets/{_digits(tweet_id)}", token=access_token, scope="tweet.write"
-        )
-        return bool(_data(response).get("deleted"))
-
-    async def upload_image(
-        self, *, access_token: str, content: bytes, content_type: str, filename: str = "image"
-    ) -> XMedia:
-        """Simple upload of one image (`tweet_image`); the id is valid for `expires_after_secs` (a day)."""
-        response = await self._send(
-            "POST",
-            "/2/media/upload",
-            token=access_token,
-            scope="media.write",
-            data={"media_category": "tweet_image"},
-            files={"media": (filename, content, content_type)},
+            "POST", "/2/media/upload", token=credentials.access_token, scope="media.write",
+            data={"media_category": "tweet_image"}, files={"media": (media.filename, media.data, media.mime_type)},
         )
         data = _data(response)
         expires_after = int(data.get("expires_after_secs") or 86400)
-        return XMedia(
-            media_id=str(data["id"]),
-            media_key=data.get("media_key"),
-            expires_at=self._clock() + timedelta(seconds=expires_after),
-        )
+        return UploadedMedia(str(data["id"]), expires_at=self._clock() + timedelta(seconds=expires_after))
 
-    async def metrics(self, *, access_token: str, tweet_ids: Iterable[str]) -> XMetrics:
-        """public_metrics of the tweets, at most 100 ids a call as X allows."""
-        ids = list(dict.fromkeys(_digits(tweet_id) for tweet_id in tweet_ids))
+    async def fetch_metrics(
+        self, credentials: Credentials, provider_post_ids: Sequence[str]
+    ) -> dict[str, dict[str, int]]:
+        """public_metrics under our names, 100 ids a call; tweets X no longer has are left out."""
+        ids = list(dict.fromkeys(_digits(tweet_id) for tweet_id in provider_post_ids))
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(ids), METRICS_BATCH):
-            batch = ids[start : start + METRICS_BATCH]
-            response = await self._send(
-                "GET",
-                "/2/tweets",
-                token=access_token,
-                scope="tweet.read",
-                params={"ids": ",".join(batch), "tweet.fields": "public_metrics"},
-            )
+            params = {"ids": ",".join(ids[start : start + METRICS_BATCH]), "tweet.fields": "public_metrics"}
+            response = await self._send("GET", "/2/tweets", token=credentials.access_token, scope="tweet.read",
+                                        params=params)
             for tweet in _json(response).get("data") or []:
                 public = tweet.get("public_metrics") or {}
                 found[str(tweet["id"])] = {ours: int(public.get(theirs) or 0) for theirs, ours in METRIC_NAMES.items()}
-        return XMetrics(metrics=found, missing=frozenset(set(ids) - set(found)))
+        return found
 
     # --- One sender, one error mapping -------------------------------------------------------------
 
@@ -339,7 +231,7 @@ class XClient:
         # A confidential client authenticates at the token endpoints with HTTP Basic (client id:secret).
         return httpx.BasicAuth(self._settings.x_client_id, self._settings.x_client_secret.get_secret_value())
 
-    async def _token_request(self, form: dict[str, str]) -> XTokens:
+    async def _token_request(self, form: dict[str, str]) -> TokenSet:
         response = await self._send("POST", "/2/oauth2/token", data=form, auth=self._client_auth(), check=False)
         self._raise_for_token_endpoint(response)
         body = _json(response)
@@ -347,12 +239,12 @@ class XClient:
             access_token = str(body["access_token"])
             expires_in = int(body.get("expires_in") or 7200)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ProviderRejected("X's token response has no access token", status=response.status_code) from exc
+            raise ProviderRejected("X's token response has no access token") from exc
         refresh_token = body.get("refresh_token")
-        return XTokens(
+        return TokenSet(
             access_token=access_token,
-            refresh_token=str(refresh_token) if refresh_token else None,
             expires_at=self._clock() + timedelta(seconds=expires_in),
+            refresh_token=str(refresh_token) if refresh_token else None,
             scopes=tuple(str(body.get("scope") or "").split()),
         )
 
@@ -361,15 +253,14 @@ class XClient:
             return
         body = _json(response)
         error = str(body.get("error") or "")
-        description = str(body.get("error_description") or _problem(response))
+        description = str(body.get("error_description") or _problem(response))[:300]
         if response.status_code == 401 or error in {"invalid_client", "unauthorized_client"}:
             raise ClientCredentialsRejected(
-                f"X refused the app's client credentials (check X_CLIENT_ID and X_CLIENT_SECRET): {description}",
-                status=response.status_code,
+                f"X refused the app's client credentials (check X_CLIENT_ID and X_CLIENT_SECRET): {description}"
             )
         if response.status_code in {400, 403}:  # a spent, expired or foreign code or refresh token
-            raise Unauthorized(f"X refused the grant: {description}", status=response.status_code)
-        self._raise_for_response(response, scope=None)
+            raise Unauthorized(f"X refused the grant ({response.status_code}): {description}")
+        self._raise_for_response(response, scope=None, method="POST")
 
     async def _send(
         self,
@@ -384,7 +275,7 @@ class XClient:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         progress = _Progress()
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout):  # the whole call, not each read: a trickle cannot stretch it
                 response = await self._http.request(
                     method, url, headers=headers, extensions={"trace": progress.trace}, **options
                 )
@@ -399,33 +290,34 @@ class XClient:
             ) from exc
         self.last_rate_limit = parse_rate_limit(response.headers)
         if check and not response.is_success:
-            self._raise_for_response(response, scope=scope)
+            self._raise_for_response(response, scope=scope, method=method, url=url)
         return response
 
-    def _raise_for_response(self, response: httpx.Response, *, scope: str | None) -> None:
+    def _raise_for_response(self, response: httpx.Response, *, scope: str | None, method: str, url: str = "") -> None:
         status = response.status_code
         problem = _problem(response)
         if status == 429:
-            raise RateLimited(f"X's rate limit is reached: {problem}", reset_at=self._reset_at(response.headers))
+            raise RateLimited(f"X's rate limit is reached ({problem})", reset_at=self._reset_at(response.headers))
         if status >= 500:
-            raise ProviderUnavailable(f"X answered {status}: {problem}", sent=True, status=status)
+            # 503 is X over capacity: nothing was taken. Another 5xx to a new tweet may follow its creation.
+            taken = status != 503 and (method, url) == CREATE_TWEET
+            raise ProviderUnavailable(f"X answered {status} ({problem})", sent=taken)
         if status == 401:
-            raise Unauthorized(f"X refused the account's token: {problem}", status=status)
+            raise Unauthorized(f"X refused the account's token (401 {problem})")
         if status == 403:
             lowered = problem.lower()
             if "duplicate" in lowered:
-                raise DuplicateContent(f"X refused this as duplicate content: {problem}", status=status)
+                raise DuplicateContent(f"X refused this as duplicate content (403 {problem})")
             if "unsupported authentication" in lowered:
-                raise Unauthorized(f"X refused the account's token: {problem}", status=status)
+                raise Unauthorized(f"X refused the account's token (403 {problem})")
             if scope is not None and _generic_forbidden(response):
                 raise PermissionMissing(
-                    f"X refused the call: the account's token lacks the scope {scope} (connect it again)",
+                    f"X refused the call (403): the account's token lacks the scope {scope}; connect it again",
                     scope=scope,
-                    status=status,
                 )
         if status == 400 and "media" in problem.lower():
-            raise MediaInvalid(f"X refused the media ids: {problem}", status=status)
-        raise ProviderRejected(f"X answered {status}: {problem}", status=status)
+            raise MediaInvalid(f"X refused the media ids (400 {problem})")
+        raise ProviderRejected(f"X answered {status} ({problem})")
 
     def _reset_at(self, headers: httpx.Headers) -> datetime:
         # The per-15-minute window, or a 24-hour cap (posting has both) when that one is spent.
@@ -438,8 +330,8 @@ class XClient:
 
 
 def _digits(tweet_id: str) -> str:
-    if not str(tweet_id).isdigit():
-        raise ValueError("an X id is a string of digits")
+    if not str(tweet_id).isdigit():  # never sent: it would change the path
+        raise ProviderRejected(f"{str(tweet_id)[:40]!r} is not an X id (a string of digits)")
     return str(tweet_id)
 
 
@@ -454,7 +346,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 def _data(response: httpx.Response) -> dict[str, Any]:
     data = _json(response).get("data")
     if not isinstance(data, dict):
-        raise ProviderRejected(f"X answered {response.status_code} without data", status=response.status_code)
+        raise ProviderRejected(f"X answered {response.status_code} without data")
     return data
 
 

@@ -12,9 +12,11 @@ import uvicorn
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 
-from features.twitter.client import XClient, XTokens, code_challenge
+from features.twitter.client import XClient
 from features.twitter.tests.fake_x import FakeUser, FakeX
 from shared.config import Settings
+from shared.oauth import s256_challenge
+from shared.publishing import Credentials, TokenSet
 from tests.factories import free_port
 
 FAKE_X = "http://fake-x.test"
@@ -53,13 +55,22 @@ async def approve(fake: FakeX, authorization_url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(response.headers["location"]).query).items()}
 
 
-async def connect(x: XClient, fake: FakeX, user: FakeUser | None = None) -> XTokens:
+async def connect(x: XClient, fake: FakeX, user: FakeUser | None = None) -> TokenSet:
     """The whole connect flow: authorize with a fresh PKCE pair, approve, exchange the code."""
     fake.signed_in = user or fake.signed_in
     verifier = secrets.token_urlsafe(48)
-    redirect = await approve(fake, x.authorization_url(state="state-1", code_challenge=code_challenge(verifier)))
+    redirect_uri = next(iter(fake.redirect_uris))
+    url = x.authorization_url(state="state-1", redirect_uri=redirect_uri, code_challenge=s256_challenge(verifier))
+    redirect = await approve(fake, url)
     assert redirect["state"] == "state-1"
-    return await x.exchange_code(code=redirect["code"], code_verifier=verifier)
+    return await x.exchange_code(code=redirect["code"], redirect_uri=redirect_uri, code_verifier=verifier)
+
+
+def credentials(fake: FakeX, user: FakeUser | None = None, scopes: set[str] | None = None) -> Credentials:
+    """An account's credentials as if it had connected (for tests not about connecting)."""
+    user = user or fake.signed_in
+    assert user is not None
+    return Credentials(user.id, fake.issue_token(user, scopes))
 
 
 @pytest.fixture
