@@ -4,6 +4,7 @@ So far the X protocol (client.py) and the rules of a tweet (segments.py); the ac
 content routes come with the shared publishing kernel.
 """
 
+from features.twitter import models
 from shared.slices import Slice
 
-SLICE = Slice(name="twitter")
+SLICE = Slice(name="twitter", models=models)

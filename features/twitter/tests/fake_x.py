@@ -81,6 +81,11 @@ class Fault:
     act_first: bool = False  # do what was asked, then fail or hang: X acted, the answer is lost
     reset_in: int = 900  # a 429's reset, seconds from now
     rate_headers: bool = True  # False: a 429 without x-rate-limit-* headers
+    delay: float = 0  # seconds before answering; alone (no status, no hang) the call then goes through
+
+    @property
+    def slow_only(self) -> bool:
+        return self.status is None and not self.hang
 
 
 @dataclass
@@ -441,6 +446,10 @@ class FakeX:
             return self._json(401, _problem(401, "Unauthorized", "Unauthorized"), call, None)
         call.user_id = grant.user_id
         fault = self._take_fault(route)
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.slow_only:
+            fault = None
         if fault is not None and not fault.act_first:
             return await self._fail(fault, call, grant.user_id)
         if SCOPES_NEEDED.get(route, set()) - grant.scopes:
@@ -457,7 +466,9 @@ class FakeX:
 
     async def _fault_or_limit(self, call: Call, key: str) -> Response | None:
         fault = self._take_fault(call.route)
-        if fault is not None:
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and not fault.slow_only:
             return await self._fail(fault, call, key)
         return self._spend(call.route, key)
 
