@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from shared.errors import InvalidTransition
+from shared.db import utcnow
+from shared.errors import AppError, InvalidTransition
+from shared.errors import RateLimited as TooManyRequests
 
 PostStatus = Literal["draft", "scheduled", "publishing", "published", "failed", "cancelled", "unknown"]
 POST_STATUSES: tuple[PostStatus, ...] = (
@@ -277,3 +279,45 @@ def account_health(
     if deadline <= now:
         return "reconnect_required"
     return "expiring" if deadline - now <= EXPIRY_WARNING else "active"
+
+
+# --- how the API answers them ------------------------------------------------------------------
+
+
+class ProviderNotConfigured(AppError):
+    status_code = 503
+    code = "PROVIDER_NOT_CONFIGURED"
+    default_message = "The provider's client credentials are not configured"
+
+
+class ProviderRequestFailed(AppError):
+    status_code = 502
+    code = "PROVIDER_ERROR"
+    default_message = "The provider refused or failed the request"
+
+
+class ProviderPermissionMissing(ProviderRequestFailed):
+    """The app lacks a scope at the provider: a 4xx (the provider works; our app is not allowed)."""
+
+    status_code = 403
+
+
+def http_error(error: ProviderError) -> AppError:
+    """The API's answer to a provider failure outside publishing: 403 PROVIDER_ERROR naming a missing
+    scope, 429 RATE_LIMITED with Retry-After for a rate limit, otherwise 502 PROVIDER_ERROR."""
+    if isinstance(error, PermissionMissing):
+        return ProviderPermissionMissing(error.message, details=[{"scope": error.scope}])
+    if isinstance(error, RateLimited):
+        seconds = int((error.reset_at - utcnow()).total_seconds()) if error.reset_at else 60
+        return TooManyRequests(max(1, seconds), error.message)
+    return ProviderRequestFailed(error.message)
+
+
+def require_configured(**variables: str) -> None:
+    """503 PROVIDER_NOT_CONFIGURED naming each empty variable (`LINKEDIN_CLIENT_ID=settings.linkedin_client_id`)."""
+    missing = [name for name, value in variables.items() if not value]
+    if missing:
+        raise ProviderNotConfigured(
+            f"Set {', '.join(missing)} to connect accounts (see the README: registering the app)",
+            details=[{"variable": name} for name in missing],
+        )

@@ -116,3 +116,11 @@ def running_server(command: list[str], *, cwd: Path, env: dict[str, str], deadli
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def job_context(app: FastAPI, clock=None):
+    """The context a worker hands its jobs, for this app; `clock` moves "now" instead of sleeping."""
+    from shared.jobs import JobContext
+
+    extra = {"clock": clock} if clock is not None else {}
+    return JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer, **extra)

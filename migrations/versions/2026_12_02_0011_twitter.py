@@ -1,7 +1,7 @@
 """twitter: connected X users (with a token refresh lease), posts, their segments (a thread), images uploaded to X, engagement snapshots
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 01:07:50.671841
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 import shared.db
 
-revision: str = '0010'
-down_revision: str | None = '0009'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

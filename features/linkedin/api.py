@@ -1,0 +1,5 @@
+"""The linkedin slice's api (what other slices and the shell may import)."""
+
+from features.linkedin.worker import JOBS
+
+__all__ = ["JOBS"]

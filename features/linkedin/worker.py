@@ -1,0 +1,68 @@
+"""The linkedin slice's background jobs: publish due posts, watch token expiry, fetch figures."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from features.linkedin.client import LinkedInClient
+from features.linkedin.engagement import refresh_figures
+from features.linkedin.models import TABLES
+from features.linkedin.service import media_reader
+from shared.jobs import MORE_WORK, JobContext, PeriodicJob
+from shared.publishing import PermissionMissing, ProviderError
+from shared.social_engagement import media_preparer, posts_due_for_metrics
+from shared.social_posts import claim_due_posts, refresh_account_health, run_claimed
+from shared.token_crypto import token_cipher
+
+logger = logging.getLogger("magnetiq.linkedin")
+
+CLAIM_BATCH = 10
+
+
+async def publish_due_posts(context: JobContext) -> object:
+    """Claims due scheduled posts (atomically: another runner never gets the same) and publishes each."""
+    owner = f"worker:{uuid.uuid4().hex[:12]}"
+    async with context.database.session() as session:
+        claimed = await claim_due_posts(session, tables=TABLES, owner=owner, now=context.clock(), limit=CLAIM_BATCH)
+    if not claimed:
+        return None
+    async with LinkedInClient(context.settings) as client:
+        images = media_preparer(
+            context.database, tables=TABLES, provider=client, clock=context.clock,
+            read_media=media_reader(context.database, context.settings),
+        )
+        for post_id in claimed:
+            await run_claimed(
+                context.database, tables=TABLES, provider=client, cipher=token_cipher(context.settings),
+                post_id=post_id, owner=owner, prepare_media=images, by_worker=True, clock=context.clock,
+            )
+    return MORE_WORK if len(claimed) == CLAIM_BATCH else None
+
+
+async def watch_account_expiry(context: JobContext) -> None:
+    """Stores each account's health: `expiring` within 7 days of its token's end, then `reconnect_required`."""
+    async with context.database.session() as session:
+        await refresh_account_health(session, tables=TABLES, now=context.clock())
+
+
+async def fetch_engagement(context: JobContext) -> None:
+    """Snapshots of published posts' figures: hourly in their first week, daily after; per account."""
+    async with context.database.session(write=False) as session:
+        due = await posts_due_for_metrics(session, tables=TABLES, now=context.clock())
+    for account_id, posts in due.items():
+        try:
+            await refresh_figures(context.database, settings=context.settings, account_id=account_id, posts=posts)
+        except PermissionMissing as exc:
+            logger.warning("linkedin analytics not permitted", extra={"account_id": account_id, "scope": exc.scope})
+        except ProviderError as exc:
+            logger.warning("linkedin figures not fetched", extra={"account_id": account_id, "reason": exc.message})
+
+
+JOBS = (
+    PeriodicJob(name="linkedin.publish_due_posts", interval=timedelta(seconds=0), run=publish_due_posts,
+                lease=timedelta(minutes=15)),
+    PeriodicJob(name="linkedin.watch_account_expiry", interval=timedelta(hours=1), run=watch_account_expiry),
+    PeriodicJob(name="linkedin.fetch_engagement", interval=timedelta(minutes=10), run=fetch_engagement),
+)
