@@ -79,6 +79,11 @@ class RateLimit:
     reset_at: datetime | None
 
 
+def tweet_url(tweet_id: str) -> str:
+    """A tweet's public address (X redirects it to the author's handle)."""
+    return f"https://x.com/i/web/status/{tweet_id}"
+
+
 def parse_rate_limit(headers: httpx.Headers, prefix: str = "x-rate-limit") -> RateLimit:
     """X's `<prefix>-limit`, `-remaining` and `-reset` (Unix seconds) headers."""
 

@@ -1,10 +1,14 @@
-"""What the twitter slice brings to the app (read by src/magnetiq/registry.py).
+"""What the twitter slice brings to the app (read by src/magnetiq/registry.py)."""
 
-So far the X protocol (client.py) and the rules of a tweet (segments.py); the accounts and
-content routes come with the shared publishing kernel.
-"""
-
-from features.twitter import models
+from features.twitter import api, models
+from features.twitter.router import router
 from shared.slices import Slice
 
-SLICE = Slice(name="twitter", models=models)
+SLICE = Slice(
+    name="twitter",
+    routers=(router,),
+    models=models,
+    jobs=api.JOBS,
+    openapi_tags=({"name": "twitter", "description": "X (Twitter): connected accounts, tweets and threads, "
+                                                     "scheduling, engagement."},),
+)

@@ -1,0 +1,5 @@
+"""The twitter slice's api (what other slices and the shell may import)."""
+
+from features.twitter.worker import JOBS
+
+__all__ = ["JOBS"]

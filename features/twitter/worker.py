@@ -1,0 +1,84 @@
+"""The twitter slice's background jobs: publish due posts (tokens refreshed first), watch accounts, fetch figures."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from features.twitter.client import XClient
+from features.twitter.engagement import refresh_figures
+from features.twitter.models import TABLES, TwitterPost
+from features.twitter.service import media_reader
+from features.twitter.tokens import fresh_credentials
+from shared.jobs import MORE_WORK, JobContext, PeriodicJob
+from shared.publishing import ProviderError, failure_outcome
+from shared.social_engagement import media_preparer, posts_due_for_metrics
+from shared.social_posts import claim_due_posts, record_outcome, refresh_account_health, run_claimed
+from shared.token_crypto import token_cipher
+
+logger = logging.getLogger("magnetiq.twitter")
+
+CLAIM_BATCH = 10
+
+
+async def publish_due_posts(context: JobContext) -> object:
+    """Claims due scheduled posts (atomically: another runner never gets the same), refreshes each account's
+    token when it is about to die (one process at a time), and publishes each post."""
+    owner = f"worker:{uuid.uuid4().hex[:12]}"
+    database, settings = context.database, context.settings
+    async with database.session() as session:
+        claimed = await claim_due_posts(session, tables=TABLES, owner=owner, now=context.clock(), limit=CLAIM_BATCH)
+    if not claimed:
+        return None
+    cipher = token_cipher(settings)
+    async with XClient(settings) as client:
+        images = media_preparer(
+            database, tables=TABLES, provider=client, clock=context.clock, read_media=media_reader(database, settings)
+        )
+        for post_id in claimed:
+            async with database.session(write=False) as session:
+                post = await session.get(TwitterPost, post_id)
+            try:
+                if post.account_id is not None:  # the kernel fails a post without an account
+                    await fresh_credentials(
+                        database, provider=client, cipher=cipher, account_id=post.account_id,
+                        timeout_seconds=settings.provider_timeout_seconds, clock=context.clock,
+                    )
+            except ProviderError as exc:  # nothing was sent: the kernel's policy decides (retry, postpone, fail)
+                outcome = failure_outcome(exc, attempts=post.attempts, by_worker=True, now=context.clock())
+                async with database.session() as session:
+                    await record_outcome(session, tables=TABLES, post_id=post_id, owner=owner, outcome=outcome,
+                                         now=context.clock())
+                continue
+            await run_claimed(
+                database, tables=TABLES, provider=client, cipher=cipher, post_id=post_id, owner=owner,
+                prepare_media=images, by_worker=True, clock=context.clock,
+            )
+    return MORE_WORK if len(claimed) == CLAIM_BATCH else None
+
+
+async def watch_account_health(context: JobContext) -> None:
+    """Stores each account's health (an account with a refresh token stays active; one X refused is
+    reconnect_required already)."""
+    async with context.database.session() as session:
+        await refresh_account_health(session, tables=TABLES, now=context.clock())
+
+
+async def fetch_engagement(context: JobContext) -> None:
+    """Snapshots of published posts' figures: hourly in their first week, daily after; per account, 100 a call."""
+    async with context.database.session(write=False) as session:
+        due = await posts_due_for_metrics(session, tables=TABLES, now=context.clock())
+    for account_id, posts in due.items():
+        try:
+            await refresh_figures(context.database, settings=context.settings, account_id=account_id, posts=posts)
+        except ProviderError as exc:
+            logger.warning("x figures not fetched", extra={"account_id": account_id, "reason": exc.message})
+
+
+JOBS = (
+    PeriodicJob(name="twitter.publish_due_posts", interval=timedelta(seconds=0), run=publish_due_posts,
+                lease=timedelta(minutes=15)),
+    PeriodicJob(name="twitter.watch_account_health", interval=timedelta(hours=1), run=watch_account_health),
+    PeriodicJob(name="twitter.fetch_engagement", interval=timedelta(minutes=10), run=fetch_engagement),
+)
