@@ -272,6 +272,42 @@ async def run_claimed(
     return outcome
 
 
+async def release_claim(session: AsyncSession, *, tables: SocialTables, post_id: int, owner: str) -> None:
+    """Gives a claimed post back untried: `scheduled` again, due as before (its attempt not counted)."""
+    await session.exec(  # type: ignore[call-overload]
+        update(tables.post)
+        .where(tables.post.id == post_id, tables.post.status == "publishing", tables.post.claimed_by == owner)
+        .values(status="scheduled", claimed_by=None, lease_until=None, attempts=tables.post.attempts - 1)
+    )
+
+
+async def run_claimed_posts(
+    database: Database, *, tables: SocialTables, provider: SocialProvider, cipher: TokenCipher,
+    post_ids: Sequence[int], owner: str, prepare_media: PrepareMedia, clock: Callable[[], datetime] = utcnow,
+) -> dict[int, Outcome]:
+    """The worker's turn over what it claimed, in order. Once an account is rate limited or needs
+    reconnecting, its other claimed posts are given back untried (the next claim sees why)."""
+    async with database.session(write=False) as session:
+        post = tables.post
+        rows = await session.exec(select(post.id, post.account_id).where(col(post.id).in_(post_ids)))
+        account_of = dict(rows.all())
+    held: set[int] = set()
+    outcomes: dict[int, Outcome] = {}
+    for post_id in post_ids:
+        if account_of.get(post_id) in held:
+            async with database.session() as session:
+                await release_claim(session, tables=tables, post_id=post_id, owner=owner)
+            continue
+        outcome = await run_claimed(
+            database, tables=tables, provider=provider, cipher=cipher, post_id=post_id, owner=owner,
+            prepare_media=prepare_media, by_worker=True, clock=clock,
+        )
+        if outcome.account_postponed_until or outcome.reconnect_required:
+            held.add(account_of.get(post_id))
+        outcomes[post_id] = outcome
+    return outcomes
+
+
 async def publish(
     database: Database, *, tables: SocialTables, provider: SocialProvider, cipher: TokenCipher, post_id: int,
     owner: str, prepare_media: PrepareMedia, clock: Callable[[], datetime] = utcnow,

@@ -13,7 +13,7 @@ from features.linkedin.service import media_reader
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
 from shared.publishing import PermissionMissing, ProviderError
 from shared.social_engagement import media_preparer, posts_due_for_metrics
-from shared.social_posts import claim_due_posts, refresh_account_health, run_claimed
+from shared.social_posts import claim_due_posts, refresh_account_health, run_claimed_posts
 from shared.token_crypto import token_cipher
 
 logger = logging.getLogger("magnetiq.linkedin")
@@ -33,11 +33,10 @@ async def publish_due_posts(context: JobContext) -> object:
             context.database, tables=TABLES, provider=client, clock=context.clock,
             read_media=media_reader(context.database, context.settings),
         )
-        for post_id in claimed:
-            await run_claimed(
-                context.database, tables=TABLES, provider=client, cipher=token_cipher(context.settings),
-                post_id=post_id, owner=owner, prepare_media=images, by_worker=True, clock=context.clock,
-            )
+        await run_claimed_posts(
+            context.database, tables=TABLES, provider=client, cipher=token_cipher(context.settings),
+            post_ids=claimed, owner=owner, prepare_media=images, clock=context.clock,
+        )
     return MORE_WORK if len(claimed) == CLAIM_BATCH else None
 
 

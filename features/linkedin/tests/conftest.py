@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from PIL import Image
 
 from features.linkedin.tests.fake_linkedin import CLIENT_ID, CLIENT_SECRET, FakeLinkedIn, LoopbackServer
 
@@ -67,3 +69,28 @@ def create_post(client, editor_headers):
         return response.json()
 
     return create
+
+
+def png_bytes(shade: int = 10) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (3, 2), (200, shade, 10)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def upload_image(client, editor_headers):
+    """A media item (an image) of the media slice; each `shade` is other bytes, so another item."""
+
+    async def upload(shade: int = 10) -> int:
+        response = await client.post(
+            "/api/v1/content/media", files={"file": (f"image-{shade}.png", png_bytes(shade), "image/png")},
+            headers=editor_headers,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    return upload
+
+
+async def publish(client, editor_headers, post_id: int):
+    return await client.post(f"{BASE}/content/{post_id}/publish", headers=editor_headers)

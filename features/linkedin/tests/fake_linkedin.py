@@ -55,6 +55,7 @@ class FakeLinkedIn:
     scripted: list[Scripted] = field(default_factory=list)
     hang_after_create: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)  # every access token handed out, expired or not
     base_url: str = ""
     release: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(7_100_000_000))
@@ -140,6 +141,7 @@ class FakeLinkedIn:
                                 status_code=400)
         token = "AQV" + secrets.token_urlsafe(40)
         self.tokens[token] = grant[0]
+        self.issued.append(token)
         return JSONResponse({"access_token": token, "expires_in": 5_184_000,
                              "scope": "openid,profile,w_member_social,r_member_postAnalytics"})
 
