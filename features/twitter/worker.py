@@ -6,6 +6,8 @@ import logging
 import uuid
 from datetime import timedelta
 
+from sqlmodel import col, select
+
 from features.twitter.client import XClient
 from features.twitter.engagement import refresh_figures
 from features.twitter.models import TABLES, TwitterPost
@@ -14,7 +16,7 @@ from features.twitter.tokens import fresh_credentials
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
 from shared.publishing import ProviderError, failure_outcome
 from shared.social_engagement import media_preparer, posts_due_for_metrics
-from shared.social_posts import claim_due_posts, record_outcome, refresh_account_health, run_claimed
+from shared.social_posts import claim_due_posts, record_outcome, refresh_account_health, run_claimed_posts
 from shared.token_crypto import token_cipher
 
 logger = logging.getLogger("magnetiq.twitter")
@@ -33,29 +35,46 @@ async def publish_due_posts(context: JobContext) -> object:
         return None
     cipher = token_cipher(settings)
     async with XClient(settings) as client:
+        ready = await _refresh_tokens(context, client=client, post_ids=claimed, owner=owner)
         images = media_preparer(
             database, tables=TABLES, provider=client, clock=context.clock, read_media=media_reader(database, settings)
         )
-        for post_id in claimed:
-            async with database.session(write=False) as session:
-                post = await session.get(TwitterPost, post_id)
-            try:
-                if post.account_id is not None:  # the kernel fails a post without an account
-                    await fresh_credentials(
-                        database, provider=client, cipher=cipher, account_id=post.account_id,
-                        timeout_seconds=settings.provider_timeout_seconds, clock=context.clock,
-                    )
-            except ProviderError as exc:  # nothing was sent: the kernel's policy decides (retry, postpone, fail)
-                outcome = failure_outcome(exc, attempts=post.attempts, by_worker=True, now=context.clock())
-                async with database.session() as session:
-                    await record_outcome(session, tables=TABLES, post_id=post_id, owner=owner, outcome=outcome,
-                                         now=context.clock())
-                continue
-            await run_claimed(
-                database, tables=TABLES, provider=client, cipher=cipher, post_id=post_id, owner=owner,
-                prepare_media=images, by_worker=True, clock=context.clock,
-            )
+        await run_claimed_posts(
+            database, tables=TABLES, provider=client, cipher=cipher, post_ids=ready, owner=owner,
+            prepare_media=images, clock=context.clock,
+        )
     return MORE_WORK if len(claimed) == CLAIM_BATCH else None
+
+
+async def _refresh_tokens(context: JobContext, *, client: XClient, post_ids: list[int], owner: str) -> list[int]:
+    """Each claimed post's account gets a token valid for the next minutes (refreshed by one process at a
+    time). The posts of an account whose refresh failed get that failure as their outcome (nothing was
+    sent: the kernel's policy retries, postpones or fails them); the others are returned, in order."""
+    database = context.database
+    async with database.session(write=False) as session:
+        rows = await session.exec(select(TwitterPost.id, TwitterPost.account_id, TwitterPost.attempts)
+                                  .where(col(TwitterPost.id).in_(post_ids)))
+        found = {post_id: (account_id, attempts) for post_id, account_id, attempts in rows.all()}
+    refused: dict[int, ProviderError] = {}
+    for account_id in dict.fromkeys(account for account, _ in found.values() if account is not None):
+        try:
+            await fresh_credentials(
+                database, provider=client, cipher=token_cipher(context.settings), account_id=account_id,
+                timeout_seconds=context.settings.provider_timeout_seconds, clock=context.clock,
+            )
+        except ProviderError as exc:
+            refused[account_id] = exc
+    ready = []
+    for post_id in post_ids:
+        account_id, attempts = found[post_id]
+        if account_id not in refused:
+            ready.append(post_id)
+            continue
+        outcome = failure_outcome(refused[account_id], attempts=attempts, by_worker=True, now=context.clock())
+        async with database.session() as session:
+            await record_outcome(session, tables=TABLES, post_id=post_id, owner=owner, outcome=outcome,
+                                 now=context.clock())
+    return ready
 
 
 async def watch_account_health(context: JobContext) -> None:

@@ -209,3 +209,28 @@ def _png() -> bytes:
     from features.twitter.tests.conftest import png_bytes
 
     return png_bytes((1, 2, 3))
+
+
+async def test_the_worker_refreshes_a_dying_token_and_fails_the_posts_of_an_account_x_refuses(
+    app, client, editor_headers, connect_account, create_post, twitter
+):
+    ours = await connect_account()
+    theirs = await connect_account(twitter.add_user("other", "Other"))
+    due = (utcnow() + timedelta(minutes=1)).isoformat()
+    ok = await create_post(ours["id"], "refreshed first", scheduled_at=due)
+    refused = [await create_post(theirs["id"], f"never {n}", scheduled_at=due) for n in range(2)]
+    async with app.state.db.session() as session:
+        await session.exec(update(TwitterAccount).values(token_expires_at=utcnow() + timedelta(minutes=3)))
+        other = await session.get(TwitterAccount, theirs["id"])
+        spent = token_cipher(app.state.settings).decrypt(other.refresh_token_encrypted)
+    twitter.refresh_tokens[spent].used = True  # X no longer takes it (revoked by the user, say)
+
+    await publish_due_posts(job_context(app, clock=lambda: utcnow() + timedelta(minutes=2)))
+
+    assert [t.text for t in twitter.tweets.values()] == ["refreshed first"]
+    statuses = [(await client.get(f"{BASE}/content/{p['id']}", headers=editor_headers)).json() for p in [ok, *refused]]
+    assert [s["status"] for s in statuses] == ["published", "failed", "failed"]
+    assert "reconnect" in statuses[1]["error"]
+    async with app.state.db.session(write=False) as session:
+        assert (await session.get(TwitterAccount, theirs["id"])).status == "reconnect_required"
+        assert (await session.get(TwitterAccount, ours["id"])).token_expires_at > utcnow() + timedelta(hours=1)
