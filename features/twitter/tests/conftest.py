@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import secrets
 from collections.abc import AsyncIterator
@@ -10,7 +9,6 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import uvicorn
 from httpx import ASGITransport, AsyncClient
 from PIL import Image
 from pydantic import SecretStr
@@ -20,7 +18,7 @@ from features.twitter.tests.fake_x import FakeUser, FakeX
 from shared.config import Settings
 from shared.oauth import s256_challenge
 from shared.publishing import Credentials, TokenSet
-from tests.factories import free_port
+from tests.factories import LoopbackServer
 
 FAKE_X = "http://fake-x.test"
 
@@ -83,15 +81,9 @@ def credentials(fake: FakeX, user: FakeUser | None = None, scopes: set[str] | No
 @pytest.fixture
 async def fake_x_server(fake_x: FakeX) -> AsyncIterator[str]:
     """The fake on a real loopback socket (uvicorn in this event loop); yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake_x.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    fake_x.released.set()
-    server.should_exit = True
-    await task
+    async with LoopbackServer(fake_x.app) as server:
+        yield server.url
+        fake_x.released.set()  # a hanging call ends, so the server can stop
 
 
 # --- the app against the fake on loopback ------------------------------------------------------
