@@ -9,8 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from features.media import api as media_api
-from features.twitter import accounts, engagement, service
+from features.twitter import accounts, service
+from features.twitter.network import NETWORK
 from features.twitter.schemas import TwitterPostCreate, TwitterPostStaffView, TwitterPostUpdate
+from shared import social_service
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import ValidationFailed, error_responses
@@ -172,14 +174,17 @@ async def upload_twitter_image(
         if not raw_account.isdigit() or not 1 <= int(raw_account) <= MAX_ID:
             raise ValidationFailed("account_id: an X account id is required", field="account_id")
         async with database.session() as session:
-            await engagement.check_account(session, account_id=int(raw_account))
+            await accounts.get_account(session, account_id=int(raw_account))
             item, _ = await media_api.store_upload(session, settings=settings, upload=upload,
                                                    created_by=principal.user_id)
             if item.kind != "image":
                 raise ValidationFailed("X posts take images only", field="file")
     finally:
         upload.discard()
-    return await engagement.upload_image(database, settings=settings, account_id=int(raw_account), media_id=item.id)
+    return await social_service.upload_image(
+        database, network=NETWORK, settings=settings, account_id=int(raw_account), media_id=item.id,
+        read_media=media_api.upload_reader(database, settings),
+    )
 
 
 @router.get("/engagement", response_model=EngagementStaffView)
@@ -190,7 +195,7 @@ async def read_twitter_engagement(
     account_id: AccountFilter = None,
 ) -> EngagementStaffView:
     """Totals of the latest figures over published posts, and each post's figures."""
-    return await engagement.summary(session, start=start, end=end, account_id=account_id)
+    return await social_service.summary(session, network=NETWORK, start=start, end=end, account_id=account_id)
 
 
 @router.get("/engagement/{post_id}", response_model=PostEngagementStaffView, responses=error_responses(404, 429, 502))
@@ -199,4 +204,6 @@ async def read_twitter_post_engagement(
     refresh: Annotated[bool, Query(description="Fetch fresh figures from X first")] = False,
 ) -> PostEngagementStaffView:
     """A post's latest figures (a thread's tweets summed) and their history."""
-    return await engagement.post_figures(database, settings=settings, post_id=post_id, refresh=refresh)
+    return await social_service.post_figures(
+        database, network=NETWORK, settings=settings, post_id=post_id, refresh=refresh
+    )

@@ -7,9 +7,6 @@ thread that failed in the middle resumes at its first segment without an id.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,24 +14,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.media import api as media_api
 from features.twitter.client import XClient, tweet_url
 from features.twitter.models import TABLES, TwitterAccount, TwitterPost, TwitterPostSegment
+from features.twitter.network import NETWORK
 from features.twitter.schemas import TwitterPostCreate, TwitterPostStaffView, TwitterPostUpdate, TwitterSegmentIn
 from features.twitter.segments import check_segments
-from features.twitter.tokens import fresh_credentials
+from shared import social_service
 from shared.config import Settings
 from shared.db import Database, utcnow
-from shared.errors import InvalidTransition, NotFound, ValidationFailed
+from shared.errors import InvalidTransition, ValidationFailed
 from shared.pagination import ListParams, paginate, sort_order
 from shared.publishing import (
-    MediaToUpload,
     ProviderError,
-    ProviderRequestFailed,
     check_editable,
     check_transition,
     http_error,
 )
-from shared.social_engagement import ReadMedia, media_preparer
-from shared.social_posts import publish, segment_rows
-from shared.token_crypto import token_cipher
+from shared.social_posts import segment_rows
+from shared.social_service import check_future
 
 SORT_COLUMNS = {"created_at": TwitterPost.created_at, "scheduled_at": TwitterPost.scheduled_at,
                 "published_at": TwitterPost.published_at}
@@ -63,19 +58,9 @@ async def _check_segments(session: AsyncSession, settings: Settings, segments: l
     """Each segment as X would take it (422 naming the segment), each image a media item that is an image."""
     check_segments([(segment.text, segment.media_ids) for segment in segments])
     for index, segment in enumerate(segments):
-        for position, media_id in enumerate(segment.media_ids):
-            field = f"segments.{index}.media_ids.{position}"
-            try:
-                item = await media_api.get_media(session, settings=settings, media_id=media_id)
-            except NotFound:
-                raise ValidationFailed(f"{field}: there is no media item {media_id}", field=field) from None
-            if item.kind != "image":
-                raise ValidationFailed(f"{field}: media item {media_id} is not an image", field=field)
-
-
-def _check_future(scheduled_at: Any) -> None:
-    if scheduled_at is not None and scheduled_at <= utcnow():
-        raise ValidationFailed("scheduled_at must lie in the future; publish now instead", field="scheduled_at")
+        await media_api.require_images(
+            session, settings=settings, media_ids=segment.media_ids, field=f"segments.{index}.media_ids"
+        )
 
 
 def _segment_rows(post_id: int, segments: list[TwitterSegmentIn]) -> list[TwitterPostSegment]:
@@ -89,7 +74,7 @@ async def create_post(session: AsyncSession, *, settings: Settings, actor_id: in
     """A draft, or a scheduled post when `scheduled_at` is given; a tweet, or a thread of several segments."""
     await _check_account(session, data.account_id)
     await _check_segments(session, settings, data.segments)
-    _check_future(data.scheduled_at)
+    check_future(data.scheduled_at)
     post = TwitterPost(
         account_id=data.account_id, created_by=actor_id, scheduled_at=data.scheduled_at,
         next_attempt_at=data.scheduled_at, status="scheduled" if data.scheduled_at else "draft",
@@ -103,9 +88,7 @@ async def create_post(session: AsyncSession, *, settings: Settings, actor_id: in
 
 
 async def get_post(session: AsyncSession, *, post_id: int) -> Post:
-    post = await session.get(TwitterPost, post_id)
-    if post is None:
-        raise NotFound("X post not found")
+    post = await social_service.get_post_row(session, network=NETWORK, post_id=post_id)
     return post, (await segment_rows(session, tables=TABLES, post_ids=[post_id]))[post_id]
 
 
@@ -147,7 +130,7 @@ async def update_post(session: AsyncSession, *, settings: Settings, post_id: int
         segments = _segment_rows(post_id, data.segments)
         session.add_all(segments)
     if "scheduled_at" in changes:
-        _check_future(changes["scheduled_at"])
+        check_future(changes["scheduled_at"])
         post.scheduled_at = post.next_attempt_at = changes["scheduled_at"]
         post.status = "scheduled" if post.scheduled_at else "draft"
         post.attempts = 0
@@ -159,55 +142,19 @@ async def update_post(session: AsyncSession, *, settings: Settings, post_id: int
 
 async def reset_post(session: AsyncSession, *, post_id: int) -> Post:
     """Staff checked an `unknown` post at X: it becomes `failed` and may be published again."""
-    post, segments = await get_post(session, post_id=post_id)
-    if post.status != "unknown":
-        raise InvalidTransition(f"Only a post whose outcome is unknown can be reset; this one is {post.status}")
-    check_transition(post.status, "failed")
-    post.status, post.updated_at = "failed", utcnow()
-    post.error = f"reset by staff after checking X (was: {post.error})"[:1000]
-    session.add(post)
-    await session.flush()
-    return post, segments
-
-
-def media_reader(database: Database, settings: Settings) -> ReadMedia:
-    """Reads a media item's bytes for an upload (the media slice's api), with no transaction open."""
-
-    async def read(media_id: int) -> MediaToUpload:
-        async with database.session(write=False) as session:
-            found = await media_api.media_file(session, settings=settings, media_id=media_id)
-        return MediaToUpload(await asyncio.to_thread(found.path.read_bytes), found.mime_type, found.filename)
-
-    return read
+    post = await social_service.reset_post(session, network=NETWORK, post_id=post_id)
+    return post, (await segment_rows(session, tables=TABLES, post_ids=[post_id]))[post_id]
 
 
 async def publish_now(database: Database, *, settings: Settings, post_id: int, owner: str) -> Post:
-    """Publishes at once: the account's token refreshed first if it is about to die, then the kernel's
-    `publish`; 502 PROVIDER_ERROR when the post ended `failed` or `unknown`, with its error."""
+    """Publishes at once (the token refreshed first if it is about to die); 502 PROVIDER_ERROR when the
+    post ended `failed` or `unknown`, with its error."""
+    await social_service.publish_now(
+        database, network=NETWORK, settings=settings, post_id=post_id, owner=owner,
+        read_media=media_api.upload_reader(database, settings),
+    )
     async with database.session(write=False) as session:
-        post, _ = await get_post(session, post_id=post_id)
-    cipher = token_cipher(settings)
-    async with XClient(settings) as client:
-        if post.account_id is not None and post.status in {"draft", "scheduled", "failed"}:
-            try:
-                await fresh_credentials(
-                    database, provider=client, cipher=cipher, account_id=post.account_id,
-                    timeout_seconds=settings.provider_timeout_seconds,
-                )
-            except ProviderError as exc:
-                raise http_error(exc) from None
-        images = media_preparer(database, tables=TABLES, provider=client, read_media=media_reader(database, settings))
-        outcome = await publish(
-            database, tables=TABLES, provider=client, cipher=cipher, post_id=post_id, owner=owner,
-            prepare_media=images,
-        )
-    async with database.session(write=False) as session:
-        post, segments = await get_post(session, post_id=post_id)
-    if outcome.status != "published":
-        raise ProviderRequestFailed(
-            f"The post is {post.status}: {post.error}", details=[{"post_id": post_id, "status": post.status}]
-        )
-    return post, segments
+        return await get_post(session, post_id=post_id)
 
 
 async def cancel_or_delete(database: Database, *, settings: Settings, post_id: int) -> None:
@@ -226,10 +173,7 @@ async def cancel_or_delete(database: Database, *, settings: Settings, post_id: i
             raise InvalidTransition("The post's account was disconnected; delete its tweets on X itself")
     try:
         async with XClient(settings) as client:
-            credentials = await fresh_credentials(
-                database, provider=client, cipher=token_cipher(settings), account_id=post.account_id,
-                timeout_seconds=settings.provider_timeout_seconds,
-            )
+            credentials = await NETWORK.credentials(database, settings, client, post.account_id)
             for tweet_id in on_x:
                 await client.delete(credentials, tweet_id)
     except ProviderError as exc:

@@ -8,11 +8,12 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from features.media import api as media_api
 from features.twitter.client import XClient
-from features.twitter.engagement import refresh_figures
 from features.twitter.models import TABLES, TwitterPost
-from features.twitter.service import media_reader
+from features.twitter.network import NETWORK
 from features.twitter.tokens import fresh_credentials
+from shared import social_service
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
 from shared.publishing import ProviderError, failure_outcome
 from shared.social_engagement import media_preparer, posts_due_for_metrics
@@ -37,7 +38,8 @@ async def publish_due_posts(context: JobContext) -> object:
     async with XClient(settings) as client:
         ready = await _refresh_tokens(context, client=client, post_ids=claimed, owner=owner)
         images = media_preparer(
-            database, tables=TABLES, provider=client, clock=context.clock, read_media=media_reader(database, settings)
+            database, tables=TABLES, provider=client, clock=context.clock,
+            read_media=media_api.upload_reader(database, settings),
         )
         await run_claimed_posts(
             database, tables=TABLES, provider=client, cipher=cipher, post_ids=ready, owner=owner,
@@ -90,7 +92,9 @@ async def fetch_engagement(context: JobContext) -> None:
         due = await posts_due_for_metrics(session, tables=TABLES, now=context.clock())
     for account_id, posts in due.items():
         try:
-            await refresh_figures(context.database, settings=context.settings, account_id=account_id, posts=posts)
+            await social_service.refresh_figures(
+                context.database, network=NETWORK, settings=context.settings, account_id=account_id, posts=posts
+            )
         except ProviderError as exc:
             logger.warning("x figures not fetched", extra={"account_id": account_id, "reason": exc.message})
 
