@@ -360,7 +360,7 @@ async def claim_due_posts(
                 minutes = int((now - due_at).total_seconds() // 60)
                 reason = (
                     f"not published: found {minutes} minutes after its scheduled time (the server was not "
-                    "running); publish or schedule it again if it is still wanted"
+                    "running); publish it now if it is still wanted"
                 )
         if reason is not None:
             row.status, row.error, row.updated_at = "failed", reason, now
@@ -398,6 +398,15 @@ async def refresh_account_health(
             )
     await session.flush()
     return changed
+
+
+async def mark_reconnect_required(database: Database, *, tables: SocialTables, account_id: int, reason: str) -> None:
+    """A 401 outside publishing (a delete, figures): the account's token is dead; said in its own transaction."""
+    async with database.session() as session:
+        await session.exec(  # type: ignore[call-overload]
+            update(tables.account).where(tables.account.id == account_id)
+            .values(status="reconnect_required", status_reason=reason[:500], updated_at=utcnow())
+        )
 
 
 async def fail_account_posts(session: AsyncSession, *, tables: SocialTables, account_id: int, reason: str) -> int:

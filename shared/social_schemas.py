@@ -122,3 +122,16 @@ class PostEngagementStaffView(BaseModel):
     metrics: dict[str, int] = Field(description="The latest figures; empty before the first fetch")
     fetched_at: datetime | None
     history: list[EngagementSnapshotView] = Field(description="Every snapshot, newest first")
+
+
+class SocialAccountsHealth(BaseModel):
+    """One network's accounts in system health: whether the app is configured, and how many are in each state."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "configured": True, "active": 2, "expiring": 1, "reconnect_required": 0,
+    }]})
+
+    configured: bool = Field(description="Its client id, secret and redirect URI are set")
+    active: int
+    expiring: int = Field(description="The token ends within 7 days: reconnect soon")
+    reconnect_required: int

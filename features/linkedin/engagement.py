@@ -13,7 +13,7 @@ from features.linkedin.service import media_reader
 from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.errors import NotFound, ValidationFailed
-from shared.publishing import Credentials, ProviderError, http_error
+from shared.publishing import Credentials, ProviderError, Unauthorized, http_error
 from shared.social_engagement import (
     DuePost,
     ensure_media,
@@ -24,6 +24,7 @@ from shared.social_engagement import (
     store_snapshots,
     totals_of,
 )
+from shared.social_posts import mark_reconnect_required
 from shared.social_schemas import (
     EngagementPost,
     EngagementSnapshotView,
@@ -59,11 +60,16 @@ async def credentials_for(session: AsyncSession, *, settings: Settings, account_
 async def refresh_figures(
     database: Database, *, settings: Settings, account_id: int, posts: list[DuePost]
 ) -> None:
-    """Fetches one account's figures (no transaction open) and stores a snapshot per post; raises ProviderError."""
+    """Fetches one account's figures (no transaction open) and stores a snapshot per post; raises
+    ProviderError (a 401 marks the account `reconnect_required` first)."""
     async with database.session(write=False) as session:
         credentials = await credentials_for(session, settings=settings, account_id=account_id)
-    async with LinkedInClient(settings) as client:
-        figures = await fetch_metrics(client, credentials, posts)
+    try:
+        async with LinkedInClient(settings) as client:
+            figures = await fetch_metrics(client, credentials, posts)
+    except Unauthorized as exc:
+        await mark_reconnect_required(database, tables=TABLES, account_id=account_id, reason=exc.message)
+        raise
     async with database.session() as session:
         await store_snapshots(session, tables=TABLES, figures=figures, now=utcnow())
 

@@ -21,12 +21,13 @@ from shared.publishing import (
     MediaToUpload,
     ProviderError,
     ProviderRequestFailed,
+    Unauthorized,
     check_editable,
     check_transition,
     http_error,
 )
 from shared.social_engagement import ReadMedia, media_preparer
-from shared.social_posts import publish, segment_rows
+from shared.social_posts import mark_reconnect_required, publish, segment_rows
 from shared.token_crypto import token_cipher
 
 SORT_COLUMNS = {"created_at": LinkedInPost.created_at, "scheduled_at": LinkedInPost.scheduled_at,
@@ -197,6 +198,8 @@ async def cancel_or_delete(database: Database, *, settings: Settings, post_id: i
         async with LinkedInClient(settings) as client:
             await client.delete(credentials, segment.provider_post_id)
     except ProviderError as exc:
+        if isinstance(exc, Unauthorized):
+            await mark_reconnect_required(database, tables=TABLES, account_id=account.id, reason=exc.message)
         raise http_error(exc) from None
     async with database.session() as session:
         post = await session.get(LinkedInPost, post_id)

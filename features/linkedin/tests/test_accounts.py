@@ -103,3 +103,20 @@ async def test_health_follows_the_token_expiry_and_the_worker_stores_it(
     await watch_account_expiry(job_context(app))
     async with app.state.db.session(write=False) as session:
         assert (await session.get(LinkedInAccount, account["id"])).status == status
+
+
+async def test_system_health_counts_accounts_about_to_expire(app, client, admin_headers, connect_account):
+    await connect_account()
+    await connect_account("member-bob")
+    async with app.state.db.session() as session:
+        await session.exec(update(LinkedInAccount).where(LinkedInAccount.provider_user_id == "member-bob")
+                           .values(token_expires_at=utcnow() + timedelta(days=2)))
+    health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
+    assert health["social_accounts"]["linkedin"] == {
+        "configured": True, "active": 1, "expiring": 1, "reconnect_required": 0,
+    }
+
+
+async def test_system_health_says_when_linkedin_is_not_configured(client, admin_headers):
+    health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
+    assert health["social_accounts"]["linkedin"]["configured"] is False
