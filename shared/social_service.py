@@ -24,6 +24,7 @@ from shared.publishing import (
     ProviderError,
     ProviderRequestFailed,
     SocialProvider,
+    Unauthorized,
     check_transition,
     http_error,
 )
@@ -39,7 +40,7 @@ from shared.social_engagement import (
     store_snapshots,
     totals_of,
 )
-from shared.social_posts import SocialTables, publish
+from shared.social_posts import SocialTables, mark_reconnect_required, publish
 from shared.social_schemas import (
     EngagementPost,
     EngagementSnapshotView,
@@ -60,6 +61,15 @@ class Network:
     client: Callable[[Settings], AbstractAsyncContextManager[Any]]  # the provider client, `async with`
     credentials: GetCredentials
     metric_names: tuple[str, ...]
+
+
+async def reconnect_on_401(database: Database, *, network: Network, account_id: int, call: Awaitable[Any]) -> Any:
+    """Awaits a provider call outside publishing; a 401 marks the account `reconnect_required`, then is raised."""
+    try:
+        return await call
+    except Unauthorized as exc:
+        await mark_reconnect_required(database, tables=network.tables, account_id=account_id, reason=exc.message)
+        raise
 
 
 def check_future(scheduled_at: datetime | None) -> None:
@@ -133,7 +143,9 @@ async def refresh_figures(
     """Fetches one account's figures (no transaction open) and stores a snapshot per post; raises ProviderError."""
     async with network.client(settings) as client:
         credentials = await network.credentials(database, settings, client, account_id)
-        figures = await fetch_metrics(client, credentials, posts)
+        figures = await reconnect_on_401(
+            database, network=network, account_id=account_id, call=fetch_metrics(client, credentials, posts)
+        )
     async with database.session() as session:
         await store_snapshots(session, tables=network.tables, figures=figures, now=utcnow())
 
@@ -173,10 +185,10 @@ async def upload_image(
     try:
         async with network.client(settings) as client:
             credentials = await network.credentials(database, settings, client, account_id)
-            row = await ensure_media(
+            row = await reconnect_on_401(database, network=network, account_id=account_id, call=ensure_media(
                 database, tables=network.tables, provider=client, account_id=account_id, credentials=credentials,
                 media_id=media_id, read_media=read_media,
-            )
+            ))
     except ProviderError as exc:
         raise http_error(exc) from None
     return ProviderMediaStaffView(

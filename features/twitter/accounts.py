@@ -15,9 +15,17 @@ from shared.db import Database, utcnow
 from shared.errors import NotFound
 from shared.oauth import consume_authorization, start_authorization
 from shared.pagination import ListParams, paginate
-from shared.publishing import Identity, ProviderError, TokenSet, account_health, http_error, require_configured
+from shared.publishing import (
+    Identity,
+    ProviderError,
+    ProviderNotConfigured,
+    TokenSet,
+    account_health,
+    http_error,
+    require_configured,
+)
 from shared.social_posts import fail_account_posts
-from shared.social_schemas import AuthorizationStaffView, SocialAccountStaffView
+from shared.social_schemas import AuthorizationStaffView, SocialAccountsHealth, SocialAccountStaffView
 from shared.token_crypto import TokenUnreadable, token_cipher
 
 PROVIDER = "twitter"
@@ -143,3 +151,15 @@ async def disconnect(database: Database, *, settings: Settings, account_id: int)
         await session.delete(account)
         await session.flush()
     return failed
+
+
+async def accounts_health(session: AsyncSession, *, settings: Settings) -> SocialAccountsHealth:
+    """How many X accounts are active, expiring and to reconnect, as of now, and whether the app is configured."""
+    counts = {"active": 0, "expiring": 0, "reconnect_required": 0}
+    for account in (await session.exec(select(TwitterAccount))).all():
+        counts[health(account)] += 1
+    try:
+        require_x_configured(settings)
+    except ProviderNotConfigured:
+        return SocialAccountsHealth(configured=False, **counts)
+    return SocialAccountsHealth(configured=True, **counts)

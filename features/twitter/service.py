@@ -175,7 +175,9 @@ async def cancel_or_delete(database: Database, *, settings: Settings, post_id: i
         async with XClient(settings) as client:
             credentials = await NETWORK.credentials(database, settings, client, post.account_id)
             for tweet_id in on_x:
-                await client.delete(credentials, tweet_id)
+                await social_service.reconnect_on_401(
+                    database, network=NETWORK, account_id=post.account_id, call=client.delete(credentials, tweet_id)
+                )
     except ProviderError as exc:
         raise http_error(exc) from None
     async with database.session() as session:

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from features.twitter.tests.conftest import BASE
+from features.twitter.tests.fake_x import Fault
 from features.twitter.worker import fetch_engagement
 from shared.db import utcnow
 from tests.factories import job_context
@@ -69,3 +70,25 @@ async def test_engagement_sums_a_threads_tweets_and_keeps_history(
     totals = (await client.get(f"{BASE}/engagement", headers=editor_headers)).json()
     assert totals["totals"]["likes"] == 12 and totals["totals"]["impressions"] == 300
     assert [p["post_id"] for p in totals["posts"]] == [post["id"]]
+
+
+async def test_a_401_while_fetching_figures_marks_the_account_reconnect_required(
+    client, editor_headers, admin_headers, connect_account, create_post, twitter
+):
+    account = await connect_account()
+    post = await create_post(account["id"], "figures please")
+    assert (await client.post(f"{BASE}/content/{post['id']}/publish", headers=editor_headers)).status_code == 200
+    twitter.fail_next("GET /2/tweets", Fault(status=401))
+
+    response = await client.get(f"{BASE}/engagement/{post['id']}?refresh=true", headers=editor_headers)
+
+    assert response.status_code == 502 and response.json()["error"]["code"] == "PROVIDER_ERROR"
+    [listed] = (await client.get(f"{BASE}/accounts", headers=admin_headers)).json()["items"]
+    assert listed["status"] == "reconnect_required"
+
+
+async def test_system_health_counts_x_accounts(client, admin_headers, connect_account, twitter):
+    await connect_account()
+    health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
+    assert health["social_accounts"]["twitter"] == {"configured": True, "active": 1, "expiring": 0,
+                                                    "reconnect_required": 0}
