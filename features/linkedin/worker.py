@@ -7,9 +7,10 @@ import uuid
 from datetime import timedelta
 
 from features.linkedin.client import LinkedInClient
-from features.linkedin.engagement import refresh_figures
 from features.linkedin.models import TABLES
-from features.linkedin.service import media_reader
+from features.linkedin.network import NETWORK
+from features.media import api as media_api
+from shared import social_service
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
 from shared.publishing import PermissionMissing, ProviderError
 from shared.social_engagement import media_preparer, posts_due_for_metrics
@@ -31,7 +32,7 @@ async def publish_due_posts(context: JobContext) -> object:
     async with LinkedInClient(context.settings) as client:
         images = media_preparer(
             context.database, tables=TABLES, provider=client, clock=context.clock,
-            read_media=media_reader(context.database, context.settings),
+            read_media=media_api.upload_reader(context.database, context.settings),
         )
         await run_claimed_posts(
             context.database, tables=TABLES, provider=client, cipher=token_cipher(context.settings),
@@ -52,7 +53,9 @@ async def fetch_engagement(context: JobContext) -> None:
         due = await posts_due_for_metrics(session, tables=TABLES, now=context.clock())
     for account_id, posts in due.items():
         try:
-            await refresh_figures(context.database, settings=context.settings, account_id=account_id, posts=posts)
+            await social_service.refresh_figures(
+                context.database, network=NETWORK, settings=context.settings, account_id=account_id, posts=posts
+            )
         except PermissionMissing as exc:
             logger.warning("linkedin analytics not permitted", extra={"account_id": account_id, "scope": exc.scope})
         except ProviderError as exc:
