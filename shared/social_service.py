@@ -8,6 +8,7 @@ only what differs (post bodies, segments, the provider's protocol).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -19,8 +20,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.errors import InvalidTransition, NotFound, ValidationFailed
+from shared.jobs import JobContext
 from shared.publishing import (
     Credentials,
+    PermissionMissing,
     ProviderError,
     ProviderRequestFailed,
     SocialProvider,
@@ -36,11 +39,12 @@ from shared.social_engagement import (
     history,
     latest_snapshots,
     media_preparer,
+    posts_due_for_metrics,
     provider_ids,
     store_snapshots,
     totals_of,
 )
-from shared.social_posts import SocialTables, mark_reconnect_required, publish
+from shared.social_posts import SocialTables, mark_reconnect_required, publish, refresh_account_health
 from shared.social_schemas import (
     EngagementPost,
     EngagementSnapshotView,
@@ -49,6 +53,8 @@ from shared.social_schemas import (
     ProviderMediaStaffView,
 )
 from shared.token_crypto import token_cipher
+
+logger = logging.getLogger("magnetiq.publishing")
 
 # (database, settings, provider, account id) -> the account's credentials, ready for a call
 GetCredentials = Callable[[Database, Settings, SocialProvider, int], Awaitable[Credentials]]
@@ -194,3 +200,30 @@ async def upload_image(
     return ProviderMediaStaffView(
         media_id=media_id, account_id=account_id, provider_media_id=row.provider_media_id, expires_at=row.expires_at
     )
+
+
+# --- the worker's jobs beside publishing ----------------------------------------------------------
+
+
+async def store_account_health(context: JobContext, *, network: Network) -> None:
+    """Stores each account's health: `expiring` within 7 days of what keeps it connected, then
+    `reconnect_required` (shared/publishing.py `account_health`); a change is logged as a warning."""
+    async with context.database.session() as session:
+        await refresh_account_health(session, tables=network.tables, now=context.clock())
+
+
+async def fetch_due_figures(context: JobContext, *, network: Network) -> None:
+    """Snapshots of published posts' figures: hourly in their first week, daily after; one batch per account.
+    An account the provider refuses is logged and skipped; the others go on."""
+    async with context.database.session(write=False) as session:
+        due = await posts_due_for_metrics(session, tables=network.tables, now=context.clock())
+    for account_id, posts in due.items():
+        where = {"network": network.tables.network, "account_id": account_id}
+        try:
+            await refresh_figures(
+                context.database, network=network, settings=context.settings, account_id=account_id, posts=posts
+            )
+        except PermissionMissing as exc:
+            logger.warning("analytics not permitted", extra={**where, "scope": exc.scope})
+        except ProviderError as exc:
+            logger.warning("figures not fetched", extra={**where, "reason": exc.message})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import timedelta
 
@@ -16,11 +15,9 @@ from features.twitter.tokens import fresh_credentials
 from shared import social_service
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
 from shared.publishing import ProviderError, failure_outcome
-from shared.social_engagement import media_preparer, posts_due_for_metrics
-from shared.social_posts import claim_due_posts, record_outcome, refresh_account_health, run_claimed_posts
+from shared.social_engagement import media_preparer
+from shared.social_posts import claim_due_posts, record_outcome, run_claimed_posts
 from shared.token_crypto import token_cipher
-
-logger = logging.getLogger("magnetiq.twitter")
 
 CLAIM_BATCH = 10
 
@@ -80,23 +77,13 @@ async def _refresh_tokens(context: JobContext, *, client: XClient, post_ids: lis
 
 
 async def watch_account_health(context: JobContext) -> None:
-    """Stores each account's health (an account with a refresh token stays active; one X refused is
-    reconnect_required already)."""
-    async with context.database.session() as session:
-        await refresh_account_health(session, tables=TABLES, now=context.clock())
+    """Stores each account's health (shared/social_service.py)."""
+    await social_service.store_account_health(context, network=NETWORK)
 
 
 async def fetch_engagement(context: JobContext) -> None:
-    """Snapshots of published posts' figures: hourly in their first week, daily after; per account, 100 a call."""
-    async with context.database.session(write=False) as session:
-        due = await posts_due_for_metrics(session, tables=TABLES, now=context.clock())
-    for account_id, posts in due.items():
-        try:
-            await social_service.refresh_figures(
-                context.database, network=NETWORK, settings=context.settings, account_id=account_id, posts=posts
-            )
-        except ProviderError as exc:
-            logger.warning("x figures not fetched", extra={"account_id": account_id, "reason": exc.message})
+    """Snapshots of published posts' figures, hourly in their first week, daily after (shared/social_service.py)."""
+    await social_service.fetch_due_figures(context, network=NETWORK)
 
 
 JOBS = (
