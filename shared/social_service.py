@@ -67,6 +67,7 @@ class Network:
     client: Callable[[Settings], AbstractAsyncContextManager[Any]]  # the provider client, `async with`
     credentials: GetCredentials
     metric_names: tuple[str, ...]
+    refreshes_tokens: bool = False  # True: an access token is refreshed before use (X), so its end is no warning
 
 
 async def reconnect_on_401(database: Database, *, network: Network, account_id: int, call: Awaitable[Any]) -> Any:

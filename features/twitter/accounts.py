@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.twitter.client import XClient
-from features.twitter.models import TABLES, TwitterAccount, TwitterMedia
+from features.twitter.models import TwitterAccount
+from features.twitter.network import NETWORK
+from shared import social_accounts
 from shared.config import Settings
-from shared.db import Database, utcnow
-from shared.errors import NotFound
+from shared.db import Database
 from shared.oauth import consume_authorization, start_authorization
-from shared.pagination import ListParams, paginate
+from shared.pagination import ListParams
 from shared.publishing import (
     Identity,
     ProviderError,
     ProviderNotConfigured,
     TokenSet,
-    account_health,
     http_error,
     require_configured,
 )
-from shared.social_posts import fail_account_posts
 from shared.social_schemas import AuthorizationStaffView, SocialAccountsHealth, SocialAccountStaffView
 from shared.token_crypto import TokenUnreadable, token_cipher
 
@@ -41,18 +38,9 @@ def require_x_configured(settings: Settings) -> None:
     )
 
 
-def health(account: TwitterAccount) -> str:
-    # With a refresh token the two-hour access token does not matter: it is refreshed before use.
-    return account_health(
-        reconnect_required=account.status == "reconnect_required", token_expires_at=account.token_expires_at,
-        can_refresh=account.refresh_token_encrypted is not None, refresh_expires_at=account.refresh_expires_at,
-        now=utcnow(),
-    )
-
-
 def to_view(account: TwitterAccount) -> SocialAccountStaffView:
-    """The account with its health as of now (the worker stores it too, for system health)."""
-    return SocialAccountStaffView.model_validate({**account.model_dump(), "status": health(account)})
+    """The account with its health as of now (with a refresh token the two-hour access token is no warning)."""
+    return social_accounts.account_view(NETWORK, account)
 
 
 async def authorize(
@@ -92,37 +80,21 @@ async def connect(database: Database, *, settings: Settings, code: str, state: s
     tokens, identity = await _exchange(
         settings, code=code, redirect_uri=consumed.redirect_uri, code_verifier=consumed.code_verifier
     )
-    cipher = token_cipher(settings)
-    now = utcnow()
     async with database.session() as session:
-        account = (await session.exec(
-            select(TwitterAccount).where(TwitterAccount.provider_user_id == identity.provider_user_id)
-        )).first()
-        created = account is None
-        account = account or TwitterAccount(provider_user_id=identity.provider_user_id, display_name="")
-        account.display_name = identity.display_name
-        account.access_token_encrypted = cipher.encrypt(tokens.access_token)
-        account.refresh_token_encrypted = cipher.encrypt(tokens.refresh_token) if tokens.refresh_token else None
-        account.token_expires_at, account.refresh_expires_at = tokens.expires_at, tokens.refresh_expires_at
-        account.scopes = list(tokens.scopes)
-        account.token_refresh_owner = account.token_refresh_until = None
-        account.status = "active"  # connecting again is how a reconnect_required account recovers
-        account.status, account.status_reason = health(account), None
-        account.postponed_until, account.updated_at = None, now
+        account, created = await social_accounts.store_connection(
+            session, network=NETWORK, identity=identity, tokens=tokens, cipher=token_cipher(settings)
+        )
+        account.token_refresh_owner = account.token_refresh_until = None  # a lease of the old tokens is moot
         session.add(account)
-        await session.flush()
     return account, created
 
 
 async def list_accounts(session: AsyncSession, *, params: ListParams) -> tuple[list[TwitterAccount], int]:
-    return await paginate(session, select(TwitterAccount), params, [col(TwitterAccount.id)])
+    return await social_accounts.list_accounts(session, network=NETWORK, params=params)
 
 
 async def get_account(session: AsyncSession, *, account_id: int) -> TwitterAccount:
-    account = await session.get(TwitterAccount, account_id)
-    if account is None:
-        raise NotFound("X account not found")
-    return account
+    return await social_accounts.get_account(session, network=NETWORK, account_id=account_id)
 
 
 async def disconnect(database: Database, *, settings: Settings, account_id: int) -> int:
@@ -143,23 +115,15 @@ async def disconnect(database: Database, *, settings: Settings, account_id: int)
                 except (ProviderError, TokenUnreadable) as exc:  # the tokens are deleted here all the same
                     logger.warning("x token not revoked", extra={"account_id": account_id, "reason": str(exc)})
     async with database.session() as session:
-        account = await get_account(session, account_id=account_id)
-        failed = await fail_account_posts(
-            session, tables=TABLES, account_id=account_id, reason="not published: its X account was disconnected"
-        )
-        await session.exec(delete(TwitterMedia).where(col(TwitterMedia.account_id) == account_id))  # type: ignore[call-overload]
-        await session.delete(account)
-        await session.flush()
+        failed = await social_accounts.remove_account(session, network=NETWORK, account_id=account_id)
     return failed
 
 
 async def accounts_health(session: AsyncSession, *, settings: Settings) -> SocialAccountsHealth:
     """How many X accounts are active, expiring and to reconnect, as of now, and whether the app is configured."""
-    counts = {"active": 0, "expiring": 0, "reconnect_required": 0}
-    for account in (await session.exec(select(TwitterAccount))).all():
-        counts[health(account)] += 1
     try:
         require_x_configured(settings)
+        configured = True
     except ProviderNotConfigured:
-        return SocialAccountsHealth(configured=False, **counts)
-    return SocialAccountsHealth(configured=True, **counts)
+        configured = False
+    return await social_accounts.accounts_health(session, network=NETWORK, configured=configured)

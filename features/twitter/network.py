@@ -19,5 +19,6 @@ async def credentials(database: Database, settings: Settings, provider: SocialPr
 
 
 NETWORK = Network(
-    tables=TABLES, label="X", client=XClient, credentials=credentials, metric_names=tuple(METRIC_NAMES.values())
+    tables=TABLES, label="X", client=XClient, credentials=credentials, metric_names=tuple(METRIC_NAMES.values()),
+    refreshes_tokens=True,
 )
