@@ -66,7 +66,8 @@ class SystemHealth(BaseModel):
                     ],
                     "mail_outbox": _OUTBOX_EXAMPLE,
                     "last_mail_error": _MAIL_ERROR_EXAMPLE,
-                    "social_accounts": {"linkedin": example_of(SocialAccountsHealth)},
+                    "social_accounts": {"linkedin": example_of(SocialAccountsHealth),
+                                        "twitter": example_of(SocialAccountsHealth)},
                 }
             ]
         }

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from features.admin.schemas import MailDeliveryError, MailOutboxCounts, SystemHealth
 from features.health.api import detailed_health
 from features.linkedin import api as linkedin_api
+from features.twitter import api as twitter_api
 from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.jobs import worker_status
@@ -70,4 +71,7 @@ async def system_health(database: Database, settings: Settings, started_at: date
 
 async def social_accounts(database: Database, settings: Settings) -> dict[str, SocialAccountsHealth]:
     async with database.session(write=False) as session:
-        return {"linkedin": await linkedin_api.accounts_health(session, settings=settings)}
+        return {
+            "linkedin": await linkedin_api.accounts_health(session, settings=settings),
+            "twitter": await twitter_api.accounts_health(session, settings=settings),
+        }

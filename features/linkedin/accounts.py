@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.linkedin.client import LinkedInClient
-from features.linkedin.models import TABLES, LinkedInAccount, LinkedInMedia
+from features.linkedin.models import LinkedInAccount
+from features.linkedin.network import NETWORK
+from shared import social_accounts
 from shared.config import Settings
-from shared.db import Database, utcnow
-from shared.errors import NotFound
+from shared.db import Database
 from shared.oauth import consume_authorization, start_authorization
-from shared.pagination import ListParams, paginate
+from shared.pagination import ListParams
 from shared.publishing import (
     Identity,
     ProviderError,
     ProviderNotConfigured,
     TokenSet,
-    account_health,
     http_error,
     require_configured,
 )
-from shared.social_posts import fail_account_posts
 from shared.social_schemas import AuthorizationStaffView, SocialAccountsHealth, SocialAccountStaffView
 from shared.token_crypto import token_cipher
 
@@ -40,11 +37,7 @@ def require_linkedin_configured(settings: Settings) -> None:
 
 def to_view(account: LinkedInAccount) -> SocialAccountStaffView:
     """The account with its health as of now (the worker stores it too, for system health)."""
-    status = account_health(
-        reconnect_required=account.status == "reconnect_required", token_expires_at=account.token_expires_at,
-        can_refresh=False, now=utcnow(),
-    )
-    return SocialAccountStaffView.model_validate({**account.model_dump(), "status": status})
+    return social_accounts.account_view(NETWORK, account)
 
 
 async def authorize(
@@ -78,61 +71,33 @@ async def connect(database: Database, *, settings: Settings, code: str, state: s
     async with database.session() as session:
         consumed = await consume_authorization(session, settings=settings, provider=PROVIDER, state=state)
     tokens, identity = await _exchange(settings, code=code, redirect_uri=consumed.redirect_uri)
-    cipher = token_cipher(settings)
-    now = utcnow()
     async with database.session() as session:
-        account = (await session.exec(
-            select(LinkedInAccount).where(LinkedInAccount.provider_user_id == identity.provider_user_id)
-        )).first()
-        created = account is None
-        account = account or LinkedInAccount(provider_user_id=identity.provider_user_id, display_name="")
-        account.display_name = identity.display_name
-        account.access_token_encrypted = cipher.encrypt(tokens.access_token)
-        account.refresh_token_encrypted = cipher.encrypt(tokens.refresh_token) if tokens.refresh_token else None
-        account.token_expires_at, account.refresh_expires_at = tokens.expires_at, tokens.refresh_expires_at
-        account.scopes = list(tokens.scopes)
-        account.status = account_health(
-            reconnect_required=False, token_expires_at=tokens.expires_at, can_refresh=False, now=now
+        account, created = await social_accounts.store_connection(
+            session, network=NETWORK, identity=identity, tokens=tokens, cipher=token_cipher(settings)
         )
-        account.status_reason, account.postponed_until, account.updated_at = None, None, now
-        session.add(account)
-        await session.flush()
     return account, created
 
 
 async def list_accounts(session: AsyncSession, *, params: ListParams) -> tuple[list[LinkedInAccount], int]:
-    return await paginate(session, select(LinkedInAccount), params, [col(LinkedInAccount.id)])
+    return await social_accounts.list_accounts(session, network=NETWORK, params=params)
 
 
 async def get_account(session: AsyncSession, *, account_id: int) -> LinkedInAccount:
-    account = await session.get(LinkedInAccount, account_id)
-    if account is None:
-        raise NotFound("LinkedIn account not found")
-    return account
+    return await social_accounts.get_account(session, network=NETWORK, account_id=account_id)
 
 
 async def disconnect(session: AsyncSession, *, account_id: int) -> int:
     """Deletes the account and its tokens (no revocation call: none is documented for this flow; the
     member removes the app in LinkedIn's settings); its scheduled posts become `failed` with the
     reason, its other posts stay, without an account. Returns how many failed."""
-    account = await get_account(session, account_id=account_id)
-    failed = await fail_account_posts(
-        session, tables=TABLES, account_id=account_id,
-        reason="not published: its LinkedIn account was disconnected",
-    )
-    await session.exec(delete(LinkedInMedia).where(col(LinkedInMedia.account_id) == account_id))  # type: ignore[call-overload]
-    await session.delete(account)
-    await session.flush()
-    return failed
+    return await social_accounts.remove_account(session, network=NETWORK, account_id=account_id)
 
 
 async def accounts_health(session: AsyncSession, *, settings: Settings) -> SocialAccountsHealth:
     """How many accounts are active, expiring and to reconnect, as of now, and whether the app is configured."""
-    counts = {"active": 0, "expiring": 0, "reconnect_required": 0}
-    for account in (await session.exec(select(LinkedInAccount))).all():
-        counts[to_view(account).status] += 1
     try:
         require_linkedin_configured(settings)
+        configured = True
     except ProviderNotConfigured:
-        return SocialAccountsHealth(configured=False, **counts)
-    return SocialAccountsHealth(configured=True, **counts)
+        configured = False
+    return await social_accounts.accounts_health(session, network=NETWORK, configured=configured)

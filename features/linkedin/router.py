@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from features.linkedin import accounts, engagement, service
+from features.linkedin import accounts, service
+from features.linkedin.network import NETWORK
 from features.linkedin.schemas import LinkedInPostCreate, LinkedInPostStaffView, LinkedInPostUpdate
 from features.media import api as media_api
+from shared import social_service
 from shared.config import SettingsDep
 from shared.db import DatabaseDep, ReadSession, WriteSession
 from shared.errors import ValidationFailed, error_responses
@@ -170,14 +172,17 @@ async def upload_linkedin_image(
         if not raw_account.isdigit() or not 1 <= int(raw_account) <= MAX_ID:
             raise ValidationFailed("account_id: a LinkedIn account id is required", field="account_id")
         async with database.session() as session:
-            await engagement.credentials_for(session, settings=settings, account_id=int(raw_account))
+            await accounts.get_account(session, account_id=int(raw_account))
             item, _ = await media_api.store_upload(session, settings=settings, upload=upload,
                                                    created_by=principal.user_id)
             if item.kind != "image":
                 raise ValidationFailed("LinkedIn posts take images only", field="file")
     finally:
         upload.discard()
-    return await engagement.upload_image(database, settings=settings, account_id=int(raw_account), media_id=item.id)
+    return await social_service.upload_image(
+        database, network=NETWORK, settings=settings, account_id=int(raw_account), media_id=item.id,
+        read_media=media_api.upload_reader(database, settings),
+    )
 
 
 @router.get("/engagement", response_model=EngagementStaffView)
@@ -188,7 +193,7 @@ async def read_linkedin_engagement(
     account_id: AccountFilter = None,
 ) -> EngagementStaffView:
     """Totals of the latest figures over published posts, and each post's figures."""
-    return await engagement.summary(session, start=start, end=end, account_id=account_id)
+    return await social_service.summary(session, network=NETWORK, start=start, end=end, account_id=account_id)
 
 
 @router.get("/engagement/{post_id}", response_model=PostEngagementStaffView, responses=error_responses(404, 429, 502))
@@ -197,4 +202,6 @@ async def read_linkedin_post_engagement(
     refresh: Annotated[bool, Query(description="Fetch fresh figures from LinkedIn first")] = False,
 ) -> PostEngagementStaffView:
     """A post's latest figures and their history; 403 PROVIDER_ERROR when the app lacks r_member_postAnalytics."""
-    return await engagement.post_figures(database, settings=settings, post_id=post_id, refresh=refresh)
+    return await social_service.post_figures(
+        database, network=NETWORK, settings=settings, post_id=post_id, refresh=refresh
+    )

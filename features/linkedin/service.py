@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.linkedin.client import LinkedInClient, post_url
 from features.linkedin.models import TABLES, LinkedInAccount, LinkedInPost, LinkedInPostImage, LinkedInPostSegment
+from features.linkedin.network import NETWORK
 from features.linkedin.schemas import LinkedInPostCreate, LinkedInPostStaffView, LinkedInPostUpdate
 from features.media import api as media_api
+from shared import social_service
 from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.errors import InvalidTransition, NotFound, ValidationFailed
 from shared.pagination import ListParams, paginate, sort_order
 from shared.publishing import (
     Credentials,
-    MediaToUpload,
     ProviderError,
-    ProviderRejected,
-    ProviderRequestFailed,
     Unauthorized,
     check_editable,
     check_transition,
     http_error,
 )
-from shared.social_engagement import ReadMedia, media_preparer
-from shared.social_posts import mark_reconnect_required, publish, segment_rows
+from shared.social_posts import mark_reconnect_required, segment_rows
+from shared.social_service import check_future
 from shared.token_crypto import token_cipher
 
 SORT_COLUMNS = {"created_at": LinkedInPost.created_at, "scheduled_at": LinkedInPost.scheduled_at,
@@ -50,20 +46,7 @@ async def _check_account(session: AsyncSession, account_id: int) -> None:
 
 
 async def _check_images(session: AsyncSession, settings: Settings, media_ids: list[int]) -> None:
-    for index, media_id in enumerate(media_ids):
-        try:
-            item = await media_api.get_media(session, settings=settings, media_id=media_id)
-        except NotFound:
-            raise ValidationFailed(f"media_ids.{index}: there is no media item {media_id}",
-                                   field=f"media_ids.{index}") from None
-        if item.kind != "image":
-            raise ValidationFailed(f"media_ids.{index}: media item {media_id} is not an image",
-                                   field=f"media_ids.{index}")
-
-
-def _check_future(scheduled_at: Any) -> None:
-    if scheduled_at is not None and scheduled_at <= utcnow():
-        raise ValidationFailed("scheduled_at must lie in the future; publish now instead", field="scheduled_at")
+    await media_api.require_images(session, settings=settings, media_ids=media_ids, field="media_ids")
 
 
 async def create_post(
@@ -72,7 +55,7 @@ async def create_post(
     """A draft, or a scheduled post when `scheduled_at` is given."""
     await _check_account(session, data.account_id)
     await _check_images(session, settings, data.media_ids)
-    _check_future(data.scheduled_at)
+    check_future(data.scheduled_at)
     post = LinkedInPost(
         account_id=data.account_id, created_by=actor_id, scheduled_at=data.scheduled_at,
         next_attempt_at=data.scheduled_at, status="scheduled" if data.scheduled_at else "draft",
@@ -134,7 +117,7 @@ async def update_post(
     if "text" in changes:
         segment.text = changes["text"]
     if "scheduled_at" in changes:
-        _check_future(changes["scheduled_at"])
+        check_future(changes["scheduled_at"])
         post.scheduled_at = post.next_attempt_at = changes["scheduled_at"]
         post.status = "scheduled" if post.scheduled_at else "draft"
         post.attempts = 0
@@ -146,49 +129,21 @@ async def update_post(
 
 async def reset_post(session: AsyncSession, *, post_id: int) -> tuple[LinkedInPost, LinkedInPostSegment]:
     """Staff checked an `unknown` post at LinkedIn: it becomes `failed` and may be published again."""
-    post, segment = await get_post(session, post_id=post_id)
-    if post.status != "unknown":
-        raise InvalidTransition(f"Only a post whose outcome is unknown can be reset; this one is {post.status}")
-    check_transition(post.status, "failed")
-    post.status, post.updated_at = "failed", utcnow()
-    post.error = f"reset by staff after checking LinkedIn (was: {post.error})"[:1000]
-    session.add(post)
-    await session.flush()
-    return post, segment
-
-
-def media_reader(database: Database, settings: Settings) -> ReadMedia:
-    """Reads a media item's bytes for an upload (the media slice's api), with no transaction open."""
-
-    async def read(media_id: int) -> MediaToUpload:
-        async with database.session(write=False) as session:
-            try:
-                found = await media_api.media_file(session, settings=settings, media_id=media_id)
-            except NotFound:  # deleted meanwhile (media the post no longer links): the post cannot go out
-                raise ProviderRejected(f"media item {media_id} no longer exists") from None
-        return MediaToUpload(await asyncio.to_thread(found.path.read_bytes), found.mime_type, found.filename)
-
-    return read
+    await social_service.reset_post(session, network=NETWORK, post_id=post_id)
+    return await get_post(session, post_id=post_id)
 
 
 async def publish_now(
     database: Database, *, settings: Settings, post_id: int, owner: str
 ) -> tuple[LinkedInPost, LinkedInPostSegment]:
-    """Publishes at once (shared/social_posts.py `publish`); 502 PROVIDER_ERROR when the post ended
-    `failed` or `unknown`, with its error."""
-    async with LinkedInClient(settings) as client:
-        images = media_preparer(database, tables=TABLES, provider=client, read_media=media_reader(database, settings))
-        outcome = await publish(
-            database, tables=TABLES, provider=client, cipher=token_cipher(settings), post_id=post_id, owner=owner,
-            prepare_media=images,
-        )
+    """Publishes at once (shared/social_service.py); 502 PROVIDER_ERROR when the post ended `failed` or
+    `unknown`, with its error."""
+    await social_service.publish_now(
+        database, network=NETWORK, settings=settings, post_id=post_id, owner=owner,
+        read_media=media_api.upload_reader(database, settings),
+    )
     async with database.session(write=False) as session:
-        post, segment = await get_post(session, post_id=post_id)
-    if outcome.status != "published":
-        raise ProviderRequestFailed(
-            f"The post is {post.status}: {post.error}", details=[{"post_id": post_id, "status": post.status}]
-        )
-    return post, segment
+        return await get_post(session, post_id=post_id)
 
 
 async def cancel_or_delete(database: Database, *, settings: Settings, post_id: int) -> None:

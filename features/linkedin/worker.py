@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import timedelta
 
 from features.linkedin.client import LinkedInClient
-from features.linkedin.engagement import refresh_figures
 from features.linkedin.models import TABLES
-from features.linkedin.service import media_reader
+from features.linkedin.network import NETWORK
+from features.media import api as media_api
+from shared import social_service
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
-from shared.publishing import PermissionMissing, ProviderError
-from shared.social_engagement import media_preparer, posts_due_for_metrics
-from shared.social_posts import claim_due_posts, refresh_account_health, run_claimed_posts
+from shared.social_engagement import media_preparer
+from shared.social_posts import claim_due_posts, run_claimed_posts
 from shared.token_crypto import token_cipher
-
-logger = logging.getLogger("magnetiq.linkedin")
 
 CLAIM_BATCH = 10
 
@@ -31,7 +28,7 @@ async def publish_due_posts(context: JobContext) -> object:
     async with LinkedInClient(context.settings) as client:
         images = media_preparer(
             context.database, tables=TABLES, provider=client, clock=context.clock,
-            read_media=media_reader(context.database, context.settings),
+            read_media=media_api.upload_reader(context.database, context.settings),
         )
         await run_claimed_posts(
             context.database, tables=TABLES, provider=client, cipher=token_cipher(context.settings),
@@ -41,22 +38,13 @@ async def publish_due_posts(context: JobContext) -> object:
 
 
 async def watch_account_expiry(context: JobContext) -> None:
-    """Stores each account's health: `expiring` within 7 days of its token's end, then `reconnect_required`."""
-    async with context.database.session() as session:
-        await refresh_account_health(session, tables=TABLES, now=context.clock())
+    """Stores each account's health (shared/social_service.py)."""
+    await social_service.store_account_health(context, network=NETWORK)
 
 
 async def fetch_engagement(context: JobContext) -> None:
-    """Snapshots of published posts' figures: hourly in their first week, daily after; per account."""
-    async with context.database.session(write=False) as session:
-        due = await posts_due_for_metrics(session, tables=TABLES, now=context.clock())
-    for account_id, posts in due.items():
-        try:
-            await refresh_figures(context.database, settings=context.settings, account_id=account_id, posts=posts)
-        except PermissionMissing as exc:
-            logger.warning("linkedin analytics not permitted", extra={"account_id": account_id, "scope": exc.scope})
-        except ProviderError as exc:
-            logger.warning("linkedin figures not fetched", extra={"account_id": account_id, "reason": exc.message})
+    """Snapshots of published posts' figures, hourly in their first week, daily after (shared/social_service.py)."""
+    await social_service.fetch_due_figures(context, network=NETWORK)
 
 
 JOBS = (

@@ -16,7 +16,7 @@ from shared.slices import Slice
 
 # In the order their routes are matched: the hottest (public reads, lead forms) first.
 SLICE_NAMES = (
-    "pages", "media", "webinars", "whitepapers", "bookings", "email", "linkedin", "health", "auth", "admin",
+    "pages", "media", "webinars", "whitepapers", "bookings", "email", "linkedin", "twitter", "health", "auth", "admin",
 )
 
 SLICES: tuple[Slice, ...] = tuple(importlib.import_module(f"features.{name}.slice").SLICE for name in SLICE_NAMES)

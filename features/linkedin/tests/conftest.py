@@ -9,7 +9,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from features.linkedin.tests.fake_linkedin import CLIENT_ID, CLIENT_SECRET, FakeLinkedIn, LoopbackServer
+from features.linkedin.tests.fake_linkedin import CLIENT_ID, CLIENT_SECRET, FakeLinkedIn
+from tests.factories import LoopbackServer
 
 BASE = "/api/v1/communication/linkedin"
 REDIRECT_URI = "https://admin.example.com/oauth/linkedin"

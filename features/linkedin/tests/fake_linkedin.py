@@ -19,13 +19,10 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-
-from tests.factories import free_port
 
 CLIENT_ID, CLIENT_SECRET = "fake-client-id", "fake-client-secret-value"
 REQUIRED_SCOPES = {"openid", "profile", "w_member_social"}
@@ -237,31 +234,3 @@ class FakeLinkedIn:
         count = self.metrics.get(urn, {}).get(query["queryType"], 0)
         return JSONResponse({"elements": [{"count": count, "metricType": {"com.linkedin.adsexternalapi.memberanalytics.v1.CreatorPostAnalyticsMetricTypeV1": query["queryType"]}}],
                              "paging": {"start": 0, "count": 10, "links": []}})
-
-
-class LoopbackServer:
-    """Serves an ASGI app on 127.0.0.1 in the test's own event loop."""
-
-    def __init__(self, app) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", access_log=False,
-            timeout_graceful_shutdown=1,
-        ))
-        self.task: asyncio.Task | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> LoopbackServer:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            if self.task.done():
-                self.task.result()
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *_exc) -> None:
-        self.server.should_exit = True
-        await asyncio.wait_for(self.task, timeout=5)
