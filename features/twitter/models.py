@@ -8,7 +8,7 @@ token: two refreshes with the same one would leave one process with a dead token
 from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime
 from shared.social_posts import (
@@ -48,6 +48,16 @@ class TwitterPostSegment(PostSegmentColumns, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="twitter_posts.id", ondelete="CASCADE")
+
+
+class TwitterPostImage(SQLModel, table=True):
+    """Which media items a post's segments use (the order lives in the segments): RESTRICT, so the media
+    slice refuses to delete an image a post still shows (409 IN_USE)."""
+
+    __tablename__ = "twitter_post_images"
+
+    post_id: int = Field(foreign_key="twitter_posts.id", ondelete="CASCADE", primary_key=True)
+    media_id: int = Field(foreign_key="media_items.id", ondelete="RESTRICT", primary_key=True, index=True)
 
 
 class TwitterMedia(ProviderMediaColumns, table=True):

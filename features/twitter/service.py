@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.media import api as media_api
 from features.twitter.client import XClient, tweet_url
-from features.twitter.models import TABLES, TwitterAccount, TwitterPost, TwitterPostSegment
+from features.twitter.models import TABLES, TwitterAccount, TwitterPost, TwitterPostImage, TwitterPostSegment
 from features.twitter.network import NETWORK
 from features.twitter.schemas import TwitterPostCreate, TwitterPostStaffView, TwitterPostUpdate, TwitterSegmentIn
 from features.twitter.segments import check_segments
@@ -63,6 +63,13 @@ async def _check_segments(session: AsyncSession, settings: Settings, segments: l
         )
 
 
+async def _link_images(session: AsyncSession, post_id: int, segments: list[TwitterSegmentIn]) -> None:
+    await session.exec(delete(TwitterPostImage).where(col(TwitterPostImage.post_id) == post_id))  # type: ignore[call-overload]
+    used = dict.fromkeys(media_id for segment in segments for media_id in segment.media_ids)
+    session.add_all(TwitterPostImage(post_id=post_id, media_id=media_id) for media_id in used)
+    await session.flush()
+
+
 def _segment_rows(post_id: int, segments: list[TwitterSegmentIn]) -> list[TwitterPostSegment]:
     return [
         TwitterPostSegment(post_id=post_id, position=index, text=segment.text, media_ids=segment.media_ids)
@@ -83,7 +90,7 @@ async def create_post(session: AsyncSession, *, settings: Settings, actor_id: in
     await session.flush()
     segments = _segment_rows(post.id, data.segments)
     session.add_all(segments)
-    await session.flush()
+    await _link_images(session, post.id, data.segments)
     return post, segments
 
 
@@ -129,6 +136,7 @@ async def update_post(session: AsyncSession, *, settings: Settings, post_id: int
         await session.exec(delete(TwitterPostSegment).where(col(TwitterPostSegment.post_id) == post_id))  # type: ignore[call-overload]
         segments = _segment_rows(post_id, data.segments)
         session.add_all(segments)
+        await _link_images(session, post_id, data.segments)
     if "scheduled_at" in changes:
         check_future(changes["scheduled_at"])
         post.scheduled_at = post.next_attempt_at = changes["scheduled_at"]

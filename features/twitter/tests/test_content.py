@@ -92,3 +92,15 @@ async def test_system_health_counts_x_accounts(client, admin_headers, connect_ac
     health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
     assert health["social_accounts"]["twitter"] == {"configured": True, "active": 1, "expiring": 0,
                                                     "reconnect_required": 0}
+
+
+async def test_an_image_a_post_uses_cannot_be_deleted(client, editor_headers, admin_headers, connect_account,
+                                                       create_post, upload_image, twitter):
+    account = await connect_account()
+    kept, dropped = await upload_image((1, 1, 1)), await upload_image((2, 2, 2))
+    post = await create_post(account["id"], "one", "two", images={1: [kept]})
+    refused = await client.delete(f"/api/v1/content/media/{kept}", headers=admin_headers)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "IN_USE"
+    await client.put(f"{BASE}/content/{post['id']}", json={"segments": [{"text": "other", "media_ids": [dropped]}]},
+                     headers=editor_headers)
+    assert (await client.delete(f"/api/v1/content/media/{kept}", headers=admin_headers)).status_code == 204
