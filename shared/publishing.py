@@ -127,9 +127,9 @@ class ProviderRejected(ProviderError):
 class TokenSet:
     """Tokens from a code exchange or a refresh. Plain: keep them in memory, store them encrypted."""
 
-    access_token: str
+    access_token: str = field(repr=False)  # never in a repr: a log line or a traceback would show it
     expires_at: datetime | None
-    refresh_token: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
     refresh_expires_at: datetime | None = None
     scopes: tuple[str, ...] = ()
 
@@ -147,7 +147,7 @@ class Credentials:
     """What every authenticated call needs: the provider user (the author) and a plain access token."""
 
     provider_user_id: str
-    access_token: str
+    access_token: str = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ async def test_connecting_exchanges_the_code_with_basic_auth_and_the_verifier(x,
     identity = await x.fetch_identity(tokens.access_token)
     assert identity.provider_user_id == fake_x.signed_in.id
     assert identity.display_name == "Magnetiq GmbH (@magnetiq)"
+    assert tokens.access_token not in repr(tokens) and tokens.refresh_token not in repr(tokens)
+    account = credentials(fake_x)
+    assert account.access_token not in repr(account)
 
 
 async def test_a_wrong_verifier_or_a_reused_code_is_refused(x, fake_x):
