@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.token_crypto import parse_keys
+
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-production"
 # Upload routes declare their body bound when the app is built, before settings exist: MAX_FILE_SIZE
 # may not exceed it (each upload then cuts its stream at the configured size).
@@ -71,6 +73,7 @@ class Settings(BaseSettings):
     booking_min_notice_hours: int = Field(24, ge=0)
     booking_max_days_ahead: int = Field(60, ge=1)
 
+    # One Fernet key, or several comma separated (the first encrypts): shared/token_crypto.py.
     token_encryption_key: SecretStr | None = None
 
     linkedin_client_id: str = ""
@@ -107,6 +110,18 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("must name at least one value")
         return [item.lower() for item in value]
+
+    @field_validator("token_encryption_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_production_secret(self) -> Settings:

@@ -87,5 +87,6 @@ def configure_logging(*, debug: bool = False) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # httpx logs every request's full URL at INFO; calls to providers can carry tokens in them.
-    for name in ("httpx", "httpcore"):
+    # aiosqlite logs each statement with its bound values at DEBUG: addresses, names, digests.
+    for name in ("httpx", "httpcore", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)

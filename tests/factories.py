@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 from httpx import AsyncClient
 
@@ -160,3 +161,39 @@ def running_server(command: list[str], *, cwd: Path, env: dict[str, str], deadli
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def job_context(app: FastAPI, clock=None):
+    """The context a worker hands its jobs, for this app; `clock` moves "now" instead of sleeping."""
+    from shared.jobs import JobContext
+
+    extra = {"clock": clock} if clock is not None else {}
+    return JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer, **extra)
+
+
+class LoopbackServer:
+    """Serves an ASGI app (a provider's fake) on 127.0.0.1 with uvicorn, in the test's own event loop."""
+
+    def __init__(self, app) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", access_log=False,
+            timeout_graceful_shutdown=1,
+        ))
+        self.task: asyncio.Task | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> LoopbackServer:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        self.server.should_exit = True
+        await asyncio.wait_for(self.task, timeout=5)

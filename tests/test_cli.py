@@ -286,6 +286,15 @@ def test_production_accepts_a_long_random_secret_key(tmp_path: Path, length: int
     assert query(workspace.db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
 
 
+@pytest.mark.parametrize("command", ["worker", "serve"])
+def test_production_refuses_to_start_without_a_token_encryption_key(tmp_path: Path, command: str) -> None:
+    workspace = make_workspace(tmp_path)
+
+    result = workspace.run(*COMMANDS[command], timeout=30, ENVIRONMENT="production", SECRET_KEY=secrets.token_urlsafe(48))
+
+    assert_refused(result, "TOKEN_ENCRYPTION_KEY")
+
+
 # --- serve and worker need the schema at head ------------------------------------------------------
 
 SCHEMA_USERS = ["serve", "worker"]

@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict
 
 from features.health.api import DetailedHealth
 from shared.examples import example_of
+from shared.social_schemas import SocialAccountsHealth
 
 _OUTBOX_EXAMPLE = {"pending": 2, "sent": 148, "failed": 1, "skipped": 3}
 
@@ -65,6 +66,8 @@ class SystemHealth(BaseModel):
                     ],
                     "mail_outbox": _OUTBOX_EXAMPLE,
                     "last_mail_error": _MAIL_ERROR_EXAMPLE,
+                    "social_accounts": {"linkedin": example_of(SocialAccountsHealth),
+                                        "twitter": example_of(SocialAccountsHealth)},
                 }
             ]
         }
@@ -79,3 +82,4 @@ class SystemHealth(BaseModel):
     jobs: list[dict[str, Any]]
     mail_outbox: MailOutboxCounts
     last_mail_error: MailDeliveryError | None
+    social_accounts: dict[str, SocialAccountsHealth]  # per network: expiring tokens show here before they die

@@ -9,10 +9,13 @@ from sqlmodel import col, select
 
 from features.admin.schemas import MailDeliveryError, MailOutboxCounts, SystemHealth
 from features.health.api import detailed_health
+from features.linkedin import api as linkedin_api
+from features.twitter import api as twitter_api
 from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.jobs import worker_status
 from shared.mail import OutgoingMail
+from shared.social_schemas import SocialAccountsHealth
 
 
 async def mail_outbox_counts(database: Database) -> MailOutboxCounts:
@@ -62,4 +65,13 @@ async def system_health(database: Database, settings: Settings, started_at: date
         jobs=status["jobs"],
         mail_outbox=await mail_outbox_counts(database),
         last_mail_error=await last_mail_error(database),
+        social_accounts=await social_accounts(database, settings),
     )
+
+
+async def social_accounts(database: Database, settings: Settings) -> dict[str, SocialAccountsHealth]:
+    async with database.session(write=False) as session:
+        return {
+            "linkedin": await linkedin_api.accounts_health(session, settings=settings),
+            "twitter": await twitter_api.accounts_health(session, settings=settings),
+        }

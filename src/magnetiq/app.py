@@ -28,6 +28,7 @@ from shared.middleware import CorsMiddleware, RequestContextMiddleware, RequestL
 from shared.permissions import declare_optional_security
 from shared.ratelimit import CounterFile
 from shared.security import use_password_hashing_for
+from shared.token_crypto import token_key_problem
 
 ROUTERS = tuple(router for slice_ in SLICES for router in slice_.routers)
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (DELIVER_MAIL_JOB, *(job for slice_ in SLICES for job in slice_.jobs))
@@ -53,8 +54,10 @@ def mail_text_problem(settings: Settings) -> str | None:
 
 
 def configuration_problem(settings: Settings) -> str | None:
-    """What in the settings the app cannot run with, or None: the mail texts, then every slice's own check."""
-    problems = (mail_text_problem(settings), *(check(settings) for check in SETTINGS_CHECKS))
+    """What in the settings the app cannot run with, or None: the mail texts, the token key, every slice's check."""
+    problems = (
+        mail_text_problem(settings), token_key_problem(settings), *(check(settings) for check in SETTINGS_CHECKS)
+    )
     return "; ".join(problem for problem in problems if problem) or None
 
 

@@ -10,11 +10,14 @@ from sqlmodel import SQLModel
 
 import shared.db
 import shared.jobs
-import shared.mail  # noqa: F401 (the kernel's own tables)
+import shared.mail
+import shared.oauth  # noqa: F401 (the kernel's own tables)
 from shared.slices import Slice
 
 # In the order their routes are matched: the hottest (public reads, lead forms) first.
-SLICE_NAMES = ("pages", "media", "webinars", "whitepapers", "bookings", "email", "health", "auth", "admin")
+SLICE_NAMES = (
+    "pages", "media", "webinars", "whitepapers", "bookings", "email", "linkedin", "twitter", "health", "auth", "admin",
+)
 
 SLICES: tuple[Slice, ...] = tuple(importlib.import_module(f"features.{name}.slice").SLICE for name in SLICE_NAMES)
 

@@ -114,7 +114,8 @@ async def test_access_log_is_json_without_query_strings_or_bodies(client):
 
 
 def test_logging_setup_silences_loggers_that_print_urls():
-    """uvicorn's access log and httpx's request log print whole URLs, query strings and tokens included."""
+    """uvicorn's access log and httpx's request log print whole URLs, query strings and tokens included;
+    aiosqlite's debug log prints every statement's bound values."""
     from shared.logging import configure_logging
 
     root = logging.getLogger()
@@ -123,6 +124,7 @@ def test_logging_setup_silences_loggers_that_print_urls():
         configure_logging(debug=True)
         assert logging.getLogger("uvicorn.access").disabled
         assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)  # it logs bound values
         assert logging.getLogger("magnetiq.access").isEnabledFor(logging.DEBUG)
     finally:
         root.handlers[:] = handlers
@@ -130,6 +132,7 @@ def test_logging_setup_silences_loggers_that_print_urls():
         logging.getLogger("uvicorn.access").disabled = False
         logging.getLogger("httpx").setLevel(logging.NOTSET)
         logging.getLogger("httpcore").setLevel(logging.NOTSET)
+        logging.getLogger("aiosqlite").setLevel(logging.NOTSET)
 
 
 def test_logged_paths_keep_slugs_and_file_names_but_not_token_like_segments():

@@ -2,6 +2,7 @@
 
 import pytest
 from argon2 import PasswordHasher
+from cryptography.fernet import Fernet
 
 from magnetiq.app import create_app
 from shared.config import Settings
@@ -25,6 +26,7 @@ async def test_every_environment_but_test_hashes_with_the_strong_parameters(tmp_
                                                                             restore_test_hashing):
     settings = Settings(
         _env_file=None, environment=environment, secret_key="k" * 48, worker_enabled=False,
+        token_encryption_key=Fernet.generate_key().decode(),  # production refuses to start without one
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
     )
     app = create_app(settings)

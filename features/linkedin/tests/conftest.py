@@ -1,0 +1,97 @@
+"""The linkedin slice's fixtures: a fake LinkedIn on loopback, the app configured against it, a connected account."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from PIL import Image
+
+from features.linkedin.tests.fake_linkedin import CLIENT_ID, CLIENT_SECRET, FakeLinkedIn
+from tests.factories import LoopbackServer
+
+BASE = "/api/v1/communication/linkedin"
+REDIRECT_URI = "https://admin.example.com/oauth/linkedin"
+
+
+@pytest.fixture
+async def fake_linkedin():
+    fake = FakeLinkedIn()
+    async with LoopbackServer(fake) as server:
+        fake.base_url = server.url
+        yield fake
+        fake.release.set()
+
+
+@pytest.fixture
+def linkedin(app, fake_linkedin) -> FakeLinkedIn:
+    """The app's settings point at the fake, with client credentials and a short provider timeout."""
+    settings = app.state.settings
+    settings.linkedin_client_id = CLIENT_ID
+    settings.linkedin_client_secret = type(settings.linkedin_client_secret)(CLIENT_SECRET)
+    settings.linkedin_redirect_uri = REDIRECT_URI
+    settings.linkedin_auth_base_url = f"{fake_linkedin.base_url}/oauth/v2"
+    settings.linkedin_api_base_url = fake_linkedin.base_url
+    settings.provider_timeout_seconds = 1
+    return fake_linkedin
+
+
+async def consent(authorization_url: str) -> dict[str, str]:
+    """What the member's browser does: open the consent page, come back with its redirect's query."""
+    async with httpx.AsyncClient() as browser:
+        response = await browser.get(authorization_url)
+    assert response.status_code == 302, response.text
+    return {key: values[0] for key, values in parse_qs(urlsplit(response.headers["location"]).query).items()}
+
+
+@pytest.fixture
+def connect_account(client, admin_headers, linkedin):
+    async def connect(member: str = "member-ada") -> dict:
+        linkedin.member = member
+        started = await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)
+        assert started.status_code == 200, started.text
+        redirect = await consent(started.json()["authorization_url"])
+        response = await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    return connect
+
+
+@pytest.fixture
+def create_post(client, editor_headers):
+    async def create(account_id: int, text: str = "Hello LinkedIn", **fields) -> dict:
+        response = await client.post(
+            f"{BASE}/content", json={"account_id": account_id, "text": text, **fields}, headers=editor_headers
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
+
+
+def png_bytes(shade: int = 10) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (3, 2), (200, shade, 10)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def upload_image(client, editor_headers):
+    """A media item (an image) of the media slice; each `shade` is other bytes, so another item."""
+
+    async def upload(shade: int = 10) -> int:
+        response = await client.post(
+            "/api/v1/content/media", files={"file": (f"image-{shade}.png", png_bytes(shade), "image/png")},
+            headers=editor_headers,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    return upload
+
+
+async def publish(client, editor_headers, post_id: int):
+    return await client.post(f"{BASE}/content/{post_id}/publish", headers=editor_headers)

@@ -1,0 +1,122 @@
+"""Connecting LinkedIn members: the full OAuth flow against the fake, state reuse, health, disconnecting."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from features.linkedin.models import LinkedInAccount
+from features.linkedin.tests.conftest import BASE, REDIRECT_URI, consent
+from features.linkedin.worker import watch_account_expiry
+from shared.db import utcnow
+from tests.factories import job_context
+
+
+async def test_the_full_connect_flow_stores_the_member(client, admin_headers, linkedin):
+    started = await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)
+    assert started.status_code == 200
+    url = started.json()["authorization_url"]
+    assert url.startswith(f"{linkedin.base_url}/oauth/v2/authorization?")
+    assert "scope=openid%20profile%20w_member_social%20r_member_postAnalytics" in url
+    redirect = await consent(url)
+    assert redirect["state"] == started.json()["state"]
+
+    response = await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)
+
+    assert response.status_code == 201, response.text
+    account = response.json()
+    assert account["provider_user_id"] == "member-ada" and account["display_name"] == "Ada Lovelace"
+    assert account["status"] == "active" and "w_member_social" in account["scopes"]
+    assert "token" not in str({k: v for k, v in account.items() if k != "token_expires_at"})
+    listed = await client.get(f"{BASE}/accounts", headers=admin_headers)
+    assert [a["id"] for a in listed.json()["items"]] == [account["id"]]
+
+
+async def test_a_state_is_single_use(client, admin_headers, linkedin):
+    started = await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)
+    redirect = await consent(started.json()["authorization_url"])
+    assert (await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)).status_code == 201
+
+    again = await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)
+
+    assert again.status_code == 400 and again.json()["error"]["code"] == "INVALID_STATE"
+
+
+async def test_an_unknown_state_is_refused_without_calling_linkedin(client, admin_headers, linkedin):
+    response = await client.post(f"{BASE}/accounts", json={"code": "abc", "state": "forged"}, headers=admin_headers)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_STATE"
+    assert not [r for r in linkedin.requests if r[1].endswith("accessToken")]
+
+
+async def test_the_redirect_uri_given_at_authorize_is_the_one_exchanged(client, admin_headers, linkedin):
+    other = "https://admin.example.com/elsewhere"
+    started = await client.post(f"{BASE}/accounts/authorize", json={"redirect_uri": other}, headers=admin_headers)
+    redirect = await consent(started.json()["authorization_url"])
+    assert (await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)).status_code == 201
+    assert other != REDIRECT_URI
+
+
+async def test_connecting_the_same_member_again_updates_the_account(connect_account, client, admin_headers):
+    first = await connect_account()
+    again = await connect_account()
+    assert again["id"] == first["id"]
+    other = await connect_account("member-bob")
+    listed = (await client.get(f"{BASE}/accounts", headers=admin_headers)).json()
+    assert listed["total"] == 2 and other["id"] != first["id"]
+
+
+async def test_a_wrong_client_secret_is_a_provider_error(client, admin_headers, linkedin, app):
+    app.state.settings.linkedin_client_secret = type(app.state.settings.linkedin_client_secret)("wrong")
+    started = await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)
+    redirect = await consent(started.json()["authorization_url"])
+    response = await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)
+    assert response.status_code == 502 and response.json()["error"]["code"] == "PROVIDER_ERROR"
+    assert "wrong" not in response.text
+
+
+async def test_without_client_credentials_the_account_endpoints_name_the_variables(client, admin_headers):
+    response = await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "PROVIDER_NOT_CONFIGURED"
+    for name in ("LINKEDIN_CLIENT_ID", "LINKEDIN_CLIENT_SECRET", "LINKEDIN_REDIRECT_URI"):
+        assert name in error["message"]
+    assert (await client.post(f"{BASE}/accounts", json={"code": "c", "state": "s"}, headers=admin_headers)).status_code == 503
+    assert (await client.get(f"{BASE}/accounts", headers=admin_headers)).status_code == 200
+
+
+async def test_only_admins_connect(client, editor_headers, linkedin):
+    response = await client.post(f"{BASE}/accounts/authorize", json={}, headers=editor_headers)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("expires_in", "status"), [(timedelta(days=5), "expiring"), (timedelta(days=-1), "reconnect_required")])
+async def test_health_follows_the_token_expiry_and_the_worker_stores_it(
+    app, client, admin_headers, connect_account, expires_in, status
+):
+    account = await connect_account()
+    async with app.state.db.session() as session:
+        await session.exec(update(LinkedInAccount).values(token_expires_at=utcnow() + expires_in))
+    listed = (await client.get(f"{BASE}/accounts", headers=admin_headers)).json()["items"]
+    assert listed[0]["status"] == status
+
+    await watch_account_expiry(job_context(app))
+    async with app.state.db.session(write=False) as session:
+        assert (await session.get(LinkedInAccount, account["id"])).status == status
+
+
+async def test_system_health_counts_accounts_about_to_expire(app, client, admin_headers, connect_account):
+    await connect_account()
+    await connect_account("member-bob")
+    async with app.state.db.session() as session:
+        await session.exec(update(LinkedInAccount).where(LinkedInAccount.provider_user_id == "member-bob")
+                           .values(token_expires_at=utcnow() + timedelta(days=2)))
+    health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
+    assert health["social_accounts"]["linkedin"] == {
+        "configured": True, "active": 1, "expiring": 1, "reconnect_required": 0,
+    }
+
+
+async def test_system_health_says_when_linkedin_is_not_configured(client, admin_headers):
+    health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
+    assert health["social_accounts"]["linkedin"]["configured"] is False

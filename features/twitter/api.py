@@ -1,0 +1,6 @@
+"""The twitter slice's api (what other slices and the shell may import)."""
+
+from features.twitter.accounts import accounts_health
+from features.twitter.worker import JOBS
+
+__all__ = ["JOBS", "accounts_health"]

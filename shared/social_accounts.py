@@ -1,0 +1,94 @@
+"""Connected accounts, written once for every network (shared/social_service.py `Network`): their health,
+storing a connection, listing, removing, and the counts system health shows.
+
+Each slice keeps what its provider does differently: the consent URL (PKCE or not), the code exchange,
+whether disconnecting revokes at the provider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import utcnow
+from shared.errors import NotFound
+from shared.pagination import ListParams, paginate
+from shared.publishing import AccountStatus, Identity, TokenSet, account_health
+from shared.social_posts import fail_account_posts
+from shared.social_schemas import SocialAccountsHealth, SocialAccountStaffView
+from shared.social_service import Network
+from shared.token_crypto import TokenCipher
+
+
+def health(network: Network, account: Any) -> AccountStatus:
+    """As of now. Where the slice refreshes tokens before use, the access token's own end does not matter."""
+    return account_health(
+        reconnect_required=account.status == "reconnect_required", token_expires_at=account.token_expires_at,
+        can_refresh=network.refreshes_tokens and account.refresh_token_encrypted is not None,
+        refresh_expires_at=account.refresh_expires_at, now=utcnow(),
+    )
+
+
+def account_view(network: Network, account: Any) -> SocialAccountStaffView:
+    """The account with its health as of now (the worker stores it too, for system health); never a token."""
+    return SocialAccountStaffView.model_validate({**account.model_dump(), "status": health(network, account)})
+
+
+async def store_connection(
+    session: AsyncSession, *, network: Network, identity: Identity, tokens: TokenSet, cipher: TokenCipher
+) -> tuple[Any, bool]:
+    """Stores a connected account, its tokens encrypted; the same provider user again updates their account
+    (and heals a `reconnect_required` one). Returns the account and whether it is new."""
+    table = network.tables.account
+    account = (await session.exec(select(table).where(table.provider_user_id == identity.provider_user_id))).first()
+    created = account is None
+    account = account or table(provider_user_id=identity.provider_user_id, display_name="")
+    account.display_name = identity.display_name
+    account.access_token_encrypted = cipher.encrypt(tokens.access_token)
+    account.refresh_token_encrypted = cipher.encrypt(tokens.refresh_token) if tokens.refresh_token else None
+    account.token_expires_at, account.refresh_expires_at = tokens.expires_at, tokens.refresh_expires_at
+    account.scopes = list(tokens.scopes)
+    account.status, account.status_reason = "active", None
+    account.status = health(network, account)
+    account.postponed_until, account.updated_at = None, utcnow()
+    session.add(account)
+    await session.flush()
+    return account, created
+
+
+async def list_accounts(session: AsyncSession, *, network: Network, params: ListParams) -> tuple[list[Any], int]:
+    table = network.tables.account
+    return await paginate(session, select(table), params, [col(table.id)])
+
+
+async def get_account(session: AsyncSession, *, network: Network, account_id: int) -> Any:
+    account = await session.get(network.tables.account, account_id)
+    if account is None:
+        raise NotFound(f"{network.label} account not found")
+    return account
+
+
+async def remove_account(session: AsyncSession, *, network: Network, account_id: int) -> int:
+    """Deletes the account, its tokens and its provider media rows; its scheduled posts become `failed`
+    with the reason, its other posts stay, without an account. Returns how many failed."""
+    account = await get_account(session, network=network, account_id=account_id)
+    failed = await fail_account_posts(
+        session, tables=network.tables, account_id=account_id,
+        reason=f"not published: its {network.label} account was disconnected",
+    )
+    media = network.tables.media
+    await session.exec(delete(media).where(col(media.account_id) == account_id))  # type: ignore[call-overload]
+    await session.delete(account)
+    await session.flush()
+    return failed
+
+
+async def accounts_health(session: AsyncSession, *, network: Network, configured: bool) -> SocialAccountsHealth:
+    """How many accounts are active, expiring and to reconnect, as of now, and whether the app is configured."""
+    counts = {"active": 0, "expiring": 0, "reconnect_required": 0}
+    for account in (await session.exec(select(network.tables.account))).all():
+        counts[health(network, account)] += 1
+    return SocialAccountsHealth(configured=configured, **counts)
