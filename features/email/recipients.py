@@ -3,7 +3,7 @@
 Everything here runs inside one write transaction per message, as plain synchronous code on the
 database driver's thread (shared/db.py's DriverWriter): `per_message` records the outcomes known
 since the last transaction, confirms that the message about to go out may still go, gives back
-claims that will not be sent, and claims the next recipient with its send slot. The sending loop
+claims that will not be sent, reserves the confirmed message's send slot and claims the next recipient. The sending loop
 around it (SMTP, rendering, the order of steps) is features/email/sender.py.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -179,7 +179,6 @@ class Claim:
     contact_id: int
     attempts: int
     contact: dict[str, Any]
-    slot: float  # time.time() at which this message may leave (set with the claim)
 
 
 @dataclass(frozen=True)
@@ -213,15 +212,20 @@ class Step:
     claim_next: bool = True
 
 
-def per_message(transaction: DriverTransaction, step: Step) -> tuple[bool, Claim | None]:
-    """Records, confirms, releases and claims as `step` says; returns whether `step.confirm` may
-    be sent (if not, its claim was given back or skipped) and the next claim, if any."""
+def per_message(transaction: DriverTransaction, step: Step) -> tuple[float | None, Claim | None]:
+    """Records, confirms, releases and claims as `step` says. Returns when `step.confirm` may be
+    sent (time.time(); its slot of EMAIL_SEND_RATE, reserved right before it leaves so that a
+    late message never lets the next ones crowd in), or None when it may not (its claim was
+    given back or skipped), and the next claim, if any."""
     for claim, outcome in step.outcomes:
         _record(transaction, step, claim, outcome)
-    confirmed = step.confirm is None or _confirm(transaction, step, step.confirm)
+    slot = None
+    if step.confirm is not None and _confirm(transaction, step, step.confirm):
+        [(next_slot,)] = transaction.rows(_RESERVE_SLOT, {"now": time.time(), "interval": step.send_interval})
+        slot = float(next_slot) - step.send_interval
     for claim in step.release:
         transaction.run(_RELEASE, {"recipient_id": claim.recipient_id, "worker": step.worker})
-    return confirmed, (_claim_next(transaction, step) if step.claim_next else None)
+    return slot, (_claim_next(transaction, step) if step.claim_next else None)
 
 
 def _record(transaction: DriverTransaction, step: Step, claim: Claim, outcome: Outcome) -> None:
@@ -274,8 +278,7 @@ def _claim_next(transaction: DriverTransaction, step: Step) -> Claim | None:
             transaction.run(_FINISH_IF_DONE, {"campaign_id": campaign_id, "now": step.now})
     if claim is None:
         return None
-    [(next_slot,)] = transaction.rows(_RESERVE_SLOT, {"now": time.time(), "interval": step.send_interval})
-    return replace(claim, slot=float(next_slot) - step.send_interval)
+    return claim
 
 
 def _claim(transaction: DriverTransaction, statement: DriverStatement, values: dict[str, Any]) -> Claim | None:
@@ -285,7 +288,7 @@ def _claim(transaction: DriverTransaction, statement: DriverStatement, values: d
         recipient_id, campaign_id, contact_id, attempts, *contact_row = claimed[0]
         contact = _subscribed_contact(contact_id, contact_row)
         if contact is not None:
-            return Claim(recipient_id, campaign_id, contact_id, attempts, contact, slot=0.0)
+            return Claim(recipient_id, campaign_id, contact_id, attempts, contact)
         # unsubscribed, bounced or erased since the list was frozen
         transaction.run(_SKIP, {"recipient_id": recipient_id, "reason": "contact no longer subscribed"})
     return None

@@ -2,8 +2,8 @@
 
 Per message, one short write transaction records the outcome of the message before it, confirms
 that the message about to go out may still go (its campaign sending, its contact subscribed),
-claims the recipient after it (pending -> sending) and reserves that one's send slot
-(EMAIL_SEND_RATE across every process). While that transaction runs, the message's envelope
+reserves its send slot (EMAIL_SEND_RATE across every process) and claims the recipient after
+it (pending -> sending). While that transaction runs, the message's envelope
 (MAIL FROM, RCPT TO) travels to the SMTP server; its content (DATA) goes only after the commit,
 and the next message is rendered while the server takes it. A recipient is therefore marked
 `sent` right after the server accepted it and before the next message's content leaves, and a
@@ -153,7 +153,7 @@ class CampaignSender:
             while current is not None:
                 envelope = asyncio.create_task(connection.open_envelope(current.recipient, len(current.content)))
                 try:
-                    confirmed, ahead = await self._record_and_claim(
+                    slot, ahead = await self._record_and_claim(
                         outcomes, confirm=current.claim, claim_next=time.monotonic() < deadline
                     )
                 except BaseException:
@@ -163,12 +163,12 @@ class CampaignSender:
                 if ahead is not None:
                     unsent.append(ahead)
                 following: Prepared | None = None
-                if not confirmed:  # paused, cancelled or unsubscribed meanwhile: given back, not sent
+                if slot is None:  # paused, cancelled or unsubscribed meanwhile: given back, not sent
                     unsent.remove(current.claim)
                     await connection.abandon_envelope()
                 else:
                     if refused is None:
-                        await asyncio.sleep(max(0.0, current.claim.slot - time.time()))
+                        await asyncio.sleep(max(0.0, slot - time.time()))
                     # From here on the server may have it while its claim says `sending`: the one window.
                     unsent.remove(current.claim)
                     if refused is None:
@@ -219,9 +219,10 @@ class CampaignSender:
     async def _record_and_claim(
         self, outcomes: list[tuple[Claim, Outcome]], *, confirm: Claim | None, claim_next: bool,
         release: tuple[Claim, ...] = (),
-    ) -> tuple[bool, Claim | None]:
+    ) -> tuple[float | None, Claim | None]:
         """One transaction (features/email/recipients.py): records `outcomes` (emptying the list),
-        confirms `confirm`, gives back `release` and claims the next recipient when asked."""
+        confirms `confirm` (its send time, or None), gives back `release` and claims the next
+        recipient when asked."""
         assert self._writer is not None
         step = Step(
             worker=self.worker, now=self.context.clock(), send_interval=1.0 / self.settings.email_send_rate,
