@@ -139,7 +139,7 @@ async def receive_upload(request: Request, *, upload_dir: Path, max_file_size: i
     if content_type != b"multipart/form-data" or not options.get(b"boundary"):
         raise ValidationFailed("Send the file as multipart/form-data in a field named 'file'", field="file")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_file_size + MULTIPART_OVERHEAD:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > max_file_size + MULTIPART_OVERHEAD:
         raise PayloadTooLarge(f"Files may be at most {max_file_size} bytes")
 
     incoming_dir = upload_dir / ".incoming"

@@ -48,7 +48,7 @@ def cancel_token(settings: Settings, booking: Booking, *, now: datetime | None =
 
 def booking_id_from_token(settings: Settings, token: str) -> int | None:
     subject = read_link_token(token, purpose=CANCEL_PURPOSE, secret=settings.secret_key.get_secret_value())
-    if not subject or not subject.isdigit() or len(subject) > 18:  # beyond SQLite's integers: not ours
+    if not subject or not subject.isdecimal() or len(subject) > 18:  # beyond SQLite's integers: not ours
         return None
     return int(subject)
 

@@ -43,7 +43,7 @@ def read_unsubscribe_token(settings: Settings, token: str) -> tuple[int, int | N
     """(contact id, recipient id or None) of a valid unsubscribe token; None for anything else."""
     contact, _, rest = token.partition(".")
     recipient, _, signature = rest.partition(".")
-    if not (contact.isdigit() and recipient.isdigit() and len(contact) < 20 and len(recipient) < 20):
+    if not (contact.isdecimal() and recipient.isdecimal() and len(contact) < 20 and len(recipient) < 20):
         return None
     if not signature_matches(f"{contact}.{recipient}", signature, purpose=UNSUBSCRIBE, secret=_secret(settings)):
         return None
@@ -57,7 +57,7 @@ def confirm_url(settings: Settings, *, contact_id: int) -> str:
 
 def read_confirm_token(settings: Settings, token: str) -> int | None:
     subject = read_link_token(token, purpose=CONFIRM, secret=_secret(settings))
-    return int(subject) if subject and subject.isdigit() else None
+    return int(subject) if subject and subject.isdecimal() else None
 
 
 def open_pixel_url(settings: Settings, *, recipient_id: int) -> str:

@@ -38,6 +38,7 @@ from shared.publishing import (
 logger = logging.getLogger("magnetiq.linkedin")
 
 SCOPES = ("openid", "profile", "w_member_social", "r_member_postAnalytics")
+CREATE_POST = "create the post"
 ANALYTICS_SCOPE = "r_member_postAnalytics"
 # LinkedIn's metric types and our names for them (CONTRACT.md §5).
 METRICS = {
@@ -114,7 +115,9 @@ class LinkedInClient:
         if status == 429:  # LinkedIn sends no reset header; the policy backs off
             return RateLimited(said, reset_at=_retry_after(response))
         if status >= 500:
-            return ProviderUnavailable(said, sent=False)
+            # 503 is LinkedIn taking nothing; another 5xx to a new post may come after its
+            # creation, so that post may exist: recorded unknown, never retried blindly.
+            return ProviderUnavailable(said, sent=status != 503 and what == CREATE_POST)
         if status == 401:
             return Unauthorized(said)
         if code == "DUPLICATE_POST" or "duplicate" in (message or "").lower():
@@ -194,7 +197,7 @@ class LinkedInClient:
         elif images:
             body["content"] = {"multiImage": {"images": [{"id": image} for image in images]}}
         response = await self._send(
-            "POST", f"{self.api_base}/rest/posts", what="create the post",
+            "POST", f"{self.api_base}/rest/posts", what=CREATE_POST,
             headers=self._rest_headers(credentials.access_token), json=body,
         )
         urn = response.headers.get("x-restli-id")
@@ -272,7 +275,7 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str | None]:
 
 def _retry_after(response: httpx.Response) -> datetime | None:
     value = response.headers.get("retry-after", "")
-    return utcnow() + timedelta(seconds=int(value)) if value.isdigit() else None
+    return utcnow() + timedelta(seconds=int(value)) if value.isdecimal() else None
 
 
 def _in(now: datetime, seconds: object) -> datetime | None:

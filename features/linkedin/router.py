@@ -169,7 +169,7 @@ async def upload_linkedin_image(
     )
     try:
         raw_account = upload.fields.get("account_id", "")
-        if not raw_account.isdigit() or not 1 <= int(raw_account) <= MAX_ID:
+        if not (raw_account.isascii() and raw_account.isdigit()) or not 1 <= int(raw_account) <= MAX_ID:
             raise ValidationFailed("account_id: a LinkedIn account id is required", field="account_id")
         async with database.session() as session:
             await accounts.get_account(session, account_id=int(raw_account))

@@ -89,7 +89,7 @@ def parse_rate_limit(headers: httpx.Headers, prefix: str = "x-rate-limit") -> Ra
 
     def number(name: str) -> int | None:
         value = headers.get(f"{prefix}-{name}", "").strip()
-        return int(value) if value.isdigit() else None
+        return int(value) if value.isdecimal() else None
 
     reset = number("reset")
     return RateLimit(
@@ -335,7 +335,7 @@ class XClient:
 
 
 def _digits(tweet_id: str) -> str:
-    if not str(tweet_id).isdigit():  # never sent: it would change the path
+    if not str(tweet_id).isdecimal():  # never sent: it would change the path
         raise ProviderRejected(f"{str(tweet_id)[:40]!r} is not an X id (a string of digits)")
     return str(tweet_id)
 

@@ -97,6 +97,7 @@ async def test_forged_expired_or_foreign_tokens_are_404_and_change_nothing(app, 
     unsubscribe_tokens = [
         "not-a-token", token("email-confirm"), token("email-unsubscribe", sub=subject),
         token("email-unsubscribe", sub="999999.0"), token("email-unsubscribe", sub="1.x"),
+        token("email-unsubscribe", sub="\u00b2.0"), "\u00b2.\u00b2.AAAAAAAAAAAAAAAAAAAAAA",  # digits int() refuses
         token("email-unsubscribe", sub=f"{subject}.0", key="another-secret-of-sufficient-length-here"),
     ]
     for kind, tokens in (("confirm", confirm_tokens), ("unsubscribe", unsubscribe_tokens)):

@@ -96,5 +96,8 @@ async def test_an_image_upload_needs_a_known_account(client, editor_headers, lin
     files = {"file": ("photo.png", png_bytes(), "image/png")}
     missing = await client.post(f"{BASE}/media", files=files, headers=editor_headers)
     assert missing.status_code == 422 and missing.json()["error"]["field"] == "account_id"
+    for odd in ("\u00b2", "\u0663", "1e3"):  # digits int() refuses or reads differently
+        refused = await client.post(f"{BASE}/media", files=files, data={"account_id": odd}, headers=editor_headers)
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "account_id", odd
     unknown = await client.post(f"{BASE}/media", files=files, data={"account_id": "77"}, headers=editor_headers)
     assert unknown.status_code == 404

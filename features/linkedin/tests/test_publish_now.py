@@ -153,3 +153,17 @@ async def test_a_server_error_fails_a_publish_now_and_it_can_be_published_again(
     assert stored["status"] == "failed"
     assert (await publish(client, editor_headers, post["id"])).status_code == 200
     assert len(linkedin.posts) == 1
+
+
+async def test_another_server_error_to_a_new_post_leaves_it_unknown_and_never_retried_blindly(
+    client, editor_headers, connect_account, create_post, linkedin
+):
+    # A 500, 502 or 504 may come after LinkedIn created the post; only a 503 says it took nothing.
+    account = await connect_account()
+    post = await create_post(account["id"])
+    linkedin.fail_next("/rest/posts", 502)
+    assert (await publish(client, editor_headers, post["id"])).status_code == 502
+    stored = (await client.get(f"{BASE}/content/{post['id']}", headers=editor_headers)).json()
+    assert stored["status"] == "unknown"
+    assert (await publish(client, editor_headers, post["id"])).status_code == 409
+    assert len([r for r in linkedin.requests if r[1] == "/rest/posts"]) == 1  # one attempt, no blind second
