@@ -1,10 +1,12 @@
 """What the admin slice brings to the app (read by src/magnetiq/registry.py)."""
 
+from features.admin import models
 from features.admin.router import router
 from shared.slices import Slice
 
 SLICE = Slice(
     name="admin",
     routers=(router,),
+    models=models,
     openapi_tags=({"name": "admin", "description": "User administration and system health."},),
 )
