@@ -90,8 +90,18 @@ def header_text(value: str, limit: int = HEADER_TEXT_LIMIT) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
 
 
-def _header(value: str) -> str | Header:
-    return value if value.isascii() else Header(value, "utf-8")
+def subject_header(subject: str) -> str | Header:
+    """The Subject header's value as every mail carries it: one clean line, an encoded word when not ASCII."""
+    flat = header_text(subject)
+    return flat if flat.isascii() else Header(flat, "utf-8")
+
+
+def message_identity(settings: Settings) -> dict[str, str]:
+    """The two headers that differ for every message, even for two copies of the same mail."""
+    return {
+        "Date": formatdate(localtime=False),
+        "Message-ID": make_msgid(domain=settings.smtp_from_email.rsplit("@", 1)[-1]),
+    }
 
 
 def ascii_address(email: str) -> str:
@@ -138,9 +148,9 @@ def build_message(
             message.attach(part)
     message["From"] = settings.smtp_from_email
     message["To"] = ascii_address(to)
-    message["Subject"] = _header(header_text(subject))
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=settings.smtp_from_email.rsplit("@", 1)[-1])
+    message["Subject"] = subject_header(subject)
+    for name, value in message_identity(settings).items():
+        message[name] = value
     if language:
         message["Content-Language"] = language
     return message

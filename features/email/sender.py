@@ -26,7 +26,6 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from email.message import Message
 from typing import Any
 
 import aiosmtplib
@@ -36,15 +35,8 @@ from features.email.campaigns import start_due_campaigns
 from features.email.links import click_url, open_pixel_url, unsubscribe_url
 from features.email.models import Campaign, CampaignRecipient, EmailTemplate
 from features.email.recipients import Claim, Outcome, Step, per_message, sending_campaign_ids
-from features.email.rendering import (
-    RenderFailed,
-    campaign_message,
-    compiled_template,
-    message_bytes,
-    template_values,
-    track_links,
-    with_open_pixel,
-)
+from features.email.rendering import RenderFailed, compiled_template, template_values, track_links, with_open_pixel
+from features.email.wire import MessageMold, message_mold
 from shared.db import DriverWriter
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob
 from shared.mail import Mailer, ascii_address, reset_or_drop
@@ -135,6 +127,7 @@ class CampaignSender:
         self.mailer = Mailer(context.settings)
         self.worker = worker_id or _worker_id()
         self._templates: dict[int, tuple[str, EmailTemplate, bool, bool]] = {}
+        self._molds: dict[tuple[int, str], MessageMold] = {}
         self._writer: DriverWriter | None = None
 
     async def run(self, seconds: float = RUN_SECONDS) -> bool:
@@ -259,7 +252,8 @@ class CampaignSender:
             self._templates[campaign_id] = found
         return found
 
-    async def _message(self, claim: Claim) -> Message:
+    async def _content(self, claim: Claim) -> bytes:
+        """The claimed recipient's message, as campaign_message would make it (from its mold)."""
         name, template, track_opens, track_clicks = await self._campaign(claim.campaign_id)
         compiled = compiled_template(template)
         link = unsubscribe_url(self.settings, contact_id=claim.contact_id, recipient_id=claim.recipient_id)
@@ -275,15 +269,17 @@ class CampaignSender:
         if track_opens:
             pixel = open_pixel_url(self.settings, recipient_id=claim.recipient_id)
             rendered = replace(rendered, html=with_open_pixel(rendered.html, pixel))
-        return campaign_message(
-            self.settings, to=claim.contact["email"], rendered=rendered, unsubscribe_url=link,
-            campaign_id=claim.campaign_id,
-        )
+        mold = self._molds.get((claim.campaign_id, language))
+        if mold is None:
+            mold = self._molds[claim.campaign_id, language] = message_mold(
+                self.settings, language=language, campaign_id=claim.campaign_id
+            )
+        return mold.fill(to=claim.contact["email"], rendered=rendered, unsubscribe_url=link)
 
     async def _prepare(self, claim: Claim, outcomes: list[tuple[Claim, Outcome]]) -> Prepared | None:
         """The claimed recipient's message, ready to send; None (its outcome noted) when it does not render."""
         try:
-            message = await self._message(claim)
+            content = await self._content(claim)
         except RenderFailed as failed:
             # This contact's values break the template (the check on save tried the sample
             # only): tried again later like a temporary failure, so that a template broken for
@@ -291,7 +287,7 @@ class CampaignSender:
             # the recipient claimed, to be claimed and fail again forever.
             outcomes.append((claim, Outcome("retry", f"template: {failed}"[:480])))
             return None
-        return Prepared(claim, ascii_address(claim.contact["email"]), message_bytes(message))
+        return Prepared(claim, ascii_address(claim.contact["email"]), content)
 
 
 async def send_campaigns(context: JobContext) -> object:

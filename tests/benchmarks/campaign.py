@@ -105,11 +105,11 @@ async def _seed(env: dict[str, str], count: int) -> bytes:
         campaign_message,
         check_template,
         compiled_template,
-        message_bytes,
         template_values,
         track_links,
         with_open_pixel,
     )
+    from features.email.wire import message_bytes
     from shared.db import Database, UTCDateTime, utcnow
 
     settings = _settings(env)
