@@ -219,6 +219,11 @@ class DriverTransaction:
         """Runs a statement whose rows, if any, are not needed."""
         self._connection.execute(statement.sql, statement.parameters(values)).close()
 
+    def run_many(self, statement: DriverStatement, rows: Sequence[dict[str, Any]]) -> None:
+        """Runs a statement that returns no rows once per row of values."""
+        if rows:
+            self._connection.executemany(statement.sql, [statement.parameters(values) for values in rows]).close()
+
     def rows_of_sql(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         cursor = self._connection.execute(sql, parameters)
         try:

@@ -162,3 +162,22 @@ async def test_forget_recipient_removes_what_is_not_yet_delivered_to_that_addres
     async with app.state.db.session(write=False) as session:
         left = sorted((row.recipient, row.status) for row in (await session.exec(select(OutgoingMail))).all())
     assert left == [("kept@example.com", "pending"), ("kept@example.com", "sent")]
+
+
+async def test_deliveries_running_side_by_side_never_send_a_message_twice(app, mailbox):
+    import asyncio
+
+    async with app.state.db.session() as session:
+        for n in range(12):
+            await queue_mail(session, build_message(app.state.settings, to=f"p{n}@example.com", subject="Hi", text="x"))
+
+    async def deliver_until_done():
+        sent = 0
+        while delivered := await deliver_due_mail(app.state.db, app.state.mailer, batch_size=2):
+            sent += delivered
+        return sent
+
+    counts = await asyncio.gather(*(deliver_until_done() for _ in range(3)))
+    assert sum(counts) == 12
+    assert sorted(m["To"] for m in mailbox.messages) == sorted(f"p{n}@example.com" for n in range(12))
+    assert {row.claimed_until for row in (await _rows(app)).values()} == {None}  # every claim let go
