@@ -1,0 +1,82 @@
+"""The admin analytics: every slice's figures for one range, composed (no slice's tables known here).
+
+What counts, in one place (the README says the same):
+- a lead is a webinar registration, a whitepaper's first download by a visitor, or a booking, in
+  the period it was made (each person once per webinar, whitepaper or booking; shared/leads.py);
+- emails are campaign messages, each event (sent, given up on, first opened, first clicked,
+  unsubscribed or bounced through it) in the period it happened;
+- posts count in the period they were published, with their newest impressions figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from features.admin.analytics_schemas import Analytics, AnalyticsRange, AnalyticsTotals, SeriesPoint
+from features.bookings.api import stats as bookings_stats
+from features.email.api import stats as email_stats
+from features.linkedin.api import stats as linkedin_stats
+from features.media.api import stats as media_stats
+from features.pages.api import stats as pages_stats
+from features.twitter.api import stats as twitter_stats
+from features.webinars.api import stats as webinars_stats
+from features.whitepapers.api import stats as whitepapers_stats
+from shared.analytics import Series, SliceStats, StatsPeriods
+
+_CONTRIBUTORS = (
+    webinars_stats, whitepapers_stats, bookings_stats, email_stats, linkedin_stats, twitter_stats, pages_stats,
+    media_stats,
+)
+_GROUPED = ("bookings_by_status", "posts_published", "social_impressions")  # totals keyed by their part
+
+
+def _group(series: dict[str, Series], prefix: str) -> dict[str, Series]:
+    return {name.removeprefix(f"{prefix}."): values for name, values in series.items() if name.startswith(f"{prefix}.")}
+
+
+def _total(series: dict[str, Series], periods: StatsPeriods) -> Series:
+    return sum(series.values(), Series.zeros(periods))
+
+
+async def collect(session: AsyncSession, *, periods: StatsPeriods) -> tuple[dict[str, Series], dict[str, Any]]:
+    """Every slice's series by metric name (leads first), and the figures that are no series."""
+    parts: list[SliceStats] = [await contribute(session, periods=periods) for contribute in _CONTRIBUTORS]
+    found: dict[str, Series] = {name: values for part in parts for name, values in part.series.items()}
+    bookings = _total(_group(found, "bookings_by_status"), periods)
+    by_source = {
+        "webinar": found["webinar_registrations"], "whitepaper": found["whitepaper_downloads"], "booking": bookings,
+    }
+    series = {
+        "leads": _total(by_source, periods), **{f"leads_by_source.{k}": v for k, v in by_source.items()},
+        "bookings": bookings, **found,
+    }
+    return series, {name: value for part in parts for name, value in part.totals.items()}
+
+
+async def analytics(session: AsyncSession, *, periods: StatsPeriods) -> Analytics:
+    """Totals and a series per metric over `periods`."""
+    series, figures = await collect(session, periods=periods)
+    totals = {name: values.total for name, values in series.items() if "." not in name}
+    for prefix in ("leads_by_source", *_GROUPED):
+        totals[prefix] = {part: values.total for part, values in _group(series, prefix).items()}
+    labels = [period.label for period in periods.periods]
+    return Analytics(
+        range=AnalyticsRange(
+            from_=periods.first, to=periods.last, tz=periods.tz, granularity=periods.granularity,
+            start=periods.start, end=periods.end, periods=len(labels),
+        ),
+        totals=AnalyticsTotals(**totals, **figures),
+        series={
+            name: [SeriesPoint(period=label, value=value) for label, value in zip(labels, values.values, strict=True)]
+            for name, values in series.items()
+        },
+    )
+
+
+def csv_rows(analytics: Analytics) -> tuple[list[str], list[list[object]]]:
+    """The series as a table: a row per period, a column per metric."""
+    names = list(analytics.series)
+    columns = list(zip(*(analytics.series[name] for name in names), strict=True))
+    return ["period", *names], [[points[0].period, *(point.value for point in points)] for points in columns]

@@ -1,0 +1,14 @@
+"""The whitepapers slice's figures for the admin analytics."""
+
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from features.whitepapers.models import WhitepaperDownload
+from shared.analytics import SliceStats, StatsPeriods, per_period
+
+
+async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
+    """`whitepaper_downloads` per period: the visitors who first downloaded a whitepaper then (one
+    lead per visitor and whitepaper; asking again later adds none)."""
+    downloads = await per_period(session, periods, column=col(WhitepaperDownload.created_at))
+    return SliceStats(series={"whitepaper_downloads": downloads})
