@@ -71,15 +71,10 @@ def stats_periods(*, first: date, last: date, tz: str, granularity: Granularity)
     if (last - first).days + 1 > MAX_DAYS[granularity]:
         raise ValidationFailed(f"covers at most {MAX_DAYS[granularity]} days by {granularity}", field="from")
     zone = ZoneInfo(tz)
-    starts = [first]
-    step = timedelta(days=1)
-    day = first + step
-    while day <= last:
-        if granularity == "day" or day.weekday() == 0:
-            starts.append(day)
-        day += step
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    starts = [day for n, day in enumerate(days) if n == 0 or granularity == "day" or day.weekday() == 0]
     try:
-        instants = [_local_midnight(day, zone) for day in [*starts, last + step]]
+        instants = [_local_midnight(day, zone) for day in [*starts, last + timedelta(days=1)]]
     except OverflowError:  # the first or last representable day
         raise ValidationFailed("is out of range", field="to") from None
     periods = tuple(Period(label, instants[i], instants[i + 1]) for i, label in enumerate(starts))
@@ -128,5 +123,5 @@ async def per_period(
         .where(column >= ranges.c.lo, column < ranges.c.hi, *where)
         .scalar_subquery()
     )
-    rows = await session.execute(select(ranges.c.position, one_period).order_by(ranges.c.position))
+    rows = await session.exec(select(ranges.c.position, one_period).order_by(ranges.c.position))
     return Series(tuple(int(value or 0) for _, value in rows.all()))

@@ -97,7 +97,8 @@ def time_ranges(bounds: Sequence[tuple[datetime, datetime]]) -> Any:
     One JSON parameter, however many ranges: the statement stays small and cached. On PostgreSQL
     this becomes jsonb_array_elements over timestamptz values."""
     stored = [[_stored_instant(lo), _stored_instant(hi)] for lo, hi in bounds]
-    rows = func.json_each(bindparam(None, json.dumps(stored), type_=String)).table_valued("key", "value")
+    parameter = bindparam(None, json.dumps(stored), type_=String)
+    rows = func.json_each(parameter).table_valued("key", "value").alias("bounds")
     return select(
         rows.c.key.label("position"),
         func.json_extract(rows.c.value, "$[0]").label("lo"),

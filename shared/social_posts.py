@@ -70,7 +70,7 @@ class SocialPostColumns(Timestamps):
     attempts: int = 0
     claimed_by: str | None = Field(default=None, max_length=100)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)  # the analytics
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error: str | None = Field(default=None, max_length=1000)
     metrics_fetched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")

@@ -14,7 +14,7 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     uploaded = await per_period(
         session, periods, column=col(MediaItem.created_at), aggregate=func.sum(col(MediaItem.size))
     )
-    items, stored = (await session.execute(
+    items, stored = (await session.exec(
         select(func.count(), func.coalesce(func.sum(col(MediaItem.size)), 0)).select_from(MediaItem)
     )).one()
     return SliceStats(series={"media_bytes_uploaded": uploaded}, totals={"media_bytes": stored, "media_items": items})

@@ -18,7 +18,7 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
         .correlate(Webinar).scalar_subquery()
     )
     capacity = col(Webinar.capacity)
-    held, seats, seats_taken = (await session.execute(
+    held, seats, seats_taken = (await session.exec(
         select(
             func.count(), func.coalesce(func.sum(capacity), 0),
             # A webinar over capacity (staff added seats, then took them away) counts as full, not more.

@@ -18,11 +18,11 @@ depends_on: str | Sequence[str] | None = None
 
 RECIPIENT_EVENTS = ('sent_at', 'failed_at', 'opened_at', 'clicked_at', 'unsubscribed_at', 'bounced_at')
 PLAIN_INDEXES = (
-    ('ix_bookings_created_at_status', 'bookings', ['created_at', 'status']),
-    ('ix_pages_published_at', 'pages', ['published_at']),
+    ('ix_bookings_status_created_at', 'bookings', ['status', 'created_at']),
+    ('ix_pages_status_published_at', 'pages', ['status', 'published_at']),
     ('ix_media_items_created_at_size', 'media_items', ['created_at', 'size']),
-    ('ix_linkedin_posts_published_at', 'linkedin_posts', ['published_at']),
-    ('ix_twitter_posts_published_at', 'twitter_posts', ['published_at']),
+    ('ix_linkedin_posts_status_published_at', 'linkedin_posts', ['status', 'published_at']),
+    ('ix_twitter_posts_status_published_at', 'twitter_posts', ['status', 'published_at']),
 )
 
 
