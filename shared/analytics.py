@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -53,6 +54,11 @@ class StatsPeriods:
     @property
     def end(self) -> datetime:
         return self.periods[-1].end
+
+    @cached_property
+    def ranges(self) -> Any:
+        """The periods as a table to range-join against (`position`, `lo`, `hi`), built once per request."""
+        return time_ranges([(p.start, p.end) for p in self.periods])
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -116,7 +122,7 @@ async def per_period(
 
     `column` should be indexed (a partial index `WHERE column IS NOT NULL` serves too); `where`
     narrows the rows, `source` is the FROM when it is not `column`'s table."""
-    ranges = time_ranges([(p.start, p.end) for p in periods.periods])
+    ranges = periods.ranges
     figure = func.count() if aggregate is None else func.coalesce(aggregate, 0)
     one_period = (
         select(figure).select_from(column.table if source is None else source)

@@ -82,13 +82,13 @@ def localized_values(column: Any) -> Any:
 
 # --- time ranges -------------------------------------------------------------------------------
 
-# How SQLAlchemy's SQLite DATETIME stores a (naive UTC, shared/db.py's UTCDateTime) instant: text
-# that sorts as the instants do, so a stored value compares with a bound of the same format.
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+# An instant as SQLAlchemy's SQLite DATETIME stores it (naive UTC, shared/db.py's UTCDateTime):
+# "2030-01-31 09:30:00.000000", text that sorts as the instants do, so a stored value compares
+# with a bound written the same way.
 
 
 def _stored_instant(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_DATETIME)
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def time_ranges(bounds: Sequence[tuple[datetime, datetime]]) -> Any:

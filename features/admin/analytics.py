@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.admin.analytics_schemas import Analytics, AnalyticsRange, AnalyticsTotals, SeriesPoint
+from features.admin.analytics_schemas import AnalyticsRange, AnalyticsTotals
 from features.bookings.api import stats as bookings_stats
 from features.email.api import stats as email_stats
 from features.linkedin.api import stats as linkedin_stats
@@ -55,28 +55,31 @@ async def collect(session: AsyncSession, *, periods: StatsPeriods) -> tuple[dict
     return series, {name: value for part in parts for name, value in part.totals.items()}
 
 
-async def analytics(session: AsyncSession, *, periods: StatsPeriods) -> Analytics:
-    """Totals and a series per metric over `periods`."""
+async def analytics(session: AsyncSession, *, periods: StatsPeriods) -> dict[str, Any]:
+    """Totals and a series per metric over `periods`, as the `Analytics` body.
+
+    Plain dicts: the response model validates them in one pass of pydantic-core, several times
+    faster than building a model per point (a year by day is some 10,000 points)."""
     series, figures = await collect(session, periods=periods)
     totals = {name: values.total for name, values in series.items() if "." not in name}
     for prefix in ("leads_by_source", *_GROUPED):
         totals[prefix] = {part: values.total for part, values in _group(series, prefix).items()}
-    labels = [period.label for period in periods.periods]
-    return Analytics(
-        range=AnalyticsRange(
+    labels = [period.label.isoformat() for period in periods.periods]
+    return {
+        "range": AnalyticsRange(
             from_=periods.first, to=periods.last, tz=periods.tz, granularity=periods.granularity,
             start=periods.start, end=periods.end, periods=len(labels),
         ),
-        totals=AnalyticsTotals(**totals, **figures),
-        series={
-            name: [SeriesPoint(period=label, value=value) for label, value in zip(labels, values.values, strict=True)]
+        "totals": AnalyticsTotals(**totals, **figures),
+        "series": {
+            name: [{"period": label, "value": value} for label, value in zip(labels, values.values, strict=True)]
             for name, values in series.items()
         },
-    )
+    }
 
 
-def csv_rows(analytics: Analytics) -> tuple[list[str], list[list[object]]]:
+def csv_rows(report: dict[str, Any]) -> tuple[list[str], list[list[object]]]:
     """The series as a table: a row per period, a column per metric."""
-    names = list(analytics.series)
-    columns = list(zip(*(analytics.series[name] for name in names), strict=True))
-    return ["period", *names], [[points[0].period, *(point.value for point in points)] for points in columns]
+    names = list(report["series"])
+    columns = list(zip(*(report["series"][name] for name in names), strict=True))
+    return ["period", *names], [[points[0]["period"], *(point["value"] for point in points)] for points in columns]

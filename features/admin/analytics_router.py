@@ -1,7 +1,7 @@
 """HTTP layer of GET /api/v1/admin/analytics (admins only)."""
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Response
@@ -31,7 +31,7 @@ async def read_analytics(
     granularity: Annotated[Granularity, Query(description="A point per day (at most 731) or week (Monday on)")] = "day",
     tz: Annotated[str | None, Query(max_length=64, description="IANA time zone (default: BOOKING_TIMEZONE)")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv: the series, a row per period")] = "json",
-) -> Analytics | Response:
+) -> dict[str, Any] | Response:
     """Leads, webinars, whitepapers, bookings, campaign mail, social posts, pages, media: totals and series."""
     zone = tz or settings.booking_timezone
     last = to or (datetime.now(ZoneInfo(zone)).date() if is_time_zone(zone) else date.today())
