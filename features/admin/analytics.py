@@ -10,9 +10,9 @@ What counts, in one place (the README says the same):
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
-
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.admin.analytics_schemas import AnalyticsRange, AnalyticsTotals
 from features.bookings.api import stats as bookings_stats
@@ -24,8 +24,17 @@ from features.twitter.api import stats as twitter_stats
 from features.webinars.api import stats as webinars_stats
 from features.whitepapers.api import stats as whitepapers_stats
 from shared.analytics import Series, SliceStats, StatsPeriods
+from shared.db import Database
 
-_CONTRIBUTORS = (
+Contributor = Callable[..., Awaitable[SliceStats]]
+# Two lanes, each in its own read session, run side by side: the campaign recipients (a million
+# rows is most of the work) and everything else. SQLite reads on two connections in parallel,
+# the driver threads leave the GIL meanwhile; two lanes keep a pool of five free for others.
+_LANES: tuple[tuple[Contributor, ...], ...] = (
+    (email_stats,),
+    (webinars_stats, whitepapers_stats, bookings_stats, linkedin_stats, twitter_stats, pages_stats, media_stats),
+)
+_ORDER = (  # of the series in the answer
     webinars_stats, whitepapers_stats, bookings_stats, email_stats, linkedin_stats, twitter_stats, pages_stats,
     media_stats,
 )
@@ -40,9 +49,17 @@ def _total(series: dict[str, Series], periods: StatsPeriods) -> Series:
     return sum(series.values(), Series.zeros(periods))
 
 
-async def collect(session: AsyncSession, *, periods: StatsPeriods) -> tuple[dict[str, Series], dict[str, Any]]:
+async def collect(database: Database, *, periods: StatsPeriods) -> tuple[dict[str, Series], dict[str, Any]]:
     """Every slice's series by metric name (leads first), and the figures that are no series."""
-    parts: list[SliceStats] = [await contribute(session, periods=periods) for contribute in _CONTRIBUTORS]
+
+    async def lane(contributors: tuple[Contributor, ...]) -> list[SliceStats]:
+        async with database.session(write=False) as session:
+            return [await contribute(session, periods=periods) for contribute in contributors]
+
+    answered = await asyncio.gather(*(lane(contributors) for contributors in _LANES))
+    contributors = [contribute for lane_of in _LANES for contribute in lane_of]
+    by_contributor = dict(zip(contributors, [part for parts in answered for part in parts], strict=True))
+    parts = [by_contributor[contribute] for contribute in _ORDER]
     found: dict[str, Series] = {name: values for part in parts for name, values in part.series.items()}
     bookings = _total(_group(found, "bookings_by_status"), periods)
     by_source = {
@@ -55,12 +72,12 @@ async def collect(session: AsyncSession, *, periods: StatsPeriods) -> tuple[dict
     return series, {name: value for part in parts for name, value in part.totals.items()}
 
 
-async def analytics(session: AsyncSession, *, periods: StatsPeriods) -> dict[str, Any]:
+async def analytics(database: Database, *, periods: StatsPeriods) -> dict[str, Any]:
     """Totals and a series per metric over `periods`, as the `Analytics` body.
 
     Plain dicts: the response model validates them in one pass of pydantic-core, several times
     faster than building a model per point (a year by day is some 10,000 points)."""
-    series, figures = await collect(session, periods=periods)
+    series, figures = await collect(database, periods=periods)
     totals = {name: values.total for name, values in series.items() if "." not in name}
     for prefix in ("leads_by_source", *_GROUPED):
         totals[prefix] = {part: values.total for part, values in _group(series, prefix).items()}

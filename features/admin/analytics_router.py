@@ -10,7 +10,7 @@ from features.admin import analytics
 from features.admin.analytics_schemas import Analytics
 from shared.analytics import Granularity, stats_periods
 from shared.config import SettingsDep
-from shared.db import ReadSession
+from shared.db import DatabaseDep
 from shared.errors import error_responses
 from shared.export import CSV_RESPONSE, csv_download
 from shared.permissions import IsAdmin
@@ -24,7 +24,7 @@ DEFAULT_DAYS = 30
 @router.get("/analytics", response_model=Analytics, responses={200: CSV_RESPONSE})
 async def read_analytics(
     _admin: IsAdmin,
-    session: ReadSession,
+    database: DatabaseDep,
     settings: SettingsDep,
     from_: Annotated[date | None, Query(alias="from", description="First local day (default: 30 days to `to`)")] = None,
     to: Annotated[date | None, Query(description="Last local day, inclusive (default: today)")] = None,
@@ -37,7 +37,7 @@ async def read_analytics(
     last = to or (datetime.now(ZoneInfo(zone)).date() if is_time_zone(zone) else date.today())
     first = from_ or last - timedelta(days=DEFAULT_DAYS - 1)
     periods = stats_periods(first=first, last=last, tz=zone, granularity=granularity)
-    report = await analytics.analytics(session, periods=periods)
+    report = await analytics.analytics(database, periods=periods)
     if format == "csv":
         columns, rows = analytics.csv_rows(report)
         return csv_download(f"analytics-{first}-{last}-{granularity}.csv", columns, rows)

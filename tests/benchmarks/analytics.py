@@ -10,6 +10,7 @@ the whole year by day passes 300 ms.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import tempfile
@@ -31,18 +32,26 @@ class AnalyticsResult:
     name: str
     median_ms: float
     p95_ms: float
+    cpu_ms: float  # the server's CPU time per call: what the call costs, however busy the machine is
     target: bool  # whether this row is held to TARGET_MEDIAN_MS
 
 
-def _measure(client: httpx.Client, url: str, params: dict[str, str]) -> tuple[float, float]:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _measure(client: httpx.Client, url: str, params: dict[str, str], pid: int) -> tuple[float, float, float]:
     for _ in range(WARM_UP):
         client.get(url, params=params).raise_for_status()
     times = []
+    cpu_before = _cpu_seconds(pid)
     for _ in range(CALLS):
         started = time.perf_counter()
         client.get(url, params=params).raise_for_status()
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), statistics.quantiles(times, n=20)[-1]
+    cpu_ms = (_cpu_seconds(pid) - cpu_before) * 1000 / CALLS
+    return statistics.median(times), statistics.quantiles(times, n=20)[-1], cpu_ms
 
 
 def bench_analytics() -> tuple[list[AnalyticsResult], float, dict[str, int]]:
@@ -64,13 +73,14 @@ def bench_analytics() -> tuple[list[AnalyticsResult], float, dict[str, int]]:
                 for name in ("leads", "emails_sent", "emails_failed"):
                     assert totals[name] == expected[name], (name, totals[name], expected[name])
                 assert totals["posts_published"] == {"linkedin": expected["posts"], "twitter": expected["posts"]}
-                rows = [
-                    AnalyticsResult(f"{YEAR} by day (365 points per series)", *_measure(client, url, year), True),
-                    AnalyticsResult(f"{YEAR} by week", *_measure(client, url, {**year, "granularity": "week"}), False),
-                    AnalyticsResult(f"last 30 days of {YEAR} by day",
-                                    *_measure(client, url, {"from": f"{YEAR}-12-02", "to": f"{YEAR}-12-31"}), False),
-                    AnalyticsResult(f"{YEAR} by day as CSV", *_measure(client, url, {**year, "format": "csv"}), False),
+                calls = [
+                    (f"{YEAR} by day (365 points per series)", year, True),
+                    (f"{YEAR} by week", {**year, "granularity": "week"}, False),
+                    (f"last 30 days of {YEAR} by day", {"from": f"{YEAR}-12-02", "to": f"{YEAR}-12-31"}, False),
+                    (f"{YEAR} by day as CSV", {**year, "format": "csv"}, False),
                 ]
+                rows = [AnalyticsResult(name, *_measure(client, url, params, app.pid), target)
+                        for name, params, target in calls]
         finally:
             app.terminate()
             app.wait(timeout=10)
@@ -85,13 +95,13 @@ def print_analytics_table(results: tuple[list[AnalyticsResult], float, dict[str,
     print(f"\nGET /api/v1/admin/analytics (one uvicorn worker, one request at a time, {CALLS} calls after "
           f"{WARM_UP}): 100,000 leads, 1,000,000 campaign recipients, 50,000 registrations, 10,000 bookings "
           f"seeded in {seconds:.0f} s\n")
-    print("| call | median ms | p95 ms | target |")
-    print("| --- | ---: | ---: | --- |")
+    print("| call | median ms | p95 ms | server CPU ms per call | target |")
+    print("| --- | ---: | ---: | ---: | --- |")
     ok = True
     for row in rows:
         goal = f"median < {TARGET_MEDIAN_MS:.0f} ms" if row.target else ""
         ok &= not row.target or row.median_ms < TARGET_MEDIAN_MS
-        print(f"| {row.name} | {row.median_ms:.0f} | {row.p95_ms:.0f} | {goal} |")
+        print(f"| {row.name} | {row.median_ms:.0f} | {row.p95_ms:.0f} | {row.cpu_ms:.0f} | {goal} |")
     return ok
 
 
