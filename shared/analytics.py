@@ -3,10 +3,10 @@
 A request names local dates, a time zone and a granularity; `stats_periods` turns them into the
 UTC instants where each local day or week begins, in Python and linear in the number of periods,
 so a day of 23 or 25 hours (DST) or an offset of +05:45 is bucketed exactly. `per_period` then
-asks the database for one aggregate per period in one statement: the periods are a small table
-(shared/dialect.py's `time_ranges`), and each is answered by a correlated subquery that reads one
-range of an index on the timestamp. That steps over each matching index entry once and sorts
-nothing (a GROUP BY over a range join costs several times more per row), and no row reaches Python.
+asks the database for a slice's figures per period in one statement: the periods are a small table
+(shared/dialect.py's `time_ranges`), and each figure of each period is a correlated subquery that
+reads one range of an index on the timestamp. That steps over each matching index entry once and
+sorts nothing (a GROUP BY over a range join costs several times more per row), and no row reaches Python.
 """
 
 from __future__ import annotations
@@ -114,20 +114,32 @@ class SliceStats:
     totals: dict[str, Any] = field(default_factory=dict)
 
 
-async def per_period(
-    session: AsyncSession, periods: StatsPeriods, *, column: Any, aggregate: Any = None, where: Sequence[Any] = (),
-    source: Any = None,
-) -> Series:
-    """`aggregate` (default: the number of rows) over the rows whose `column` falls in each period.
+@dataclass(frozen=True)
+class Figure:
+    """One aggregate per period: `aggregate` (default: the number of rows) over the rows whose
+    `column` falls in the period, narrowed by `where`; `source` is the FROM when it is not
+    `column`'s table. `column` should be indexed (a partial index `WHERE column IS NOT NULL`
+    serves too), with any equality of `where` before it in the index."""
 
-    `column` should be indexed (a partial index `WHERE column IS NOT NULL` serves too); `where`
-    narrows the rows, `source` is the FROM when it is not `column`'s table."""
+    column: Any
+    aggregate: Any = None
+    where: Sequence[Any] = ()
+    source: Any = None
+
+    def in_period(self, ranges: Any) -> Any:
+        figure = func.count() if self.aggregate is None else func.coalesce(self.aggregate, 0)
+        return (
+            select(figure).select_from(self.column.table if self.source is None else self.source)
+            .where(self.column >= ranges.c.lo, self.column < ranges.c.hi, *self.where)
+            .scalar_subquery()
+        )
+
+
+async def per_period(session: AsyncSession, periods: StatsPeriods, figures: dict[str, Figure]) -> dict[str, Series]:
+    """Each figure's series, all in one statement (a row per period, a column per figure)."""
     ranges = periods.ranges
-    figure = func.count() if aggregate is None else func.coalesce(aggregate, 0)
-    one_period = (
-        select(figure).select_from(column.table if source is None else source)
-        .where(column >= ranges.c.lo, column < ranges.c.hi, *where)
-        .scalar_subquery()
-    )
-    rows = await session.exec(select(ranges.c.position, one_period).order_by(ranges.c.position))
-    return Series(tuple(int(value or 0) for _, value in rows.all()))
+    names = list(figures)
+    statement = select(ranges.c.position, *(figures[name].in_period(ranges) for name in names))
+    rows = (await session.exec(statement.order_by(ranges.c.position))).all()
+    columns = list(zip(*rows, strict=True))[1:]  # every request has a period at least
+    return {name: Series(tuple(int(v or 0) for v in column)) for name, column in zip(names, columns, strict=True)}

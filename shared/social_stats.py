@@ -6,7 +6,7 @@ from sqlalchemy import Integer, func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.analytics import SliceStats, StatsPeriods, per_period
+from shared.analytics import Figure, SliceStats, StatsPeriods, per_period
 from shared.social_posts import SocialTables
 
 
@@ -20,10 +20,11 @@ async def publishing_stats(session: AsyncSession, *, tables: SocialTables, perio
         .correlate(post).scalar_subquery()
     )
     published = (post.status == "published",)
-    posts = await per_period(session, periods, column=col(post.published_at), where=published)
-    impressions = await per_period(
-        session, periods, column=col(post.published_at), where=published,
-        aggregate=func.sum(func.coalesce(newest_impressions, 0, type_=Integer)),
-    )
     network = tables.network
-    return SliceStats(series={f"posts_published.{network}": posts, f"social_impressions.{network}": impressions})
+    return SliceStats(series=await per_period(session, periods, {
+        f"posts_published.{network}": Figure(col(post.published_at), where=published),
+        f"social_impressions.{network}": Figure(
+            col(post.published_at), where=published,
+            aggregate=func.sum(func.coalesce(newest_impressions, 0, type_=Integer)),
+        ),
+    }))

@@ -3,7 +3,7 @@
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.email.models import CampaignRecipient
-from shared.analytics import SliceStats, StatsPeriods, per_period
+from shared.analytics import Figure, SliceStats, StatsPeriods, per_period
 
 # Metric name -> the recipient column that records when it happened.
 _METRICS = {
@@ -16,6 +16,5 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     """Campaign messages sent, given up on, first opened, first clicked, and the unsubscribes and
     bounces credited to one, each counted in the period it happened in."""
     columns = CampaignRecipient.__table__.c
-    return SliceStats(series={
-        name: await per_period(session, periods, column=columns[column]) for name, column in _METRICS.items()
-    })
+    figures = {name: Figure(columns[column]) for name, column in _METRICS.items()}
+    return SliceStats(series=await per_period(session, periods, figures))

@@ -4,13 +4,10 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.pages.models import Page
-from shared.analytics import SliceStats, StatsPeriods, per_period
+from shared.analytics import Figure, SliceStats, StatsPeriods, per_period
 
 
 async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     """`pages_published` per period: pages first published then that are published and not deleted now."""
-    published = await per_period(
-        session, periods, column=col(Page.published_at),
-        where=(Page.status == "published", col(Page.deleted_at).is_(None)),
-    )
-    return SliceStats(series={"pages_published": published})
+    published = Figure(col(Page.published_at), where=(Page.status == "published", col(Page.deleted_at).is_(None)))
+    return SliceStats(series=await per_period(session, periods, {"pages_published": published}))

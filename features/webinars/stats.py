@@ -6,13 +6,15 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.webinars.models import Webinar, WebinarRegistration
-from shared.analytics import SliceStats, StatsPeriods, per_period
+from shared.analytics import Figure, SliceStats, StatsPeriods, per_period
 
 
 async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     """`webinar_registrations` per period (by when they registered); the webinars that started in the
     range (`webinars_held`) and, of those with a capacity, seats taken over seats (`webinar_fill_rate`)."""
-    registrations = await per_period(session, periods, column=col(WebinarRegistration.created_at))
+    series = await per_period(
+        session, periods, {"webinar_registrations": Figure(col(WebinarRegistration.created_at))}
+    )
     taken = (
         select(func.count()).where(WebinarRegistration.webinar_id == Webinar.id)
         .correlate(Webinar).scalar_subquery()
@@ -28,7 +30,7 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
         )
     )).one()
     return SliceStats(
-        series={"webinar_registrations": registrations},
+        series=series,
         totals={
             "webinars_held": held, "webinar_seats": seats, "webinar_seats_taken": seats_taken,
             "webinar_fill_rate": round(seats_taken / seats, 4) if seats else None,

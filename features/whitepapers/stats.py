@@ -4,11 +4,12 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.whitepapers.models import WhitepaperDownload
-from shared.analytics import SliceStats, StatsPeriods, per_period
+from shared.analytics import Figure, SliceStats, StatsPeriods, per_period
 
 
 async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     """`whitepaper_downloads` per period: the visitors who first downloaded a whitepaper then (one
     lead per visitor and whitepaper; asking again later adds none)."""
-    downloads = await per_period(session, periods, column=col(WhitepaperDownload.created_at))
-    return SliceStats(series={"whitepaper_downloads": downloads})
+    return SliceStats(series=await per_period(
+        session, periods, {"whitepaper_downloads": Figure(col(WhitepaperDownload.created_at))}
+    ))
