@@ -73,10 +73,10 @@ async def collect(database: Database, *, periods: StatsPeriods) -> tuple[dict[st
 
 
 async def analytics(database: Database, *, periods: StatsPeriods) -> dict[str, Any]:
-    """Totals and a series per metric over `periods`, as the `Analytics` body.
+    """Totals and a series per metric over `periods`: the `Analytics` body as plain JSON values.
 
-    Plain dicts: the response model validates them in one pass of pydantic-core, several times
-    faster than building a model per point (a year by day is some 10,000 points)."""
+    A year by day is some 10,000 points: validated through the response model they cost some
+    200 ms of CPU, built here as plain values and serialized by pydantic-core about 10."""
     series, figures = await collect(database, periods=periods)
     totals = {name: values.total for name, values in series.items() if "." not in name}
     for prefix in ("leads_by_source", *_GROUPED):
@@ -86,8 +86,8 @@ async def analytics(database: Database, *, periods: StatsPeriods) -> dict[str, A
         "range": AnalyticsRange(
             from_=periods.first, to=periods.last, tz=periods.tz, granularity=periods.granularity,
             start=periods.start, end=periods.end, periods=len(labels),
-        ),
-        "totals": AnalyticsTotals(**totals, **figures),
+        ).model_dump(mode="json", by_alias=True),
+        "totals": AnalyticsTotals(**totals, **figures).model_dump(mode="json"),
         "series": {
             name: [{"period": label, "value": value} for label, value in zip(labels, values.values, strict=True)]
             for name, values in series.items()
