@@ -7,10 +7,12 @@ the migrations; no slice spells engine-specific SQL or matches driver messages i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Index, String, func, text
+from sqlalchemy import Index, String, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
@@ -76,6 +78,32 @@ def localized_values(column: Any) -> Any:
 
     On PostgreSQL this becomes jsonb_each_text(column)."""
     return func.json_each(column).table_valued("value")
+
+
+# --- time ranges -------------------------------------------------------------------------------
+
+# An instant as SQLAlchemy's SQLite DATETIME stores it (naive UTC, shared/db.py's UTCDateTime):
+# "2030-01-31 09:30:00.000000", text that sorts as the instants do, so a stored value compares
+# with a bound written the same way.
+
+
+def _stored_instant(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def time_ranges(bounds: Sequence[tuple[datetime, datetime]]) -> Any:
+    """A table of the half-open UTC ranges [lo, hi), with their `position`, from one bound parameter.
+
+    One JSON parameter, however many ranges: the statement stays small and cached. On PostgreSQL
+    this becomes jsonb_array_elements over timestamptz values."""
+    stored = [[_stored_instant(lo), _stored_instant(hi)] for lo, hi in bounds]
+    parameter = bindparam(None, json.dumps(stored), type_=String)
+    rows = func.json_each(parameter).table_valued("key", "value").alias("bounds")
+    return select(
+        rows.c.key.label("position"),
+        func.json_extract(rows.c.value, "$[0]").label("lo"),
+        func.json_extract(rows.c.value, "$[1]").label("hi"),
+    ).subquery("ranges")
 
 
 # --- statements --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from shared.db import Database
@@ -83,12 +83,21 @@ class _ClosingStreamingResponse(StreamingResponse):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+def csv_download(filename: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    """A small table (a report, not a list of rows from the database) as a CSV download, in one piece."""
+    return Response(csv_bytes(columns, rows), media_type="text/csv; charset=utf-8", headers=_attachment(filename))
+
+
 def csv_export(database: Database, filename: str, columns: Sequence[str], statement: Any) -> StreamingResponse:
     """Every row `statement` selects, as a CSV download of `columns` (attributes of each row), streamed."""
     return _ClosingStreamingResponse(
         _csv_chunks(database, statement, columns),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=_attachment(filename),
     )
 
 

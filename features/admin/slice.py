@@ -1,12 +1,13 @@
 """What the admin slice brings to the app (read by src/magnetiq/registry.py)."""
 
 from features.admin import models
+from features.admin.analytics_router import router as analytics_router
 from features.admin.router import router
 from shared.slices import Slice
 
 SLICE = Slice(
     name="admin",
-    routers=(router,),
+    routers=(router, analytics_router),
     models=models,
-    openapi_tags=({"name": "admin", "description": "User administration and system health."},),
+    openapi_tags=({"name": "admin", "description": "User administration, system health and analytics."},),
 )

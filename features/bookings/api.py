@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.bookings import mails
 from features.bookings.models import Booking
 from features.bookings.service import settings_problem
+from features.bookings.stats import stats
 from shared.config import Settings
 from shared.events import UserRemoved
 from shared.jobs import PeriodicJob
@@ -25,4 +26,4 @@ async def _release_assignments(event: UserRemoved, session: AsyncSession, _setti
 
 SUBSCRIPTIONS = ((UserRemoved, _release_assignments),)
 
-__all__ = ["JOBS", "MAIL_TEMPLATES", "SUBSCRIPTIONS", "settings_problem"]
+__all__ = ["JOBS", "MAIL_TEMPLATES", "SUBSCRIPTIONS", "settings_problem", "stats"]

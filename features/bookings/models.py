@@ -25,6 +25,7 @@ class Booking(Timestamps, table=True):
         # writers that somehow got past it from both holding the very same start.
         partial_unique_index("uq_bookings_active_start", "starts_at", where="status IN ('pending', 'confirmed')"),
         Index("ix_bookings_starts_at_ends_at", "starts_at", "ends_at"),
+        Index("ix_bookings_status_created_at", "status", "created_at"),  # the analytics, by status
     )
 
     id: int | None = Field(default=None, primary_key=True)

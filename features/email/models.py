@@ -8,10 +8,13 @@ from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import Timestamps, UTCDateTime, utcnow
+from shared.dialect import partial_index
 
 CONTACT_STATUSES = ("pending", "subscribed", "unsubscribed", "bounced", "no_consent")
 CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled", "failed")
 RECIPIENT_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+# When each thing happened to a campaign message (columns of CampaignRecipient).
+EVENTS = ("sent_at", "failed_at", "opened_at", "clicked_at", "unsubscribed_at", "bounced_at")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -116,6 +119,9 @@ class CampaignRecipient(SQLModel, table=True):
         # The sender's next-recipient lookup and the counters: by campaign, status, then order.
         Index("ix_email_campaign_recipients_progress", "campaign_id", "status", "id"),
         _one_of("status", RECIPIENT_STATUSES),
+        # The analytics count each event per period over these; partial, so the rows a campaign
+        # freezes (every timestamp NULL) cost no index entry until the event happens.
+        *(partial_index(f"ix_email_campaign_recipients_{name}", name, where=f"{name} IS NOT NULL") for name in EVENTS),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -129,6 +135,7 @@ class CampaignRecipient(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=500)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # given up on
     opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     clicked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     unsubscribed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -141,7 +141,8 @@ _GIVE_UP = DriverStatement(
     update(CampaignRecipient.__table__)
     .where(_recipients.id == bindparam("recipient_id"), _recipients.claimed_by == bindparam("worker", type_=String))
     .values(status="failed", attempts=bindparam("attempts"), last_error=bindparam("error", type_=String),
-            bounced_at=bindparam("bounced_at", type_=_WHEN), claimed_by=None, claimed_until=None)
+            bounced_at=bindparam("bounced_at", type_=_WHEN), failed_at=bindparam("now", type_=_WHEN),
+            claimed_by=None, claimed_until=None)
 )
 _BOUNCE_CONTACT = DriverStatement(
     update(Contact.__table__)
@@ -237,10 +238,11 @@ def _record(transaction: DriverTransaction, step: Step, claim: Claim, outcome: O
         return
     attempts, error = claim.attempts + 1, outcome.error
     if outcome.kind == "failed":
-        transaction.run(_GIVE_UP, {**mine, "attempts": attempts, "error": error, "bounced_at": step.now})
+        given_up = {**mine, "attempts": attempts, "error": error, "bounced_at": step.now, "now": step.now}
+        transaction.run(_GIVE_UP, given_up)
         transaction.run(_BOUNCE_CONTACT, {"contact_id": claim.contact_id, "now": step.now})
     elif attempts >= MAX_ATTEMPTS:
-        transaction.run(_GIVE_UP, {**mine, "attempts": attempts, "error": error, "bounced_at": None})
+        transaction.run(_GIVE_UP, {**mine, "attempts": attempts, "error": error, "bounced_at": None, "now": step.now})
     else:
         transaction.run(_RETRY_LATER, {
             **mine, "attempts": attempts, "error": error, "next_attempt_at": step.now + _backoff(attempts),

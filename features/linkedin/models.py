@@ -3,7 +3,7 @@
 The columns every network shares come from shared/social_posts.py's mixins; here only the keys.
 """
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.social_posts import (
@@ -26,6 +26,7 @@ class LinkedInAccount(SocialAccountColumns, table=True):
 
 class LinkedInPost(SocialPostColumns, table=True):
     __tablename__ = "linkedin_posts"
+    __table_args__ = (Index("ix_linkedin_posts_status_published_at", "status", "published_at"),)  # the analytics
 
     id: int | None = Field(default=None, primary_key=True)
     # SET NULL: disconnecting an account keeps its posts' history (their scheduled ones fail first).

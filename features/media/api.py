@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.media import service
 from features.media.schemas import MediaStaffView
+from features.media.stats import stats
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import NotFound, ValidationFailed
@@ -31,6 +32,7 @@ __all__ = [
     "media_file",
     "receive_upload",
     "require_images",
+    "stats",
     "store_upload",
     "upload_reader",
 ]

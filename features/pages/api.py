@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from features.pages import service
+from features.pages.stats import stats
 from shared.jobs import JobContext, PeriodicJob
 
 
@@ -13,4 +14,4 @@ async def _publish_due_pages(context: JobContext) -> None:
 
 JOBS = (PeriodicJob(name="publish_due_pages", interval=timedelta(seconds=0), run=_publish_due_pages),)
 
-__all__ = ["JOBS"]
+__all__ = ["JOBS", "stats"]

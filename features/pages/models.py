@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import Timestamps, UTCDateTime, utcnow
@@ -17,6 +17,7 @@ class Page(Timestamps, table=True):
         partial_unique_index("uq_pages_slug_live", "slug", where="deleted_at IS NULL"),
         CheckConstraint("status IN ('draft', 'published', 'scheduled')", name="status_known"),
         CheckConstraint("is_published = (status = 'published')", name="published_matches_status"),
+        Index("ix_pages_status_published_at", "status", "published_at"),  # the analytics
     )
 
     id: int | None = Field(default=None, primary_key=True)

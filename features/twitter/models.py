@@ -7,7 +7,7 @@ token: two refreshes with the same one would leave one process with a dead token
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UTCDateTime
@@ -34,6 +34,7 @@ class TwitterAccount(SocialAccountColumns, table=True):
 
 class TwitterPost(SocialPostColumns, table=True):
     __tablename__ = "twitter_posts"
+    __table_args__ = (Index("ix_twitter_posts_status_published_at", "status", "published_at"),)  # the analytics
 
     id: int | None = Field(default=None, primary_key=True)
     # SET NULL: disconnecting an account keeps its posts' history (their scheduled ones fail first).

@@ -1,10 +1,10 @@
 """Benchmarks: each endpoint against a reference measured in the same run by the same load generator.
 
-Run with `make bench` (or `python -m tests.benchmarks.run http`, `... campaign` or `... import` for
-one group). Servers are real uvicorn processes (one worker each) on loopback; wrk generates the
+Run with `make bench` (or `python -m tests.benchmarks.run http`, `... campaign`, `... import` or
+`... analytics` for one group). Servers are real uvicorn processes (one worker each) on loopback; wrk generates the
 load (64 connections, 10 s per endpoint). The table shows requests per second, p50, p99, errors
-and the ratio to the reference. Campaign sending has its own table (campaign.py), and so has the
-CSV contact import (import_contacts.py). The run fails when a figure misses its target.
+and the ratio to the reference. Campaign sending has its own table (campaign.py), and so have the
+CSV contact import (import_contacts.py) and the admin analytics over a seeded year (analytics.py). The run fails when a figure misses its target.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.benchmarks.analytics import bench_analytics, print_analytics_table
 from tests.benchmarks.campaign import bench_campaign, print_campaign_table
 from tests.benchmarks.import_contacts import bench_import_alone, print_import_table
 
@@ -187,8 +188,8 @@ def bench_registration(app_url: str, headers: dict[str, str], servers: list, wor
 
 
 def main() -> None:
-    """`python -m tests.benchmarks.run [http|campaign]`: every benchmark, or one group."""
-    groups = sys.argv[1:] or ["http", "campaign", "import"]
+    """`python -m tests.benchmarks.run [http|campaign|import|analytics]`: every benchmark, or one group."""
+    groups = sys.argv[1:] or ["http", "campaign", "import", "analytics"]
     workdir = Path(tempfile.mkdtemp(prefix="magnetiq-bench-"))
     missed = []
     try:
@@ -198,6 +199,8 @@ def main() -> None:
             missed.append("campaign")
         if "import" in groups and not print_import_table(bench_import_alone()):
             missed.append("import")
+        if "analytics" in groups and not print_analytics_table(bench_analytics()):
+            missed.append("analytics")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if missed:

@@ -97,6 +97,8 @@ async def test_a_permanent_refusal_fails_the_recipient_and_bounces_the_contact(
     assert [r["email"] for r in failed] == ["person1@example.com"] and "550" in failed[0]["last_error"]
     async with app.state.db.session(write=False) as session:
         assert (await session.get(Contact, refused_id)).status == "bounced"
+        refused = (await session.exec(select(CampaignRecipient).where(CampaignRecipient.contact_id == refused_id))).one()
+        assert refused.failed_at is not None and refused.failed_at == refused.bounced_at  # counted by the analytics
     stats = (await client.get(f"{BASE}/campaigns/{campaign['id']}", headers=editor_headers)).json()["stats"]
     assert stats["sent"] == 1 and stats["failed"] == 1 and stats["bounced"] == 1
 
@@ -275,6 +277,8 @@ async def test_a_contact_whose_values_break_the_template_is_retried_then_failed_
     assert done["status"] == "sent" and done["stats"]["sent"] == 10 and done["stats"]["failed"] == 1
     async with app.state.db.session(write=False) as session:
         assert (await session.get(Contact, ids[10])).status == "subscribed"  # the template's fault, not a bounce
+        given_up = (await session.exec(select(CampaignRecipient).where(CampaignRecipient.contact_id == ids[10]))).one()
+        assert given_up.failed_at is not None and given_up.bounced_at is None
 
 
 async def test_a_template_that_breaks_for_everyone_pauses_the_campaign_with_the_reason(
