@@ -12,10 +12,13 @@ async def test_system_health_shows_workers_jobs_and_mail_queue(app, client, admi
     response = await client.get("/api/v1/admin/system-health", headers=admin_headers)
     assert response.status_code == 200
     body = response.json()
-    assert body["health"]["version"] == "2.0.0"
-    assert [w["mode"] for w in body["workers"]] == ["standalone"]
-    assert [j["name"] for j in body["jobs"]] == ["noop"]
-    assert body["mail_outbox"] == {"pending": 0, "sent": 0, "failed": 0, "skipped": 0}
+    assert body["version"] == "2.0.0"
+    workers = body["checks"]["workers"]
+    assert workers["status"] == "healthy" and workers["message"] == "1 runner"
+    assert [(w["mode"], w["stale"]) for w in workers["runners"]] == [("standalone", False)]
+    assert [j["name"] for j in workers["jobs"]] == ["noop"]
+    assert body["checks"]["queues"]["mail"] == {"due": 0, "pending": 0, "sent": 0, "failed": 0, "failed_last_day": 0,
+                                                "skipped": 0}
     assert "secret" not in response.text.lower()
 
 
@@ -51,13 +54,14 @@ async def test_system_health_shows_the_last_delivery_error_without_the_recipient
     response = await client.get("/api/v1/admin/system-health", headers=admin_headers)
 
     assert response.status_code == 200
-    error = response.json()["last_mail_error"]
+    queues = response.json()["checks"]["queues"]
+    error = queues["last_mail_error"]
     assert error["template"] == "test.greeting" and error["status"] == "pending" and error["attempts"] == 1
     assert error["failed_at"] and error["next_attempt_at"] > error["failed_at"]
     assert error["reason"].startswith("SMTPRecipientsRefused") and "550" in error["reason"]
     assert "<address>" in error["reason"]
     assert "ada.lovelace" not in response.text and "example.com" not in error["reason"]
-    assert response.json()["mail_outbox"] == {"pending": 1, "sent": 1, "failed": 0, "skipped": 0}
+    assert queues["mail"] == {"due": 0, "pending": 1, "sent": 1, "failed": 0, "failed_last_day": 0, "skipped": 0}
 
 
 async def test_system_health_shows_no_delivery_error_until_one_happens_then_the_newest(app, client, admin_headers):
@@ -68,7 +72,8 @@ async def test_system_health_shows_no_delivery_error_until_one_happens_then_the_
     from shared.db import utcnow
     from shared.mail import OutgoingMail, deliver_due_mail
 
-    assert (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()["last_mail_error"] is None
+    body = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
+    assert body["checks"]["queues"]["last_mail_error"] is None
 
     await _queue(app, "first@example.com")
     await deliver_due_mail(app.state.db, app.state.mailer)  # nothing listens on the SMTP port
@@ -80,6 +85,6 @@ async def test_system_health_shows_no_delivery_error_until_one_happens_then_the_
     await deliver_due_mail(app.state.db, app.state.mailer)  # only the second is due: the first waits for its retry
 
     body = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
-    error = body["last_mail_error"]
+    error = body["checks"]["queues"]["last_mail_error"]
     assert error["template"] is None and error["attempts"] == 1 and error["status"] == "pending"
     assert "older" not in error["reason"] and error["reason"].startswith("SMTP")
