@@ -36,12 +36,13 @@ C = TypeVar("C", bound=CheckResult)
 
 async def run_check(model: type[C], check: Awaitable[C], *, time_limit: float) -> C:
     """`check`'s answer, or an unhealthy `model` when it takes longer than `time_limit` seconds or fails."""
+    limit = asyncio.timeout(time_limit)
     try:
-        async with asyncio.timeout(time_limit):
+        async with limit:
             return await check
-    except TimeoutError:
-        return model(status="unhealthy", message=f"timed out after {time_limit:g} s")
     except Exception as exc:  # one broken check must not hide the others' answers
+        if isinstance(exc, TimeoutError) and limit.expired():
+            return model(status="unhealthy", message=f"timed out after {time_limit:g} s")
         logger.exception("health check failed", extra={"check": model.__name__})
         return model(status="unhealthy", message=f"check failed ({type(exc).__name__})")
 

@@ -61,7 +61,8 @@ class SystemProbes:
         return usage.f_bavail * usage.f_frsize, usage.f_blocks * usage.f_frsize
 
     async def quick_check(self, settings: Settings) -> QuickCheckAnswer | None:
-        """The last quick_check if it is recent, else a new one if it ends soon; None while it runs."""
+        """The last quick_check if it is recent, else a new one if it ends soon, else the last one (None
+        before the first has ended): the one running meanwhile leaves its answer for a later call."""
         path = sqlite_file_path(settings.database_url)
         last = self.last_quick_check
         if path is None or (last is not None and self.clock() - last.at < self.quick_check_every):
@@ -70,7 +71,7 @@ class SystemProbes:
             async with asyncio.timeout(self.quick_check_wait):
                 await self.flights.run("quick_check", self._quick_check_and_remember, path)
         except TimeoutError:
-            return None
+            pass
         return self.last_quick_check
 
     def _quick_check_and_remember(self, path: str) -> None:

@@ -26,9 +26,16 @@ async def test_a_hanging_check_times_out_alone_while_the_others_answer():
     assert answers["hung"] == CheckResult(status="unhealthy", message="timed out after 0.2 s")
 
 
+async def _own_timeout() -> CheckResult:
+    raise TimeoutError
+
+
 async def test_a_failing_check_is_unhealthy_naming_the_error_class_only():
-    answers = await run_checks({"broken": (CheckResult, _breaks())}, time_limit=1)
+    answers = await run_checks({"broken": (CheckResult, _breaks()), "own": (CheckResult, _own_timeout())},
+                               time_limit=1)
     assert answers["broken"] == CheckResult(status="unhealthy", message="check failed (ValueError)")
+    # A TimeoutError of the check's own is a failure, not the time limit's.
+    assert answers["own"] == CheckResult(status="unhealthy", message="check failed (TimeoutError)")
 
 
 def test_worst_orders_healthy_warning_unhealthy():

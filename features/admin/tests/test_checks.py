@@ -74,8 +74,8 @@ async def test_a_quick_check_that_finds_a_problem_makes_the_database_unhealthy(a
 
 
 async def test_a_long_quick_check_answers_running_and_its_result_comes_with_a_later_call(app):
-    release = threading.Event()
-    probes = SystemProbes(quick_check_wait=0.05)
+    now, release = [utcnow()], threading.Event()
+    probes = SystemProbes(quick_check_wait=0.05, clock=lambda: now[0])
     original = probes._quick_check_and_remember
     probes._quick_check_and_remember = lambda path: (release.wait(5), original(path))
     running = await checks.check_database(app.state.db, app.state.settings, probes)
@@ -86,7 +86,15 @@ async def test_a_long_quick_check_answers_running_and_its_result_comes_with_a_la
         later = await checks.check_database(app.state.db, app.state.settings, probes)
         if later.quick_check == "ok":
             break
-    assert later.quick_check == "ok"
+    assert later.quick_check == "ok" and later.quick_check_at == now[0]
+
+    # Due again but slow: the last answer stands, with its time, until the new one ends.
+    release.clear()
+    done_at = now[0]
+    now[0] += timedelta(minutes=6)
+    again = await checks.check_database(app.state.db, app.state.settings, probes)
+    assert (again.quick_check, again.quick_check_at) == ("ok", done_at)
+    release.set()
 
 
 async def test_a_schema_behind_head_makes_the_database_unhealthy(app):

@@ -204,3 +204,20 @@ async def test_the_database_size_counts_the_write_ahead_log(settings, tmp_path):
     (tmp_path / "sized.db-wal").write_bytes(b"x" * 512 * 1024)
     settings.database_url = f"sqlite+aiosqlite:///{path}"
     assert (await filesystem_service(settings, SingleFlight())).database_size_mb == 1.5
+
+
+async def test_a_service_that_does_not_answer_in_time_is_unhealthy_while_the_others_answer(app, settings):
+    import asyncio
+    import time
+
+    from features.health.schemas import ServiceCheck
+    from features.health.service import detailed_health
+    from shared.health_checks import SingleFlight
+
+    flights = SingleFlight()
+    flights._running["upload_dir_writable"] = asyncio.get_running_loop().create_future()  # a write still hung
+    started = time.monotonic()
+    health = await detailed_health(app.state.db, settings, flights, time_limit=0.2)
+    assert time.monotonic() - started < 1
+    assert health.services.upload_dir == ServiceCheck(status="unhealthy", message="timed out after 0.2 s")
+    assert health.services.database.status == "healthy" and health.status == "degraded"
