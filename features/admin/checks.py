@@ -71,9 +71,9 @@ async def check_database(database: Database, settings: Settings, probes: SystemP
 async def check_disk(settings: Settings, probes: SystemProbes) -> DiskCheck:
     """Free space of the file system under the data directory (the database's)."""
     free, total = await probes.disk_space(settings)
-    percent = round(free / total * 100, 1) if total else 0.0
-    status = ("unhealthy" if percent < DISK_UNHEALTHY_PERCENT else
-              "warning" if percent < DISK_WARNING_PERCENT else "healthy")
+    exact = free / total * 100 if total else 0.0  # compared unrounded: 1.96 % is below 2 %
+    status = "unhealthy" if exact < DISK_UNHEALTHY_PERCENT else "warning" if exact < DISK_WARNING_PERCENT else "healthy"
+    percent = round(exact, 1)
     return DiskCheck(status=status, message=f"{percent}% free ({free / 1024**3:.1f} GiB)",
                      free_bytes=free, total_bytes=total, free_percent=percent)
 

@@ -17,7 +17,7 @@ from shared.db import utcnow
 
 
 @pytest.mark.parametrize(("free_percent", "status"), [(50, "healthy"), (10, "healthy"), (9.9, "warning"),
-                                                      (2, "warning"), (1.9, "unhealthy")])
+                                                      (2, "warning"), (1.96, "unhealthy"), (1.9, "unhealthy")])
 async def test_disk_is_a_warning_below_10_percent_free_and_unhealthy_below_2(settings, free_percent, status):
     asked = []
 
@@ -27,7 +27,7 @@ async def test_disk_is_a_warning_below_10_percent_free_and_unhealthy_below_2(set
 
     check = await checks.check_disk(settings, SystemProbes(statvfs=statvfs))
 
-    assert check.status == status and check.free_percent == free_percent
+    assert check.status == status and check.free_percent == round(free_percent, 1)
     assert check.free_bytes == int(1_000_000 * free_percent / 100) * 4096 and check.total_bytes == 4096 * 1_000_000
     # The data directory is the database's; statvfs ran in a thread, off the event loop.
     assert asked == [(os.path.dirname(settings.database_url.split("///", 1)[1]), asked[0][1])]
