@@ -61,6 +61,10 @@ class Settings(BaseSettings):
 
     worker_enabled: bool = True
     worker_poll_seconds: float = Field(5, gt=0)
+    # Scheduled online backups by the worker; an empty BACKUP_DIR turns them off.
+    backup_dir: str = ""
+    backup_keep: int = Field(7, ge=1)
+    backup_interval_hours: float = Field(24, gt=0)
     rate_limit_public_per_minute: int = Field(30, ge=1)
     trusted_proxies: CommaList = []
 

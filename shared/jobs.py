@@ -26,7 +26,8 @@ from shared.mail import Mailer, deliver_due_mail
 
 logger = logging.getLogger("magnetiq.jobs")
 
-STALE_HEARTBEAT = timedelta(hours=1)
+STALE_HEARTBEAT = timedelta(hours=1)  # a heartbeat this old is deleted: its runner is gone
+DEFAULT_LEASE = timedelta(minutes=5)
 
 
 class JobSchedule(SQLModel, table=True):
@@ -72,7 +73,7 @@ class PeriodicJob:
     # once instead of waiting WORKER_POLL_SECONDS, so a long task runs in short, stoppable turns.
     run: Callable[[JobContext], Awaitable[object]]
     # How long a claim holds before another runner may assume this one died mid-run.
-    lease: timedelta = timedelta(minutes=5)
+    lease: timedelta = DEFAULT_LEASE
 
 
 class JobRunner:
@@ -163,6 +164,12 @@ class JobRunner:
                 )
             )
         return result
+
+
+def heartbeat_stale_after(settings: Settings) -> timedelta:
+    """A runner beats before every cycle, and a cycle's job holds its lease at most: a beat older than
+    that plus two polls means the runner stopped or is stuck (system health flags it)."""
+    return DEFAULT_LEASE + timedelta(seconds=2 * settings.worker_poll_seconds)
 
 
 async def worker_status(database: Database) -> dict[str, list[dict]]:

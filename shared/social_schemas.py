@@ -135,3 +135,12 @@ class SocialAccountsHealth(BaseModel):
     active: int
     expiring: int = Field(description="The token ends within 7 days: reconnect soon")
     reconnect_required: int
+
+
+class PostQueue(BaseModel):
+    """One network's posts waiting on the worker or on a person, for system health."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"due": 0, "unknown": 1}]})
+
+    due: int = Field(description="Scheduled posts whose time has come and that no worker took yet")
+    unknown: int = Field(description="Posts whose publishing got no answer: a person checks the provider, then resets")

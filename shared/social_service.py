@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
@@ -50,6 +52,7 @@ from shared.social_schemas import (
     EngagementSnapshotView,
     EngagementStaffView,
     PostEngagementStaffView,
+    PostQueue,
     ProviderMediaStaffView,
 )
 from shared.token_crypto import token_cipher
@@ -228,3 +231,15 @@ async def fetch_due_figures(context: JobContext, *, network: Network) -> None:
             logger.warning("analytics not permitted", extra={**where, "scope": exc.scope})
         except ProviderError as exc:
             logger.warning("figures not fetched", extra={**where, "reason": exc.message})
+
+
+async def post_queue(session: AsyncSession, *, network: Network, now: datetime | None = None) -> PostQueue:
+    """How many posts are due for the worker and how many are `unknown`: one query on the status index."""
+    post, now = network.tables.post, now or utcnow()
+    due, unknown = (await session.exec(
+        select(
+            func.count().filter(and_(post.status == "scheduled", col(post.next_attempt_at) <= now)),
+            func.count().filter(post.status == "unknown"),
+        ).where(col(post.status).in_(("scheduled", "unknown")))
+    )).one()
+    return PostQueue(due=due, unknown=unknown)

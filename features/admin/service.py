@@ -1,28 +1,29 @@
-"""System health for admins: the public health plus workers, jobs and the mail queue."""
+"""The admin slice's queries for system health: the mail outbox, its newest failure, the newest backups."""
 
-import platform
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from features.admin.schemas import MailDeliveryError, MailOutboxCounts, SystemHealth
-from features.health.api import detailed_health
-from features.linkedin import api as linkedin_api
-from features.twitter import api as twitter_api
-from shared.config import Settings
-from shared.db import Database, utcnow
-from shared.jobs import worker_status
+from features.admin.models import BackupRun
+from features.admin.schemas import BackupRunView, MailDeliveryError, MailQueue
 from shared.mail import OutgoingMail
-from shared.social_schemas import SocialAccountsHealth
 
 
-async def mail_outbox_counts(database: Database) -> MailOutboxCounts:
-    async with database.session(write=False) as session:
-        rows = (await session.exec(select(OutgoingMail.status, func.count()).group_by(OutgoingMail.status))).all()
-    counts = dict(rows)
-    return MailOutboxCounts(**{state: counts.get(state, 0) for state in ("pending", "sent", "failed", "skipped")})
+async def mail_queue(session: AsyncSession, *, now: datetime) -> MailQueue:
+    """The outbox by state, what is due now, and what failed for good in the last day."""
+    counts = dict((await session.exec(select(OutgoingMail.status, func.count()).group_by(OutgoingMail.status))).all())
+    due, failed_last_day = (await session.exec(
+        select(
+            func.count().filter(and_(OutgoingMail.status == "pending", col(OutgoingMail.next_attempt_at) <= now)),
+            func.count().filter(and_(OutgoingMail.status == "failed",
+                                     col(OutgoingMail.last_error_at) >= now - timedelta(days=1))),
+        ).where(col(OutgoingMail.status).in_(("pending", "failed")))
+    )).one()
+    return MailQueue(due=due, failed_last_day=failed_last_day,
+                     **{state: counts.get(state, 0) for state in ("pending", "sent", "failed", "skipped")})
 
 
 # Anything shaped like an address, with its angle brackets: an SMTP 550 often echoes the recipient.
@@ -33,17 +34,16 @@ def without_addresses(text: str) -> str:
     return _ADDRESS.sub("<address>", text)
 
 
-async def last_mail_error(database: Database) -> MailDeliveryError | None:
+async def last_mail_error(session: AsyncSession) -> MailDeliveryError | None:
     """The outbox's newest failed delivery attempt; its reason is kept free of recipients' addresses."""
-    async with database.session(write=False) as session:
-        row = (
-            await session.exec(
-                select(OutgoingMail)
-                .where(col(OutgoingMail.last_error_at).is_not(None))
-                .order_by(col(OutgoingMail.last_error_at).desc(), col(OutgoingMail.id).desc())
-                .limit(1)
-            )
-        ).first()
+    row = (
+        await session.exec(
+            select(OutgoingMail)
+            .where(col(OutgoingMail.last_error_at).is_not(None))
+            .order_by(col(OutgoingMail.last_error_at).desc(), col(OutgoingMail.id).desc())
+            .limit(1)
+        )
+    ).first()
     if row is None or row.id is None or row.last_error_at is None:
         return None
     return MailDeliveryError(
@@ -53,25 +53,10 @@ async def last_mail_error(database: Database) -> MailDeliveryError | None:
     )
 
 
-async def system_health(database: Database, settings: Settings, started_at: datetime) -> SystemHealth:
-    status = await worker_status(database)
-    return SystemHealth(
-        health=await detailed_health(database, settings),
-        started_at=started_at,
-        uptime_seconds=round((utcnow() - started_at).total_seconds(), 1),
-        python_version=platform.python_version(),
-        worker_enabled_in_api=settings.worker_enabled,
-        workers=status["workers"],
-        jobs=status["jobs"],
-        mail_outbox=await mail_outbox_counts(database),
-        last_mail_error=await last_mail_error(database),
-        social_accounts=await social_accounts(database, settings),
-    )
-
-
-async def social_accounts(database: Database, settings: Settings) -> dict[str, SocialAccountsHealth]:
-    async with database.session(write=False) as session:
-        return {
-            "linkedin": await linkedin_api.accounts_health(session, settings=settings),
-            "twitter": await twitter_api.accounts_health(session, settings=settings),
-        }
+async def latest_backup(session: AsyncSession, *, status: str | None = None) -> BackupRunView | None:
+    """The newest row of `backup_runs` (by start), or the newest with `status` ("succeeded", say)."""
+    query = select(BackupRun).order_by(col(BackupRun.started_at).desc(), col(BackupRun.id).desc()).limit(1)
+    if status is not None:
+        query = query.where(BackupRun.status == status)
+    row = (await session.exec(query)).first()
+    return None if row is None else BackupRunView.model_validate(row)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from features.email import mails
+from features.email.backlog import CampaignBacklog, campaign_backlog
 from features.email.leads import record_lead
 from features.email.sender import SEND_CAMPAIGNS_JOB
 from features.email.stats import stats
@@ -14,4 +15,4 @@ JOBS: tuple[PeriodicJob, ...] = (SEND_CAMPAIGNS_JOB,)
 MAIL_TEMPLATES: tuple[MailTemplate[Any], ...] = (*mails.MAIL_TEMPLATES,)
 SUBSCRIPTIONS: tuple[tuple[type[Event], Handler], ...] = ((LeadCaptured, record_lead),)
 
-__all__ = ["JOBS", "MAIL_TEMPLATES", "SUBSCRIPTIONS", "stats"]
+__all__ = ["JOBS", "MAIL_TEMPLATES", "SUBSCRIPTIONS", "CampaignBacklog", "campaign_backlog", "stats"]

@@ -1,6 +1,17 @@
-"""The health slice's api (the admin slice builds system-health on it)."""
+"""The health slice's api (the admin slice builds system-health on its probes)."""
 
-from features.health.schemas import DetailedHealth
-from features.health.service import VERSION, detailed_health
+from features.health.service import (
+    DATABASE_BUSY,
+    DATABASE_UNREACHABLE,
+    SCHEMA_NOT_AT_HEAD,
+    UPLOAD_DIR_NOT_WRITABLE,
+    VERSION,
+    database_file_sizes,
+    database_state,
+    upload_dir_writable,
+)
 
-__all__ = ["VERSION", "DetailedHealth", "detailed_health"]
+__all__ = [
+    "DATABASE_BUSY", "DATABASE_UNREACHABLE", "SCHEMA_NOT_AT_HEAD", "UPLOAD_DIR_NOT_WRITABLE", "VERSION",
+    "database_file_sizes", "database_state", "upload_dir_writable",
+]

@@ -7,6 +7,7 @@ from features.health.schemas import DetailedHealth, Health
 from shared.config import SettingsDep
 from shared.db import DatabaseDep
 from shared.errors import error_responses
+from shared.health_checks import SingleFlight
 
 router = APIRouter(prefix="/api/v1/health", tags=["health"], responses=error_responses(500))
 
@@ -20,6 +21,17 @@ async def get_schema_probe(request: Request) -> service.SchemaProbe:
 
 
 SchemaProbeDep = Annotated[service.SchemaProbe, Depends(get_schema_probe)]
+
+
+async def get_health_flights(request: Request) -> SingleFlight:
+    """The process's threads for blocking probes: one per probe at most, even while a disk hangs."""
+    state = request.app.state
+    if getattr(state, "health_flights", None) is None:
+        state.health_flights = SingleFlight()
+    return state.health_flights
+
+
+HealthFlightsDep = Annotated[SingleFlight, Depends(get_health_flights)]
 UNHEALTHY = {
     "model": Health,
     "description": "Unhealthy: the database is unreachable or its schema is not at the newest migration",
@@ -39,7 +51,11 @@ async def read_health(
     return health
 
 
-@router.get("/detailed", response_model=DetailedHealth)
-async def read_detailed_health(database: DatabaseDep, settings: SettingsDep) -> DetailedHealth:
-    """Readiness: database reachable, migrations at head, upload directory writable."""
-    return await service.detailed_health(database, settings)
+@router.get("/detailed", response_model=DetailedHealth, response_model_exclude_none=True)
+async def read_detailed_health(
+    database: DatabaseDep, settings: SettingsDep, flights: HealthFlightsDep
+) -> DetailedHealth:
+    """Readiness in the seed's shape: `services` database, filesystem, migrations at head, upload directory writable.
+
+    Each service answers `healthy`, `warning` or `unhealthy` within 5 s; never a path or an error text."""
+    return await service.detailed_health(database, settings, flights)

@@ -2,14 +2,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.health_checks import CheckResult
+
 Status = Literal["healthy", "degraded", "unhealthy"]
 
 _HEALTH_EXAMPLE = {"status": "healthy", "version": "2.0.0", "environment": "production"}
-_CHECK_EXAMPLE = {"status": "healthy", "detail": None}
-_DATABASE_EXAMPLE = {
-    "status": "healthy", "detail": None, "revision": "0006", "head_revision": "0006", "migrations_at_head": True,
-    "size_bytes": 1_327_104,
-}
 
 
 class HealthBase(BaseModel):
@@ -32,32 +29,59 @@ class Health(HealthBase):
     detail: str | None = None  # only when unhealthy: what is wrong and what to run
 
 
-class Check(BaseModel):
+class ServiceCheck(CheckResult):
+    """One service of /health/detailed: `healthy`, `warning` or `unhealthy`, and when not healthy why."""
+
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [_CHECK_EXAMPLE, {"status": "unhealthy", "detail": "upload directory is not writable"}]
-        }
+        json_schema_extra={"examples": [{"status": "healthy"},
+                                        {"status": "unhealthy", "message": "upload directory is not writable"}]}
     )
 
-    status: Status
-    detail: str | None = None
+
+class DatabaseService(ServiceCheck):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "healthy", "type": "SQLite"}]})
+
+    type: str = "SQLite"
 
 
-class DatabaseCheck(Check):
-    model_config = ConfigDict(json_schema_extra={"examples": [_DATABASE_EXAMPLE]})
+class FilesystemService(ServiceCheck):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "healthy", "database_size_mb": 1.27}]})
+
+    database_size_mb: float | None = None  # the database file and its write-ahead log
+
+
+class MigrationsService(ServiceCheck):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "healthy", "revision": "0006", "head_revision": "0006", "at_head": True}
+    ]})
 
     revision: str | None = None
     head_revision: str | None = None
-    migrations_at_head: bool = False
-    size_bytes: int | None = None
+    at_head: bool | None = None
+
+
+_SERVICES_EXAMPLE = {
+    "database": {"status": "healthy", "type": "SQLite"},
+    "filesystem": {"status": "healthy", "database_size_mb": 1.27},
+    "migrations": {"status": "healthy", "revision": "0006", "head_revision": "0006", "at_head": True},
+    "upload_dir": {"status": "healthy"},
+}
+
+
+class Services(BaseModel):
+    """The seed's `database` and `filesystem`, then the checks beyond the seed."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SERVICES_EXAMPLE]})
+
+    database: DatabaseService
+    filesystem: FilesystemService
+    migrations: MigrationsService
+    upload_dir: ServiceCheck
 
 
 class DetailedHealth(HealthBase):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{**_HEALTH_EXAMPLE, "database": _DATABASE_EXAMPLE, "upload_dir": _CHECK_EXAMPLE}]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**_HEALTH_EXAMPLE, "services": _SERVICES_EXAMPLE}
+    ]})
 
-    database: DatabaseCheck
-    upload_dir: Check
+    services: Services

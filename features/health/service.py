@@ -5,17 +5,29 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from features.health.schemas import Check, DatabaseCheck, DetailedHealth, Health
+from features.health.schemas import (
+    DatabaseService,
+    DetailedHealth,
+    FilesystemService,
+    Health,
+    MigrationsService,
+    ServiceCheck,
+    Services,
+    Status,
+)
 from shared.config import Settings
 from shared.db import Database, sqlite_file_path
+from shared.health_checks import SingleFlight, run_checks
 from shared.migrations import current_revision, head_revision
 
 VERSION = "2.0.0"
+CHECK_TIMEOUT = 5.0  # seconds one check of /health/detailed may take before it is reported timed out
 
 
 SCHEMA_NOT_AT_HEAD = "the database schema is not at the newest migration; run `magnetiq db upgrade`"
@@ -23,6 +35,7 @@ DATABASE_UNREACHABLE = "database unreachable"
 # Every pooled connection was in use for the whole pool timeout: the process is loaded, not broken,
 # so it reports degraded (200) rather than unhealthy, and a load balancer keeps sending it traffic.
 DATABASE_BUSY = "database busy: no connection was free in time"
+UPLOAD_DIR_NOT_WRITABLE = "upload directory is not writable"
 
 
 class SchemaProbe:
@@ -62,58 +75,101 @@ async def basic_health(database: Database, settings: Settings, probe: SchemaProb
     return Health(status=status, version=VERSION, environment=settings.environment, detail=problem)
 
 
-async def database_reachable(database: Database) -> bool:
-    """Whether a trivial query answers; a busy pool counts as reachable (it is, only loaded)."""
+DatabaseState = Literal["reachable", "busy", "unreachable"]
+
+
+async def database_state(database: Database) -> DatabaseState:
+    """Whether a trivial query answers; `busy`: every pooled connection stayed in use (loaded, not broken)."""
     try:
         async with database.session(write=False) as session:
             await (await session.connection()).execute(text("SELECT 1"))
     except PoolTimeout:
-        return True
+        return "busy"
     except (SQLAlchemyError, OSError):
-        return False
-    return True
+        return "unreachable"
+    return "reachable"
 
 
-def database_size_bytes(settings: Settings) -> int | None:
+async def database_reachable(database: Database) -> bool:
+    """Whether a trivial query answers; a busy pool counts as reachable (it is, only loaded)."""
+    return await database_state(database) != "unreachable"
+
+
+def database_file_sizes(settings: Settings) -> tuple[int, int] | None:
+    """Bytes of the database file and of its write-ahead log; None without a file. Blocking: run it in a thread."""
     path = sqlite_file_path(settings.database_url)
     if path is None or not os.path.exists(path):
         return None
-    return sum(os.path.getsize(p) for p in (path, f"{path}-wal") if os.path.exists(p))
+    wal = f"{path}-wal"
+    return os.path.getsize(path), os.path.getsize(wal) if os.path.exists(wal) else 0
 
 
-async def check_database(database: Database, settings: Settings) -> DatabaseCheck:
-    if not await database_reachable(database):
-        return DatabaseCheck(status="unhealthy", detail=DATABASE_UNREACHABLE)
-    try:
-        revision = await current_revision(database)
-    except PoolTimeout:
-        return DatabaseCheck(status="degraded", detail=DATABASE_BUSY, size_bytes=database_size_bytes(settings))
-    head = head_revision()
-    at_head = revision is not None and revision == head
-    return DatabaseCheck(
-        status="healthy" if at_head else "degraded",
-        detail=None if at_head else SCHEMA_NOT_AT_HEAD,
-        revision=revision, head_revision=head, migrations_at_head=at_head,
-        size_bytes=database_size_bytes(settings),
-    )
-
-
-def check_upload_dir(settings: Settings) -> Check:
-    directory = Path(settings.upload_dir)
+def upload_dir_writable(upload_dir: str) -> bool:
+    """Whether a file can be created in the upload directory (made if missing). Blocking: run it in a thread."""
+    directory = Path(upload_dir)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".health-"):
             pass
     except OSError:
-        return Check(status="unhealthy", detail="upload directory is not writable")
-    return Check(status="healthy")
+        return False
+    return True
 
 
-async def detailed_health(database: Database, settings: Settings) -> DetailedHealth:
-    db_check = await check_database(database, settings)
-    upload_check = check_upload_dir(settings)
-    states = {db_check.status, upload_check.status}
-    overall = "unhealthy" if db_check.status == "unhealthy" else ("degraded" if states != {"healthy"} else "healthy")
-    return DetailedHealth(
-        status=overall, version=VERSION, environment=settings.environment, database=db_check, upload_dir=upload_check
+async def database_service(database: Database) -> DatabaseService:
+    state = await database_state(database)
+    if state == "busy":
+        return DatabaseService(status="warning", message=DATABASE_BUSY)
+    if state == "unreachable":
+        return DatabaseService(status="unhealthy", message=DATABASE_UNREACHABLE)
+    return DatabaseService(status="healthy")
+
+
+async def filesystem_service(settings: Settings, flights: SingleFlight) -> FilesystemService:
+    try:
+        sizes = await flights.run("database_file_sizes", database_file_sizes, settings)
+    except OSError:
+        return FilesystemService(status="unhealthy", message="database file not readable")
+    if sizes is None:
+        return FilesystemService(status="warning", message="database file not found")
+    return FilesystemService(status="healthy", database_size_mb=round(sum(sizes) / 1024 / 1024, 2))
+
+
+async def migrations_service(database: Database) -> MigrationsService:
+    head = head_revision()
+    try:
+        revision = await current_revision(database)
+    except PoolTimeout:
+        return MigrationsService(status="warning", message=DATABASE_BUSY, head_revision=head)
+    except (SQLAlchemyError, OSError):
+        return MigrationsService(status="unhealthy", message=DATABASE_UNREACHABLE, head_revision=head)
+    if revision is not None and revision == head:
+        return MigrationsService(status="healthy", revision=revision, head_revision=head, at_head=True)
+    if revision is None and not await database_reachable(database):
+        return MigrationsService(status="unhealthy", message=DATABASE_UNREACHABLE, head_revision=head)
+    return MigrationsService(
+        status="unhealthy", message=SCHEMA_NOT_AT_HEAD, revision=revision, head_revision=head, at_head=False
     )
+
+
+async def upload_dir_service(settings: Settings, flights: SingleFlight) -> ServiceCheck:
+    if await flights.run("upload_dir_writable", upload_dir_writable, settings.upload_dir):
+        return ServiceCheck(status="healthy")
+    return ServiceCheck(status="unhealthy", message=UPLOAD_DIR_NOT_WRITABLE)
+
+
+async def detailed_health(
+    database: Database, settings: Settings, flights: SingleFlight, *, time_limit: float = CHECK_TIMEOUT
+) -> DetailedHealth:
+    """The seed's shape: unhealthy when the database is, degraded when any other service is not healthy."""
+    services = Services(**await run_checks({
+        "database": (DatabaseService, database_service(database)),
+        "filesystem": (FilesystemService, filesystem_service(settings, flights)),
+        "migrations": (MigrationsService, migrations_service(database)),
+        "upload_dir": (ServiceCheck, upload_dir_service(settings, flights)),
+    }, time_limit=time_limit))
+    states = {services.database.status, services.filesystem.status, services.migrations.status,
+              services.upload_dir.status}
+    overall: Status = "unhealthy" if services.database.status == "unhealthy" else (
+        "degraded" if states != {"healthy"} else "healthy")
+    return DetailedHealth(status=overall, version=VERSION, environment=settings.environment, services=services)

@@ -25,6 +25,7 @@ from shared.publishing import (
     http_error,
 )
 from shared.social_posts import mark_reconnect_required, segment_rows
+from shared.social_schemas import PostQueue
 from shared.social_service import check_future
 from shared.token_crypto import token_cipher
 
@@ -173,3 +174,8 @@ async def cancel_or_delete(database: Database, *, settings: Settings, post_id: i
         post.status, post.updated_at = "cancelled", utcnow()
         post.error = "deleted at LinkedIn"
         session.add(post)
+
+
+async def post_queue(session: AsyncSession) -> PostQueue:
+    """Posts due for the worker and posts `unknown` (waiting for a person), for system health."""
+    return await social_service.post_queue(session, network=NETWORK)

@@ -29,6 +29,7 @@ from shared.publishing import (
     http_error,
 )
 from shared.social_posts import segment_rows
+from shared.social_schemas import PostQueue
 from shared.social_service import check_future
 
 SORT_COLUMNS = {"created_at": TwitterPost.created_at, "scheduled_at": TwitterPost.scheduled_at,
@@ -193,3 +194,8 @@ async def cancel_or_delete(database: Database, *, settings: Settings, post_id: i
         post.status, post.updated_at = "cancelled", utcnow()
         post.error = f"deleted at X ({len(on_x)} tweet{'s' if len(on_x) > 1 else ''})"
         session.add(post)
+
+
+async def post_queue(session: AsyncSession) -> PostQueue:
+    """Posts due for the worker and posts `unknown` (waiting for a person), for system health."""
+    return await social_service.post_queue(session, network=NETWORK)

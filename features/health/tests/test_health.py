@@ -20,10 +20,12 @@ async def test_detailed_health_is_degraded_until_migrations_reach_head(app, clie
     # The test schema comes from create_all, stamped at head: take the revision away again.
     await forget_revision(app)
     before = (await client.get("/api/v1/health/detailed")).json()
-    assert before["status"] == "degraded"
-    assert before["database"]["status"] == "degraded" and before["database"]["migrations_at_head"] is False
-    assert before["upload_dir"]["status"] == "healthy"
-    assert before["database"]["size_bytes"] > 0
+    services = before["services"]
+    assert before["status"] == "degraded" and services["database"] == {"status": "healthy", "type": "SQLite"}
+    assert services["migrations"]["status"] == "unhealthy" and services["migrations"]["at_head"] is False
+    assert "magnetiq db upgrade" in services["migrations"]["message"]
+    assert services["upload_dir"]["status"] == "healthy"
+    assert services["filesystem"]["status"] == "healthy" and services["filesystem"]["database_size_mb"] > 0
 
 
 def test_detailed_health_is_healthy_at_head(tmp_path, app_factory):
@@ -46,8 +48,15 @@ def test_detailed_health_is_healthy_at_head(tmp_path, app_factory):
         return body
 
     body = asyncio.run(probe())
-    assert body["status"] == "healthy"
-    assert body["database"]["migrations_at_head"] is True
+    # What monitoring written against the seed's example reads, unchanged.
+    assert body["status"] == "healthy" and body["version"] == "2.0.0" and body["environment"] == "test"
+    assert body["services"]["database"] == {"status": "healthy", "type": "SQLite"}
+    filesystem = body["services"]["filesystem"]
+    assert filesystem["status"] == "healthy" and isinstance(filesystem["database_size_mb"], float)
+    assert set(filesystem) == {"status", "database_size_mb"}
+    # Our checks beyond the seed, each an object with a status.
+    assert body["services"]["migrations"]["at_head"] is True and body["services"]["migrations"]["status"] == "healthy"
+    assert body["services"]["upload_dir"] == {"status": "healthy"}
     # No file paths or secrets in a public answer.
     assert str(tmp_path) not in str(body) and "secret" not in str(body).lower()
 
@@ -57,7 +66,8 @@ async def test_unwritable_upload_dir_is_unhealthy(app, client, tmp_path):
     blocker.write_text("x")
     app.state.settings.upload_dir = str(blocker / "media")
     body = (await client.get("/api/v1/health/detailed")).json()
-    assert body["upload_dir"]["status"] == "unhealthy"
+    assert body["services"]["upload_dir"] == {"status": "unhealthy", "message": "upload directory is not writable"}
+    assert body["status"] == "degraded"
     assert str(tmp_path) not in str(body)
 
 
@@ -74,8 +84,9 @@ async def test_an_unreachable_database_is_unhealthy_without_saying_where_it_is(t
         response = await client.get("/api/v1/health/detailed")
     await app.state.db.dispose()
     body = response.json()
-    assert body["status"] == "unhealthy" and body["database"]["status"] == "unhealthy"
-    assert body["database"]["detail"] == "database unreachable" and str(tmp_path) not in response.text
+    database = body["services"]["database"]
+    assert body["status"] == "unhealthy" and database["status"] == "unhealthy"
+    assert database["message"] == "database unreachable" and str(tmp_path) not in response.text
 
 
 UPGRADE_HINT = "the database schema is not at the newest migration; run `magnetiq db upgrade`"
@@ -170,4 +181,43 @@ async def test_a_busy_pool_is_degraded_not_unhealthy(settings, app_factory, sche
         await app.state.db.dispose()
     assert basic.status_code == 200 and basic.json()["status"] == "degraded"
     assert "busy" in basic.json()["detail"]
-    assert detailed.status_code == 200 and detailed.json()["database"]["status"] == "degraded"
+    assert detailed.status_code == 200 and detailed.json()["services"]["database"]["status"] == "warning"
+    assert detailed.json()["status"] == "degraded"
+
+
+async def test_a_missing_database_file_is_the_seeds_filesystem_warning(tmp_path):
+    from features.health.service import filesystem_service
+    from shared.config import Settings
+    from shared.health_checks import SingleFlight
+
+    settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'gone.db'}")
+    check = await filesystem_service(settings, SingleFlight())
+    assert check.model_dump(exclude_none=True) == {"status": "warning", "message": "database file not found"}
+
+
+async def test_the_database_size_counts_the_write_ahead_log(settings, tmp_path):
+    from features.health.service import filesystem_service
+    from shared.health_checks import SingleFlight
+
+    path = tmp_path / "sized.db"
+    path.write_bytes(b"x" * 1024 * 1024)
+    (tmp_path / "sized.db-wal").write_bytes(b"x" * 512 * 1024)
+    settings.database_url = f"sqlite+aiosqlite:///{path}"
+    assert (await filesystem_service(settings, SingleFlight())).database_size_mb == 1.5
+
+
+async def test_a_service_that_does_not_answer_in_time_is_unhealthy_while_the_others_answer(app, settings):
+    import asyncio
+    import time
+
+    from features.health.schemas import ServiceCheck
+    from features.health.service import detailed_health
+    from shared.health_checks import SingleFlight
+
+    flights = SingleFlight()
+    flights._running["upload_dir_writable"] = asyncio.get_running_loop().create_future()  # a write still hung
+    started = time.monotonic()
+    health = await detailed_health(app.state.db, settings, flights, time_limit=0.2)
+    assert time.monotonic() - started < 1
+    assert health.services.upload_dir == ServiceCheck(status="unhealthy", message="timed out after 0.2 s")
+    assert health.services.database.status == "healthy" and health.status == "degraded"

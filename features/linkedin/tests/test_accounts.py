@@ -112,11 +112,11 @@ async def test_system_health_counts_accounts_about_to_expire(app, client, admin_
         await session.exec(update(LinkedInAccount).where(LinkedInAccount.provider_user_id == "member-bob")
                            .values(token_expires_at=utcnow() + timedelta(days=2)))
     health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
-    assert health["social_accounts"]["linkedin"] == {
-        "configured": True, "active": 1, "expiring": 1, "reconnect_required": 0,
-    }
+    providers = health["checks"]["providers"]
+    assert providers["linkedin"] == {"configured": True, "active": 1, "expiring": 1, "reconnect_required": 0}
+    assert providers["status"] == "warning" and providers["message"] == "linkedin: 1 expiring"
 
 
 async def test_system_health_says_when_linkedin_is_not_configured(client, admin_headers):
     health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
-    assert health["social_accounts"]["linkedin"]["configured"] is False
+    assert health["checks"]["providers"]["linkedin"]["configured"] is False

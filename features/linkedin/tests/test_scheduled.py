@@ -163,3 +163,23 @@ async def test_an_account_needing_reconnection_fails_its_due_posts(app, client, 
     await publish_due_posts(job_context(app, at(2)))
     stored = await read(client, editor_headers, post["id"])
     assert stored["status"] == "failed" and "connected again" in stored["error"]
+
+
+async def test_system_health_counts_posts_due_and_unknown_and_warns_of_the_unknown(app, client, admin_headers):
+    from datetime import timedelta
+
+    from features.linkedin.models import LinkedInPost
+    from shared.db import utcnow
+
+    now = utcnow()
+    async with app.state.db.session() as session:
+        session.add_all([
+            LinkedInPost(status="scheduled", scheduled_at=now, next_attempt_at=now - timedelta(minutes=1)),
+            LinkedInPost(status="scheduled", scheduled_at=now, next_attempt_at=now + timedelta(hours=1)),
+            LinkedInPost(status="unknown"), LinkedInPost(status="draft"), LinkedInPost(status="failed"),
+        ])
+
+    queues = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()["checks"]["queues"]
+
+    assert queues["posts"] == {"linkedin": {"due": 1, "unknown": 1}, "twitter": {"due": 0, "unknown": 0}}
+    assert queues["status"] == "warning" and queues["message"] == "1 post unknown: check the provider, then reset"

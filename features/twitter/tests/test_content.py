@@ -90,8 +90,8 @@ async def test_a_401_while_fetching_figures_marks_the_account_reconnect_required
 async def test_system_health_counts_x_accounts(client, admin_headers, connect_account, twitter):
     await connect_account()
     health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
-    assert health["social_accounts"]["twitter"] == {"configured": True, "active": 1, "expiring": 0,
-                                                    "reconnect_required": 0}
+    assert health["checks"]["providers"]["twitter"] == {"configured": True, "active": 1, "expiring": 0,
+                                                        "reconnect_required": 0}
 
 
 async def test_an_image_a_post_uses_cannot_be_deleted(client, editor_headers, admin_headers, connect_account,

@@ -234,3 +234,17 @@ async def test_the_worker_refreshes_a_dying_token_and_fails_the_posts_of_an_acco
     async with app.state.db.session(write=False) as session:
         assert (await session.get(TwitterAccount, theirs["id"])).status == "reconnect_required"
         assert (await session.get(TwitterAccount, ours["id"])).token_expires_at > utcnow() + timedelta(hours=1)
+
+
+async def test_the_post_queue_counts_x_posts_due_and_unknown(app):
+    from datetime import timedelta
+
+    from features.twitter.api import post_queue
+    from features.twitter.models import TwitterPost
+    from shared.db import utcnow
+
+    async with app.state.db.session() as session:
+        session.add_all([TwitterPost(status="scheduled", next_attempt_at=utcnow() - timedelta(seconds=5)),
+                         TwitterPost(status="unknown"), TwitterPost(status="unknown"), TwitterPost(status="published")])
+    async with app.state.db.session(write=False) as session:
+        assert (await post_queue(session)).model_dump() == {"due": 1, "unknown": 2}
