@@ -1,6 +1,8 @@
 """What the admin slice brings to the app (read by src/magnetiq/registry.py)."""
 
 from features.admin import models
+from features.admin.backups import SCHEDULED_BACKUP_JOB
+from features.admin.maintenance import MAINTENANCE_JOBS
 from features.admin.router import router
 from shared.slices import Slice
 
@@ -8,5 +10,6 @@ SLICE = Slice(
     name="admin",
     routers=(router,),
     models=models,
+    jobs=(SCHEDULED_BACKUP_JOB, *MAINTENANCE_JOBS),
     openapi_tags=({"name": "admin", "description": "User administration and system health."},),
 )

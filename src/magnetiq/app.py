@@ -67,7 +67,8 @@ def _operation_id(route: APIRoute) -> str:
 
 def build_job_runner(app: FastAPI, *, mode: str) -> JobRunner:
     context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
-    return JobRunner(context, PERIODIC_JOBS, mode=mode)
+    # An API process without the worker runs no job but still beats, so `magnetiq restore` sees it.
+    return JobRunner(context, () if mode == "api" else PERIODIC_JOBS, mode=mode)
 
 
 @asynccontextmanager
@@ -75,16 +76,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     await asyncio.to_thread(Path(settings.upload_dir).mkdir, parents=True, exist_ok=True)
     stop = asyncio.Event()
-    worker_task = None
-    if settings.worker_enabled:
-        worker_task = asyncio.create_task(build_job_runner(app, mode="in-process").run_forever(stop))
+    mode = "in-process" if settings.worker_enabled else "api"
+    worker_task = asyncio.create_task(build_job_runner(app, mode=mode).run_forever(stop))
     try:
         yield
     finally:
         stop.set()
-        if worker_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(worker_task, timeout=10)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(worker_task, timeout=10)
         await app.state.db.dispose()
         if app.state.rate_limit_counters is not None:
             app.state.rate_limit_counters.close()
