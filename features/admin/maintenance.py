@@ -45,7 +45,12 @@ async def _holding_write_turn(database: Database, body: Callable[[sqlite3.Connec
 
 
 def _optimize(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA optimize").close()
+    # Bounded sampling keeps ANALYZE to milliseconds on any size. Older SQLite (before 3.46) analyzes
+    # only what this connection queried, so a database never analyzed is analyzed outright once.
+    connection.execute("PRAGMA analysis_limit=1000").close()
+    if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+        connection.execute("ANALYZE").close()
+    connection.execute("PRAGMA optimize=0x10002").close()
 
 
 async def optimize_database(context: JobContext) -> None:
