@@ -337,3 +337,21 @@ def test_pruning_leaves_what_the_scheduler_did_not_make(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "mine", "scheduled-20260101T000000Z.tar", "scheduled-20260103T000000Z", "scheduled-notatime",
     ]
+
+
+async def test_a_failed_scheduled_backup_is_tried_again_after_an_hour_not_a_whole_interval(app, settings, tmp_path):
+    (tmp_path / "not-a-dir").write_text("in the way")
+    settings.backup_dir = str(tmp_path / "not-a-dir")
+    now = [utcnow()]
+    context = _context(app, settings, clock=lambda: now[0])
+
+    with pytest.raises(BackupProblem):
+        await SCHEDULED_BACKUP_JOB.run(context)
+    now[0] += timedelta(minutes=30)
+    await SCHEDULED_BACKUP_JOB.run(context)  # not due yet: nothing tried, nothing raised
+    assert [r.status for r in await backup_runs(app.state.db)] == ["failed"]
+
+    settings.backup_dir = str(tmp_path / "fixed")
+    now[0] += timedelta(minutes=31)
+    await SCHEDULED_BACKUP_JOB.run(context)
+    assert [r.status for r in await backup_runs(app.state.db)] == ["failed", "succeeded"]
