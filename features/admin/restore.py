@@ -14,14 +14,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic import command
+from sqlalchemy import delete, update
 from sqlalchemy.exc import OperationalError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.admin import backup_files as files
 from features.admin.backup_files import BackupProblem, Manifest
 from features.admin.models import BackupRun
 from shared.config import Settings
 from shared.db import Database, sqlite_file_path, utcnow
-from shared.jobs import runners_seen_since
+from shared.jobs import JobSchedule, WorkerHeartbeat, runners_seen_since
 from shared.migrations import alembic_config, current_revision
 
 # A runner beats once per cycle (WORKER_POLL_SECONDS) between jobs; one busy with a long job beats
@@ -144,17 +146,26 @@ def _put_back(database: Path, upload_dir: Path, moved: list[tuple[Path, Path]]) 
 
 
 async def _record_restored_run(database_url: str, manifest: Manifest) -> str | None:
-    """The copy was taken while its own backup_runs row said `running`: it says what happened now."""
+    """The copy was taken while its own backup_runs row said `running`: it says what happened now.
+
+    The runners that were beating then, and the jobs they held (the scheduled backup among them,
+    for its two-hour lease), are the past's: nothing runs now, so they are cleared."""
     database = Database.from_url(database_url)
     try:
-        if manifest.backup_run_id is not None:
-            async with database.session() as session:
-                run = await session.get(BackupRun, manifest.backup_run_id)
-                if run is not None and run.status == "running":
-                    run.status, run.finished_at = "succeeded", manifest.created_at
-                    run.database_sha256, run.revision = manifest.database.sha256, manifest.revision
-                    run.size_bytes = manifest.database.size + manifest.media_bytes
-                    session.add(run)
+        async with database.session() as session:
+            await session.exec(delete(WorkerHeartbeat))  # type: ignore[call-overload]
+            await session.exec(update(JobSchedule).values(locked_by=None, locked_until=None))  # type: ignore[call-overload]
+            if manifest.backup_run_id is not None:
+                await _mark_succeeded(session, manifest)
         return await current_revision(database)
     finally:
         await database.dispose()
+
+
+async def _mark_succeeded(session: AsyncSession, manifest: Manifest) -> None:
+    run = await session.get(BackupRun, manifest.backup_run_id)
+    if run is not None and run.status == "running":
+        run.status, run.finished_at = "succeeded", manifest.created_at
+        run.database_sha256, run.revision = manifest.database.sha256, manifest.revision
+        run.size_bytes = manifest.database.size + manifest.media_bytes
+        session.add(run)

@@ -355,3 +355,21 @@ async def test_a_failed_scheduled_backup_is_tried_again_after_an_hour_not_a_whol
     now[0] += timedelta(minutes=31)
     await SCHEDULED_BACKUP_JOB.run(context)
     assert [r.status for r in await backup_runs(app.state.db)] == ["failed", "succeeded"]
+
+
+async def test_a_restored_scheduled_backup_holds_no_runner_or_claim_of_the_past(app, settings, tmp_path):
+    settings.backup_dir = str(tmp_path / "s")
+    runner = JobRunner(_context(app, settings), [SCHEDULED_BACKUP_JOB], mode="standalone")
+    assert await runner.run_due_jobs() == [SCHEDULED_BACKUP_JOB.name]  # beat, claimed, backed up while claimed
+    (backup,) = Path(settings.backup_dir).iterdir()
+    copy = backup / "magnetiq.db"
+    assert rows(copy, "SELECT count(*) FROM worker_heartbeats") == [(1,)]
+    assert rows(copy, "SELECT locked_by IS NOT NULL FROM job_schedules") == [(1,)]
+    await app.state.db.dispose()
+
+    await restore_backup(settings, source=backup, force=True)  # the runner above never stopped
+
+    db = database_file(settings)
+    assert rows(db, "SELECT count(*) FROM worker_heartbeats") == [(0,)]
+    assert rows(db, "SELECT locked_by, locked_until FROM job_schedules") == [(None, None)]
+    assert rows(db, "SELECT trigger, status FROM backup_runs") == [("scheduled", "succeeded")]
