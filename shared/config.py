@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     maintenance_wal_checkpoint_mb: int = Field(64, ge=1)  # a WAL past this is checkpointed and truncated
     maintenance_vacuum_free_ratio: float = Field(0.3, gt=0, le=1)  # VACUUM once this share of pages is free
     maintenance_quiet_seconds: int = Field(5, ge=1, le=60)  # ... and it saw at most a commit a second this long
-    maintenance_vacuum_max_mb: int = Field(512, ge=1)  # a larger file is left to a VACUUM by hand
+    maintenance_vacuum_max_mb: int = Field(100, ge=1)  # a larger file is left to a VACUUM by hand
     # Rows only kept as a record, deleted this many days after they stopped mattering.
     retention_mail_days: int = Field(30, ge=1)  # delivered, skipped or failed outbox mail
     retention_token_days: int = Field(7, ge=0)  # refresh, password-reset and OAuth state records past expiry
