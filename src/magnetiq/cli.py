@@ -138,6 +138,8 @@ def _worker(_args: argparse.Namespace) -> None:
 
 
 def _backup(args: argparse.Namespace) -> None:
+    from sqlalchemy.exc import OperationalError
+
     from features.admin.api import BackupProblem, take_backup
     from shared.db import Database
 
@@ -160,6 +162,8 @@ def _backup(args: argparse.Namespace) -> None:
         asyncio.run(run())
     except BackupProblem as exc:
         sys.exit(f"magnetiq: backup failed: {exc.message}")
+    except OperationalError as exc:  # recording the run: the database locked past the busy timeout, say
+        sys.exit(f"magnetiq: backup failed: the database did not answer: {exc.orig}")
 
 
 def _restore(args: argparse.Namespace) -> None:

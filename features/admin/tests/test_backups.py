@@ -373,3 +373,15 @@ async def test_a_restored_scheduled_backup_holds_no_runner_or_claim_of_the_past(
     assert rows(db, "SELECT count(*) FROM worker_heartbeats") == [(0,)]
     assert rows(db, "SELECT locked_by, locked_until FROM job_schedules") == [(None, None)]
     assert rows(db, "SELECT trigger, status FROM backup_runs") == [("scheduled", "succeeded")]
+
+
+async def test_restore_refuses_a_manifest_naming_a_file_outside_the_backup(app, settings, tmp_path):
+    backup = await _backup_then_change(app, settings, tmp_path)
+    manifest = json.loads((backup / "manifest.json").read_text())
+    manifest["media"].append({"path": "../../etc/passwd", "size": 1})
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    await app.state.db.dispose()
+
+    with pytest.raises(BackupProblem, match="not a valid manifest"):
+        await restore_backup(settings, source=backup)
+    assert (Path(settings.upload_dir) / "new.png").exists()
