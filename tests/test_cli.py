@@ -440,7 +440,14 @@ def test_restore_refuses_while_an_api_process_without_the_worker_runs(seeded: Se
             env={**workspace.env, "WORKER_ENABLED": "false", "WORKER_POLL_SECONDS": "0.2"},
             stdout=log, stderr=subprocess.STDOUT,
         )
+    def answers() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
+        wait_until(answers, WORKER_DEADLINE, process, "answer")  # its first request opens the database
         wait_until(lambda: query(workspace.db, "SELECT mode FROM worker_heartbeats WHERE pid = ?", process.pid),
                    WORKER_DEADLINE, process, "record a heartbeat")
 
