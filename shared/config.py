@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     # The shared secret a mail provider sends as X-Webhook-Token with bounce reports; empty: webhook off.
     email_webhook_token: SecretStr = SecretStr("")
 
+    # Scheduled online backups by the worker (features/admin/backups.py); an empty BACKUP_DIR: none.
+    backup_dir: str = ""
+    backup_keep: int = Field(7, ge=1, le=1000)
+    backup_interval_hours: float = Field(24, gt=0, le=24 * 366)
+
+    # Database upkeep (features/admin/maintenance.py).
+    maintenance_wal_checkpoint_mb: int = Field(64, ge=1)  # a WAL past this is checkpointed and truncated
+    maintenance_vacuum_free_ratio: float = Field(0.3, gt=0, le=1)  # VACUUM once this share of pages is free
+    maintenance_quiet_seconds: int = Field(5, ge=1, le=60)  # ... and it saw at most a commit a second this long
+    maintenance_vacuum_max_mb: int = Field(100, ge=1)  # a larger file is left to a VACUUM by hand
+    # Rows only kept as a record, deleted this many days after they stopped mattering.
+    retention_mail_days: int = Field(30, ge=1)  # delivered, skipped or failed outbox mail
+    retention_token_days: int = Field(7, ge=0)  # refresh, password-reset and OAuth state records past expiry
+    retention_job_days: int = Field(30, ge=1)  # schedules of jobs that no longer run (renamed or removed)
+
     @field_validator(
         "allowed_origins", "allowed_methods", "allowed_headers", "supported_languages",
         "allowed_file_types", "trusted_proxies", mode="before",

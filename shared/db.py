@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
-from sqlalchemy import DateTime, event
+from sqlalchemy import ColumnElement, DateTime, delete, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -73,6 +73,16 @@ def sqlite_file_path(database_url: str) -> str | None:
     if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
         return None
     return url.database
+
+
+async def delete_batch(session: AsyncSession, model: type[SQLModel], *where: ColumnElement[bool], limit: int) -> int:
+    """Deletes at most `limit` rows matching `where` and says how many: pruning a backlog in such
+    batches, one transaction each, never holds the write lock for long."""
+    table = model.__table__  # type: ignore[attr-defined]
+    (key,) = table.primary_key.columns
+    chosen = select(key).where(*where).limit(limit)
+    result = await session.exec(delete(table).where(key.in_(chosen)))  # type: ignore[call-overload]
+    return result.rowcount
 
 
 class ReadOnlySessionWrite(RuntimeError):
@@ -329,9 +339,16 @@ class DriverWriter:
         self._driver, self._writers = driver, writers
 
     async def transaction(self, body: Callable[[DriverTransaction], T]) -> T:
+        return await self.holding_write_turn(lambda connection: _one_trip_transaction(connection, body))
+
+    async def holding_write_turn(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """`body(connection)` on the driver's thread with this process's write turn but no transaction.
+
+        For what SQLite refuses inside a transaction (VACUUM) or what takes the write lock on its own
+        (wal_checkpoint): this process's writers queue behind it instead of meeting SQLITE_BUSY."""
         await self._writers.take_turn()
         try:
-            return await run_on_driver_thread(self._driver, _one_trip_transaction, body)
+            return await run_on_driver_thread(self._driver, body)
         finally:
             self._writers.give_turn_back()
 

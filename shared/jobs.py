@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, delete, or_, update
 from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import Database, UTCDateTime, utcnow
+from shared.db import Database, UTCDateTime, delete_batch, utcnow
 from shared.mail import Mailer, deliver_due_mail
 
 logger = logging.getLogger("magnetiq.jobs")
@@ -181,6 +182,30 @@ async def worker_status(database: Database) -> dict[str, list[dict]]:
         "workers": [beat.model_dump() for beat in beats],
         "jobs": [schedule.model_dump(exclude={"locked_by"}) for schedule in schedules],
     }
+
+
+async def runners_seen_since(database: Database, since: datetime) -> list[WorkerHeartbeat]:
+    """The runners (API processes included: they beat too) that recorded a heartbeat since then."""
+    async with database.session(write=False) as session:
+        found = await session.exec(
+            select(WorkerHeartbeat).where(col(WorkerHeartbeat.last_seen_at) >= since)
+            .order_by(col(WorkerHeartbeat.started_at))
+        )
+        return list(found.all())
+
+
+async def prune_idle_schedules(session: AsyncSession, *, idle_since: datetime, limit: int) -> int:
+    """Deletes up to `limit` schedules not started since then: jobs renamed or removed leave them
+    behind (every job the code has runs at least daily, and a deleted row is simply made again)."""
+    return await delete_batch(
+        session, JobSchedule,
+        or_(col(JobSchedule.locked_until).is_(None), col(JobSchedule.locked_until) < idle_since),
+        or_(
+            col(JobSchedule.last_started_at) < idle_since,
+            col(JobSchedule.last_started_at).is_(None) & (col(JobSchedule.next_run_at) < idle_since),
+        ),
+        limit=limit,
+    )
 
 
 async def _deliver_mail(context: JobContext) -> None:

@@ -33,7 +33,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import CommitHook, Database, UTCDateTime, utcnow
+from shared.db import CommitHook, Database, UTCDateTime, delete_batch, utcnow
 from shared.dialect import DriverStatement, DriverTransaction, partial_index
 
 logger = logging.getLogger("magnetiq.mail")
@@ -431,3 +431,11 @@ class DeliveryKicker:
             return None
 
         return after_commit
+
+
+async def prune_finished_mail(session: AsyncSession, *, created_before: datetime, limit: int) -> int:
+    """Deletes up to `limit` outbox rows that are only a record now (delivered, skipped, given up on)."""
+    return await delete_batch(
+        session, OutgoingMail, col(OutgoingMail.status).in_(("sent", "skipped", "failed")),
+        col(OutgoingMail.created_at) < created_before, limit=limit,
+    )

@@ -20,7 +20,7 @@ from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import UTCDateTime, utcnow
+from shared.db import UTCDateTime, delete_batch, utcnow
 from shared.errors import BadRequest
 from shared.security import digest
 from shared.token_crypto import token_cipher
@@ -117,3 +117,8 @@ async def consume_authorization(
     return ConsumedAuthorization(
         provider=row.provider, redirect_uri=row.redirect_uri, code_verifier=verifier, created_by=row.created_by
     )
+
+
+async def prune_expired_states(session: AsyncSession, *, expired_before: datetime, limit: int) -> int:
+    """Deletes up to `limit` states that expired before then (abandoned connections nobody retried)."""
+    return await delete_batch(session, OAuthState, col(OAuthState.expires_at) < expired_before, limit=limit)

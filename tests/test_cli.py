@@ -183,7 +183,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
 def test_help_lists_every_command(tmp_path: Path) -> None:
     result = make_workspace(tmp_path).call("--help")
     assert result.returncode == 0, result.stderr
-    for name in ("serve", "db", "create-admin", "worker", "backup", "mail-sink"):
+    for name in ("serve", "db", "create-admin", "worker", "backup", "restore", "mail-sink"):
         assert name in result.stdout
 
 
@@ -369,19 +369,99 @@ def test_serve_at_head_starts_and_reports_healthy(seeded: Seeded, tmp_path: Path
 # --- backup ------------------------------------------------------------------------------------
 
 
-def test_backup_writes_a_copy_with_the_admin(seeded: Seeded) -> None:
+def test_backup_writes_a_verified_copy_with_the_admin_media_and_manifest(seeded: Seeded) -> None:
     source = seeded.workspace.db
-    target = seeded.workspace.root / "backups" / "nightly.db"  # the parent directory is created
+    media = seeded.workspace.root / "media"
+    (media / "2026").mkdir(parents=True, exist_ok=True)
+    (media / "2026" / "logo.png").write_bytes(b"png")
+    target = seeded.workspace.root / "backups" / "nightly"  # the parent directory is created
 
     result = seeded.workspace.call("backup", str(target))
 
     assert result.returncode == 0, result.stderr
-    assert str(target) in result.stdout
-    for db in (target, source):
+    assert str(target) in result.stdout and "integrity_check ok" in result.stdout
+    copy = target / "magnetiq.db"
+    for db in (copy, source):
         assert query(db, "PRAGMA integrity_check") == [("ok",)]
         assert query(db, "SELECT email, role FROM admin_users") == [(ADMIN_EMAIL, "ADMIN")]
         assert query(db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
-    assert table_names(target) == table_names(source)
+    assert table_names(copy) == table_names(source)
+    assert (target / "media" / "2026" / "logo.png").read_bytes() == b"png"
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["revision"] == head_revision()
+    assert manifest["media"] == [{"path": "2026/logo.png", "size": 3}]
+    assert manifest["database"]["sha256"] in result.stdout
+    assert query(source, "SELECT trigger, status, name FROM backup_runs WHERE name = 'nightly'") == [
+        ("manual", "succeeded", "nightly")
+    ]
+
+
+def test_backup_into_a_tar_restores_onto_a_fresh_machine(seeded: Seeded, tmp_path: Path) -> None:
+    (seeded.workspace.root / "media").mkdir(exist_ok=True)
+    (seeded.workspace.root / "media" / "cover.jpg").write_bytes(b"jpg")
+    archive = tmp_path / "carried" / "magnetiq-backup.tar"
+    assert seeded.workspace.call("backup", str(archive)).returncode == 0
+    fresh = make_workspace(tmp_path / "fresh", db=tmp_path / "fresh" / "data" / "magnetiq.db")
+
+    result = fresh.call("restore", str(archive))
+
+    assert result.returncode == 0, result.stderr
+    assert f"now at revision {head_revision()}" in result.stdout
+    assert "kept aside" not in result.stdout  # nothing was there to keep
+    assert query(fresh.db, "SELECT email FROM admin_users") == [(ADMIN_EMAIL,)]
+    assert (fresh.root / "media" / "cover.jpg").read_bytes() == b"jpg"
+    assert archive.exists(), "the backup itself is left as it was"
+
+
+def test_restore_refuses_a_damaged_backup_with_a_clear_message(seeded: Seeded, tmp_path: Path) -> None:
+    backup = tmp_path / "b"
+    assert seeded.workspace.call("backup", str(backup)).returncode == 0
+    manifest = json.loads((backup / "manifest.json").read_text())
+    manifest["database"]["sha256"] = "0" * 64
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    workspace = make_workspace(tmp_path / "w")
+
+    result = workspace.call("restore", str(backup))
+
+    assert_refused(result, "restore refused", "SHA-256")
+    assert not workspace.db.exists()
+
+
+def test_restore_refuses_while_an_api_process_without_the_worker_runs(seeded: Seeded, tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path)
+    copy_database(seeded.workspace.db, workspace.db)
+    backup = tmp_path / "b"
+    assert workspace.call("backup", str(backup)).returncode == 0
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(MAGNETIQ), "serve", "--port", str(port)], cwd=workspace.root,
+            env={**workspace.env, "WORKER_ENABLED": "false", "WORKER_POLL_SECONDS": "0.2"},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    def answers() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(answers, WORKER_DEADLINE, process, "answer")  # its first request opens the database
+        wait_until(lambda: query(workspace.db, "SELECT mode FROM worker_heartbeats WHERE pid = ?", process.pid),
+                   WORKER_DEADLINE, process, "record a heartbeat")
+
+        refused = workspace.call("restore", str(backup))
+
+        assert_refused(refused, "restore refused", f"API pid {process.pid}", "--force")
+        assert not list(tmp_path.glob("*before-restore*"))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    # Stopped cleanly, it took its heartbeat with it: the restore goes ahead.
+    restored = workspace.call("restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    assert "kept aside" in restored.stdout
 
 
 def test_backup_refuses_to_overwrite_an_existing_file(seeded: Seeded) -> None:

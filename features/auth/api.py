@@ -12,10 +12,11 @@ from shared.pagination import ListParams
 from shared.permissions import Principal, Role
 
 load_principal = service.load_principal
+prune_expired_tokens = service.prune_expired_tokens  # (session, *, expired_before, limit) -> rows deleted
 
 __all__ = [
     "JOBS", "MAIL_TEMPLATES", "UserCreate", "UserStaffView", "UserUpdate", "create_user", "deactivate_user", "get_user",
-    "list_users", "load_principal", "update_user",
+    "list_users", "load_principal", "prune_expired_tokens", "update_user",
 ]
 
 

@@ -28,7 +28,7 @@ from features.auth.users import (
     revoke_all_sessions,
 )
 from shared.config import Settings
-from shared.db import Database, utcnow
+from shared.db import Database, delete_batch, utcnow
 from shared.errors import AppError, InvalidToken
 from shared.permissions import Principal, Role
 from shared.security import create_token, decode_token, digest, hash_password, new_opaque_token, verify_password
@@ -249,8 +249,18 @@ async def reset_password(session: AsyncSession, *, token: str, new_password: str
 
 
 async def purge_expired_auth_records(session: AsyncSession) -> None:
+    """Failed logins outside the lockout window count for nothing. Expired tokens are kept a while as a
+    record of sessions and pruned in batches by the admin slice's maintenance (prune_expired_tokens)."""
     now = utcnow()
-    await session.exec(delete(RefreshToken).where(RefreshToken.expires_at < now))  # type: ignore[call-overload]
     await session.exec(delete(FailedLogin).where(FailedLogin.attempted_at < now - LOCKOUT_WINDOW))  # type: ignore[call-overload]
-    await session.exec(delete(PasswordResetToken).where(PasswordResetToken.expires_at < now))  # type: ignore[call-overload]
+
+
+async def prune_expired_tokens(session: AsyncSession, *, expired_before: datetime, limit: int) -> int:
+    """Deletes up to `limit` refresh and password-reset tokens that expired before then."""
+    removed = await delete_batch(session, RefreshToken, col(RefreshToken.expires_at) < expired_before, limit=limit)
+    if removed < limit:
+        removed += await delete_batch(
+            session, PasswordResetToken, col(PasswordResetToken.expires_at) < expired_before, limit=limit - removed
+        )
+    return removed
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from sqlalchemy import event
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from features.auth import api as auth_api
@@ -67,7 +68,20 @@ def _operation_id(route: APIRoute) -> str:
 
 def build_job_runner(app: FastAPI, *, mode: str) -> JobRunner:
     context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
-    return JobRunner(context, PERIODIC_JOBS, mode=mode)
+    # An API process without the worker runs no job but still beats, so `magnetiq restore` sees it.
+    return JobRunner(context, () if mode == "api" else PERIODIC_JOBS, mode=mode)
+
+
+async def _beat_once_the_database_is_open(app: FastAPI, stop: asyncio.Event) -> None:
+    """An API process without the worker beats from its first connection on: from then on a restore
+    moving the file away would leave it writing to the old one. Before that, it holds nothing open."""
+    opened = asyncio.create_task(app.state.database_opened.wait())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({opened, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    opened.cancel()
+    stopped.cancel()
+    if not stop.is_set():
+        await build_job_runner(app, mode="api").run_forever(stop)
 
 
 @asynccontextmanager
@@ -75,16 +89,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     await asyncio.to_thread(Path(settings.upload_dir).mkdir, parents=True, exist_ok=True)
     stop = asyncio.Event()
-    worker_task = None
     if settings.worker_enabled:
         worker_task = asyncio.create_task(build_job_runner(app, mode="in-process").run_forever(stop))
+    else:
+        worker_task = asyncio.create_task(_beat_once_the_database_is_open(app, stop))
     try:
         yield
     finally:
         stop.set()
-        if worker_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(worker_task, timeout=10)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(worker_task, timeout=10)
         await app.state.db.dispose()
         if app.state.rate_limit_counters is not None:
             app.state.rate_limit_counters.close()
@@ -150,6 +164,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool=PoolLimits(settings.database_pool_size, settings.database_max_overflow,
                         settings.database_pool_timeout_seconds),
     )
+    app.state.database_opened = asyncio.Event()
+    # Pool events run on the event loop's thread (SQLAlchemy's greenlet), where setting the event is safe.
+    event.listen(app.state.db.engine.sync_engine, "connect", lambda *_: app.state.database_opened.set(), once=True)
     app.state.mailer = Mailer(settings, MAIL_TEMPLATES)
     app.state.mail_kicker = DeliveryKicker()
     app.state.db.commit_hooks.append(app.state.mail_kicker.commit_hook(app.state.db, app.state.mailer))

@@ -1,11 +1,10 @@
-"""The `magnetiq` command: serve, db upgrade, create-admin, worker, backup, mail-sink."""
+"""The `magnetiq` command: serve, db upgrade, create-admin, worker, backup, restore, mail-sink."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -139,24 +138,47 @@ def _worker(_args: argparse.Namespace) -> None:
 
 
 def _backup(args: argparse.Namespace) -> None:
-    from shared.db import sqlite_file_path
+    from sqlalchemy.exc import OperationalError
+
+    from features.admin.api import BackupProblem, take_backup
+    from shared.db import Database
 
     settings = _load_settings()
-    source_path = sqlite_file_path(settings.database_url)
-    if source_path is None or not Path(source_path).exists():
-        sys.exit("magnetiq: backup needs an existing SQLite database file (DATABASE_URL)")
-    target = Path(args.path)
-    if target.exists():
-        sys.exit(f"magnetiq: {target} exists; choose a new file")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # SQLite's online backup copies a consistent snapshot while the API keeps writing.
-    source, destination = sqlite3.connect(source_path), sqlite3.connect(target)
+
+    async def run() -> None:
+        database = Database.from_url(settings.database_url)
+        try:
+            result = await take_backup(database, settings, target=Path(args.path), trigger="manual")
+        finally:
+            await database.dispose()
+        manifest = result.manifest
+        print(
+            f"backup written to {result.path} and verified (integrity_check ok): database "
+            f"{manifest.database.size} bytes, sha256 {manifest.database.sha256}, revision {manifest.revision}, "
+            f"{len(manifest.media)} media files ({manifest.media_bytes} bytes), {result.seconds} s"
+        )
+
     try:
-        source.backup(destination)
-    finally:
-        source.close()
-        destination.close()
-    print(f"backup written to {target}")
+        asyncio.run(run())
+    except BackupProblem as exc:
+        sys.exit(f"magnetiq: backup failed: {exc.message}")
+    except OperationalError as exc:  # recording the run: the database locked past the busy timeout, say
+        sys.exit(f"magnetiq: backup failed: the database did not answer: {exc.orig}")
+
+
+def _restore(args: argparse.Namespace) -> None:
+    from features.admin.api import BackupProblem, restore_backup
+
+    settings = _load_settings()
+    try:
+        result = asyncio.run(restore_backup(settings, source=Path(args.path), force=args.force))
+    except BackupProblem as exc:
+        sys.exit(f"magnetiq: restore refused: {exc.message}")
+    manifest = result.manifest
+    print(f"restored the backup of {manifest.created_at.isoformat()} (revision {manifest.revision}, "
+          f"{len(manifest.media)} media files); the database is now at revision {result.revision}")
+    for path in result.set_aside:
+        print(f"kept aside: {path}")
 
 
 def _mail_sink(args: argparse.Namespace) -> None:
@@ -203,9 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("worker", help="run background jobs without serving HTTP").set_defaults(handler=_worker)
 
-    backup = commands.add_parser("backup", help="online backup of the SQLite database")
-    backup.add_argument("path")
+    backup = commands.add_parser(
+        "backup", help="online backup of the database and media into a new directory (or a .tar), verified"
+    )
+    backup.add_argument("path", help="a new directory, or a file ending in .tar")
     backup.set_defaults(handler=_backup)
+
+    restore = commands.add_parser(
+        "restore", help="put a verified backup in place (the current database and media are moved aside)"
+    )
+    restore.add_argument("path", help="a backup directory or .tar made by `magnetiq backup`")
+    restore.add_argument("--force", action="store_true", help="restore even though processes seem to run")
+    restore.set_defaults(handler=_restore)
 
     sink = commands.add_parser(
         "mail-sink", help="development SMTP server: prints each message and saves it as a .eml file"

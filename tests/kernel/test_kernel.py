@@ -122,6 +122,35 @@ async def test_worker_runs_inside_the_api_process_when_enabled(settings):
     assert beats and beats[0].mode == "in-process"
 
 
+async def test_an_api_process_without_the_worker_beats_but_runs_no_job(settings):
+    """So `magnetiq restore` can tell it is running (features/admin/restore.py)."""
+    from httpx import ASGITransport, AsyncClient
+
+    from magnetiq.app import create_app
+    from shared.jobs import JobSchedule
+    from tests.factories import create_schema
+
+    settings.worker_enabled = False
+    settings.worker_poll_seconds = 0.05
+    app = create_app(settings)
+    await create_schema(app)
+    async with app.router.lifespan_context(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://t"):
+        for _ in range(100):
+            async with app.state.db.session(write=False) as session:
+                beats = (await session.exec(select(WorkerHeartbeat))).all()
+            if beats:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        async with app.state.db.session(write=False) as session:
+            schedules = (await session.exec(select(JobSchedule))).all()
+    assert [(beat.mode, beat.jobs) for beat in beats] == [("api", [])]
+    assert schedules == []
+    async with app.state.db.session(write=False) as session:
+        assert (await session.exec(select(WorkerHeartbeat))).all() == [], "a clean stop takes its heartbeat along"
+    await app.state.db.dispose()
+
+
 async def test_mail_kicks_during_a_delivery_make_it_run_once_more_not_in_parallel(app):
     from shared.mail import DeliveryKicker
 
