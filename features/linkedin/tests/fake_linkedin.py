@@ -6,7 +6,10 @@ endpoint takes a form body with the client id and secret. REST: a bearer token o
 shape (author = the token's member, commentary at most 3,000 characters, one image as
 `content.media`, several as `content.multiImage`), images uploaded by their owner and owned by the
 post's author, the new URN in `x-restli-id` with an empty body, 422 DUPLICATE_POST for the same
-commentary twice. It can be told to answer 429, 5xx or 401 next, to refuse analytics (403), or to
+commentary twice. The commentary is read as LinkedIn's little text format: a reserved character
+that is not backslash-escaped (nor a `#` starting a hashtag) is refused with 422 where LinkedIn
+silently truncates the post there, so a missing escape cannot pass unnoticed; the text members
+see is kept as `rendered`. It can be told to answer 429, 5xx or 401 next, to refuse analytics (403), or to
 create a post and then hang (the request reached it; the caller's timeout makes the outcome unknown).
 """
 
@@ -28,6 +31,28 @@ CLIENT_ID, CLIENT_SECRET = "fake-client-id", "fake-client-secret-value"
 REQUIRED_SCOPES = {"openid", "profile", "w_member_social"}
 METRIC_TYPES = ("IMPRESSION", "MEMBERS_REACHED", "REACTION", "COMMENT", "RESHARE")
 URN_IN_ENTITY = re.compile(r"^\((share|ugc):(urn:li:(?:share|ugcPost):\d+)\)$")
+LITTLE_RESERVED = set("|{}@[]()<>#\\*_~")
+
+
+def render_little(commentary: str) -> tuple[str, int | None]:
+    """The text members see, and the offset of the first unescaped reserved character (None: none)."""
+    shown: list[str] = []
+    index = 0
+    while index < len(commentary):
+        char = commentary[index]
+        if char == "\\" and index + 1 < len(commentary):
+            shown.append(commentary[index + 1])
+            index += 2
+            continue
+        starts_hashtag = (
+            char == "#" and index + 1 < len(commentary) and commentary[index + 1].isalnum()
+            and (index == 0 or not commentary[index - 1].isalnum())
+        )
+        if char in LITTLE_RESERVED and not starts_hashtag:
+            return "".join(shown), index
+        shown.append(char)
+        index += 1
+    return "".join(shown), None
 
 
 @dataclass
@@ -160,7 +185,13 @@ class FakeLinkedIn:
         expected = {"author", "commentary", "visibility", "distribution", "lifecycleState"}
         if not expected <= set(body) or body["author"] != author or body["lifecycleState"] != "PUBLISHED":
             return JSONResponse({"status": 422, "message": "body shape or author invalid"}, status_code=422)
-        if not isinstance(body["commentary"], str) or not 0 < len(body["commentary"]) <= 3000:
+        if not isinstance(body["commentary"], str):
+            return JSONResponse({"status": 422, "message": "commentary must be a string"}, status_code=422)
+        rendered, unescaped_at = render_little(body["commentary"])
+        if unescaped_at is not None:
+            return JSONResponse({"status": 422, "message": f"commentary: unescaped reserved character at "
+                                 f"{unescaped_at} (LinkedIn would cut the post there)"}, status_code=422)
+        if not 0 < len(rendered) <= 3000:
             return JSONResponse({"status": 422, "message": "commentary length"}, status_code=422)
         content = body.get("content") or {}
         images = [content["media"]["id"]] if "media" in content else [i["id"] for i in content.get("multiImage", {}).get("images", [])]
@@ -178,7 +209,7 @@ class FakeLinkedIn:
                 return JSONResponse({"status": 422, "code": "DUPLICATE_POST",
                                      "message": f"Content is a duplicate of {urn}"}, status_code=422)
         urn = f"urn:li:share:{next(self._ids)}"
-        self.posts[urn] = body
+        self.posts[urn] = {**body, "rendered": rendered}
         if self.hang_after_create:
             await self.release.wait()
         return Response(status_code=201, headers={"x-restli-id": urn})
