@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, status
 
 from features.linkedin import accounts, service
 from features.linkedin.network import NETWORK
@@ -61,16 +61,13 @@ async def authorize_linkedin_account(
 
 @router.post(
     "/accounts", response_model=SocialAccountStaffView, status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": SocialAccountStaffView, "description": "This member was connected before: updated"},
-               **error_responses(502, 503)},
+    responses=error_responses(429, 502, 503),
 )
 async def connect_linkedin_account(
-    body: AccountConnect, _admin: IsAdmin, database: DatabaseDep, settings: SettingsDep, response: Response
+    body: AccountConnect, _admin: IsAdmin, database: DatabaseDep, settings: SettingsDep
 ) -> SocialAccountStaffView:
     """Finish connecting (admins): exchange the code for tokens, stored encrypted; 400 INVALID_STATE for a bad state."""
-    account, created = await accounts.connect(database, settings=settings, code=body.code, state=body.state)
-    if not created:
-        response.status_code = status.HTTP_200_OK
+    account, _created = await accounts.connect(database, settings=settings, code=body.code, state=body.state)
     return accounts.to_view(account)
 
 
@@ -128,7 +125,9 @@ async def update_linkedin_post(
     return service.to_view(*await service.update_post(session, settings=settings, post_id=post_id, data=body))
 
 
-@router.delete("/content/{post_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409, 502))
+@router.delete(
+    "/content/{post_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409, 429, 502)
+)
 async def delete_linkedin_post(
     post_id: IdPath, _admin: CanDelete, database: DatabaseDep, settings: SettingsDep
 ) -> None:
@@ -158,7 +157,7 @@ async def reset_linkedin_post(post_id: IdPath, _editor: CanWrite, session: Write
 @router.post(
     "/media", response_model=ProviderMediaStaffView, status_code=status.HTTP_201_CREATED,
     openapi_extra={"requestBody": _UPLOAD_BODY}, max_body_size=media_api.UPLOAD_BODY_LIMIT,
-    responses=error_responses(404, 413, 415, 429, 502),
+    responses=error_responses(404, 409, 413, 415, 429, 502),
 )
 async def upload_linkedin_image(
     request: Request, principal: CanWrite, database: DatabaseDep, settings: SettingsDep
@@ -196,7 +195,9 @@ async def read_linkedin_engagement(
     return await social_service.summary(session, network=NETWORK, start=start, end=end, account_id=account_id)
 
 
-@router.get("/engagement/{post_id}", response_model=PostEngagementStaffView, responses=error_responses(404, 429, 502))
+@router.get(
+    "/engagement/{post_id}", response_model=PostEngagementStaffView, responses=error_responses(404, 409, 429, 502)
+)
 async def read_linkedin_post_engagement(
     post_id: IdPath, _reader: CanRead, database: DatabaseDep, settings: SettingsDep,
     refresh: Annotated[bool, Query(description="Fetch fresh figures from LinkedIn first")] = False,

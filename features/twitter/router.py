@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, status
 
 from features.media import api as media_api
 from features.twitter import accounts, service
@@ -61,16 +61,13 @@ async def authorize_twitter_account(
 
 @router.post(
     "/accounts", response_model=SocialAccountStaffView, status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": SocialAccountStaffView, "description": "This X user was connected before: updated"},
-               **error_responses(502, 503)},
+    responses=error_responses(429, 502, 503),
 )
 async def connect_twitter_account(
-    body: AccountConnect, _admin: IsAdmin, database: DatabaseDep, settings: SettingsDep, response: Response
+    body: AccountConnect, _admin: IsAdmin, database: DatabaseDep, settings: SettingsDep
 ) -> SocialAccountStaffView:
     """Finish connecting (admins): the code and PKCE verifier for tokens, stored encrypted; 400 INVALID_STATE."""
-    account, created = await accounts.connect(database, settings=settings, code=body.code, state=body.state)
-    if not created:
-        response.status_code = status.HTTP_200_OK
+    account, _created = await accounts.connect(database, settings=settings, code=body.code, state=body.state)
     return accounts.to_view(account)
 
 
@@ -130,7 +127,9 @@ async def update_twitter_post(
     return service.to_view(*await service.update_post(session, settings=settings, post_id=post_id, data=body))
 
 
-@router.delete("/content/{post_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409, 502))
+@router.delete(
+    "/content/{post_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409, 429, 502)
+)
 async def delete_twitter_post(
     post_id: IdPath, _admin: CanDelete, database: DatabaseDep, settings: SettingsDep
 ) -> None:
@@ -160,7 +159,7 @@ async def reset_twitter_post(post_id: IdPath, _editor: CanWrite, session: WriteS
 @router.post(
     "/media", response_model=ProviderMediaStaffView, status_code=status.HTTP_201_CREATED,
     openapi_extra={"requestBody": _UPLOAD_BODY}, max_body_size=media_api.UPLOAD_BODY_LIMIT,
-    responses=error_responses(404, 413, 415, 429, 502),
+    responses=error_responses(404, 409, 413, 415, 429, 502),
 )
 async def upload_twitter_image(
     request: Request, principal: CanWrite, database: DatabaseDep, settings: SettingsDep
@@ -198,7 +197,9 @@ async def read_twitter_engagement(
     return await social_service.summary(session, network=NETWORK, start=start, end=end, account_id=account_id)
 
 
-@router.get("/engagement/{post_id}", response_model=PostEngagementStaffView, responses=error_responses(404, 429, 502))
+@router.get(
+    "/engagement/{post_id}", response_model=PostEngagementStaffView, responses=error_responses(404, 409, 429, 502)
+)
 async def read_twitter_post_engagement(
     post_id: IdPath, _reader: CanRead, database: DatabaseDep, settings: SettingsDep,
     refresh: Annotated[bool, Query(description="Fetch fresh figures from X first")] = False,

@@ -7,10 +7,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from features.linkedin.models import LinkedInAccount
-from features.linkedin.tests.conftest import BASE, publish
+from features.linkedin.tests.conftest import BASE, png_bytes, publish
 from features.linkedin.worker import fetch_engagement, publish_due_posts
 from shared.db import utcnow
-from tests.factories import job_context
+from tests.factories import assert_declared, job_context
 
 
 def change_the_key(app) -> None:
@@ -22,8 +22,9 @@ async def account_status(app, account_id: int) -> str:
         return (await session.get(LinkedInAccount, account_id)).status
 
 
-def assert_reconnect_required(response) -> None:
+def assert_reconnect_required(app, response) -> None:
     assert response.status_code == 409, response.text
+    assert_declared(app, response)
     error = response.json()["error"]
     assert error["code"] == "RECONNECT_REQUIRED" and "TOKEN_ENCRYPTION_KEY" in error["message"]
 
@@ -35,7 +36,7 @@ async def test_publishing_with_an_unreadable_token_is_409_and_marks_the_account(
     post = await create_post(account["id"])
     change_the_key(app)
 
-    assert_reconnect_required(await publish(client, editor_headers, post["id"]))
+    assert_reconnect_required(app, await publish(client, editor_headers, post["id"]))
 
     assert await account_status(app, account["id"]) == "reconnect_required"
     stored = (await client.get(f"{BASE}/content/{post['id']}", headers=editor_headers)).json()
@@ -46,16 +47,20 @@ async def test_publishing_with_an_unreadable_token_is_409_and_marks_the_account(
     assert (await publish(client, editor_headers, post["id"])).status_code == 200
 
 
-async def test_deleting_and_refreshing_figures_with_an_unreadable_token_are_409(
+async def test_deleting_refreshing_figures_and_uploading_with_an_unreadable_token_are_409(
     app, client, admin_headers, editor_headers, connect_account, create_post, linkedin
 ):
     account = await connect_account()
     post = (await publish(client, editor_headers, (await create_post(account["id"]))["id"])).json()
     change_the_key(app)
 
-    assert_reconnect_required(await client.get(f"{BASE}/engagement/{post['id']}?refresh=true", headers=editor_headers))
+    assert_reconnect_required(app, await client.get(f"{BASE}/engagement/{post['id']}?refresh=true", headers=editor_headers))
     assert await account_status(app, account["id"]) == "reconnect_required"
-    assert_reconnect_required(await client.delete(f"{BASE}/content/{post['id']}", headers=admin_headers))
+    assert_reconnect_required(app, await client.delete(f"{BASE}/content/{post['id']}", headers=admin_headers))
+    assert_reconnect_required(app, await client.post(
+        f"{BASE}/media", files={"file": ("photo.png", png_bytes(), "image/png")}, data={"account_id": str(account["id"])},
+        headers=editor_headers,
+    ))
     stored = (await client.get(f"{BASE}/content/{post['id']}", headers=editor_headers)).json()
     assert stored["status"] == "published" and post["provider_post_id"] in linkedin.posts
 

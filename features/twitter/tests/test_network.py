@@ -11,7 +11,7 @@ from features.twitter.models import TwitterAccount
 from features.twitter.tests.conftest import BASE, follow_consent
 from features.twitter.worker import publish_due_posts
 from shared.db import utcnow
-from tests.factories import job_context
+from tests.factories import assert_declared, job_context
 
 
 def change_the_key(app) -> None:
@@ -23,8 +23,9 @@ async def stored_account(app, account_id: int) -> TwitterAccount:
         return await session.get(TwitterAccount, account_id)
 
 
-def assert_reconnect_required(response) -> None:
+def assert_reconnect_required(app, response) -> None:
     assert response.status_code == 409, response.text
+    assert_declared(app, response)
     error = response.json()["error"]
     assert error["code"] == "RECONNECT_REQUIRED" and "TOKEN_ENCRYPTION_KEY" in error["message"]
 
@@ -40,7 +41,7 @@ async def test_publishing_with_an_unreadable_access_token_is_409_and_marks_the_a
     post = await create_post(account["id"], "never sent")
     change_the_key(app)
 
-    assert_reconnect_required(await publish(client, editor_headers, post["id"]))
+    assert_reconnect_required(app, await publish(client, editor_headers, post["id"]))
 
     assert (await stored_account(app, account["id"])).status == "reconnect_required"
     stored = (await client.get(f"{BASE}/content/{post['id']}", headers=editor_headers)).json()
@@ -59,7 +60,7 @@ async def test_an_unreadable_refresh_token_is_409_marks_the_account_and_gives_th
     change_the_key(app)
     calls = len(twitter.calls)
 
-    assert_reconnect_required(await publish(client, editor_headers, post["id"]))
+    assert_reconnect_required(app, await publish(client, editor_headers, post["id"]))
 
     row = await stored_account(app, account["id"])
     assert row.status == "reconnect_required" and "TOKEN_ENCRYPTION_KEY" in row.status_reason
@@ -74,8 +75,8 @@ async def test_deleting_a_published_post_with_an_unreadable_token_is_409(
     post = (await publish(client, editor_headers, (await create_post(account["id"], "stays"))["id"])).json()
     change_the_key(app)
 
-    assert_reconnect_required(await client.delete(f"{BASE}/content/{post['id']}", headers=admin_headers))
-    assert_reconnect_required(await client.get(f"{BASE}/engagement/{post['id']}?refresh=true", headers=editor_headers))
+    assert_reconnect_required(app, await client.delete(f"{BASE}/content/{post['id']}", headers=admin_headers))
+    assert_reconnect_required(app, await client.get(f"{BASE}/engagement/{post['id']}?refresh=true", headers=editor_headers))
 
     assert (await stored_account(app, account["id"])).status == "reconnect_required"
     assert [tweet.text for tweet in twitter.tweets.values()] == ["stays"]
