@@ -198,6 +198,10 @@ class SocialProvider(Protocol):
         """New tokens (a rotating refresh token comes back new). Unauthorized when impossible."""
         ...
 
+    async def revoke(self, token: str, *, is_refresh_token: bool) -> None:
+        """Revokes an access or refresh token at the provider (disconnecting an account)."""
+        ...
+
     async def publish(self, credentials: Credentials, segment: SegmentToPublish, *, reply_to: str | None) -> str:
         """Posts one segment (replying to `reply_to` in a thread) and returns its provider id."""
         ...

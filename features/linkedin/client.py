@@ -175,6 +175,15 @@ class LinkedInClient:
             scopes=tuple(str(body.get("scope", "")).replace(",", " ").split()),
         )
 
+    async def revoke(self, token: str, *, is_refresh_token: bool = False) -> None:
+        """POST {auth base}/revoke, form-encoded with the client credentials: the token stops working."""
+        await self._send(
+            "POST", f"{self.auth_base}/revoke", what="revoke the token",
+            data={"token": token, "client_id": self.settings.linkedin_client_id,
+                  "client_secret": self.settings.linkedin_client_secret.get_secret_value()},
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None) -> TokenSet:
         return await self._token(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}, "exchange the code"

@@ -81,9 +81,11 @@ async def list_linkedin_accounts(
 
 
 @router.delete("/accounts/{account_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
-async def disconnect_linkedin_account(account_id: IdPath, _admin: IsAdmin, session: WriteSession) -> None:
-    """Disconnect (admins): tokens deleted; its scheduled posts become failed with the reason."""
-    await accounts.disconnect(session, account_id=account_id)
+async def disconnect_linkedin_account(
+    account_id: IdPath, _admin: IsAdmin, database: DatabaseDep, settings: SettingsDep
+) -> None:
+    """Disconnect (admins): tokens revoked at LinkedIn and deleted; its scheduled posts fail with the reason."""
+    await accounts.disconnect(database, settings=settings, account_id=account_id)
 
 
 # --- content -----------------------------------------------------------------------------------

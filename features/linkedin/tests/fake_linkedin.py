@@ -1,7 +1,7 @@
 """A fake LinkedIn, served on loopback, that checks what LinkedIn checks.
 
 OAuth: the consent page redirects with a single-use code bound to its redirect_uri; the token
-endpoint takes a form body with the client id and secret. REST: a bearer token of a member,
+and revocation endpoints take a form body with the client id and secret (a revoked token stops working). REST: a bearer token of a member,
 `LinkedIn-Version` (YYYYMM) and `X-Restli-Protocol-Version: 2.0.0` on every call, the post body's
 shape (author = the token's member, commentary at most 3,000 characters, one image as
 `content.media`, several as `content.multiImage`), images uploaded by their owner and owned by the
@@ -78,6 +78,7 @@ class FakeLinkedIn:
     hang_after_create: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)  # every access token handed out, expired or not
+    revoked: list[str] = field(default_factory=list)  # tokens revoked through /oauth/v2/revoke
     base_url: str = ""
     release: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(7_100_000_000))
@@ -100,6 +101,7 @@ class FakeLinkedIn:
         return Starlette(routes=[
             Route("/oauth/v2/authorization", self.authorization, methods=["GET"]),
             Route("/oauth/v2/accessToken", self.access_token, methods=["POST"]),
+            Route("/oauth/v2/revoke", self.revoke, methods=["POST"]),
             Route("/v2/userinfo", self.userinfo, methods=["GET"]),
             Route("/rest/posts", self.create_post, methods=["POST"]),
             Route("/rest/posts/{urn:path}", self.delete_post, methods=["DELETE"]),
@@ -166,6 +168,21 @@ class FakeLinkedIn:
         self.issued.append(token)
         return JSONResponse({"access_token": token, "expires_in": 5_184_000,
                              "scope": "openid,profile,w_member_social,r_member_postAnalytics"})
+
+    async def revoke(self, request: Request) -> Response:
+        """Token revocation: a form body with the client credentials and the token, which then stops working."""
+        if request.headers.get("content-type") != "application/x-www-form-urlencoded":
+            return JSONResponse({"error": "invalid_request", "error_description": "form body required"}, status_code=400)
+        form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            return JSONResponse({"error": "invalid_client", "error_description": "Client authentication failed"},
+                                status_code=401)
+        token = form.get("token", "")
+        if not token:
+            return JSONResponse({"error": "invalid_request", "error_description": "token required"}, status_code=400)
+        if self.tokens.pop(token, None) is not None:
+            self.revoked.append(token)
+        return Response(status_code=200)
 
     async def userinfo(self, request: Request) -> Response:
         member = self._member(request)
