@@ -152,13 +152,20 @@ class FakeLinkedIn:
         target = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query['state']})}"
         return RedirectResponse(target, status_code=302)
 
-    async def access_token(self, request: Request) -> Response:
+    async def _client_form(self, request: Request) -> dict[str, str] | Response:
+        """The form body of an OAuth endpoint, or the refusal when it is no form or lacks the client credentials."""
         if request.headers.get("content-type") != "application/x-www-form-urlencoded":
             return JSONResponse({"error": "invalid_request", "error_description": "form body required"}, status_code=400)
         form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
             return JSONResponse({"error": "invalid_client", "error_description": "Client authentication failed"},
                                 status_code=401)
+        return form
+
+    async def access_token(self, request: Request) -> Response:
+        form = await self._client_form(request)
+        if isinstance(form, Response):
+            return form
         grant = self.codes.pop(form.get("code", ""), None)
         if form.get("grant_type") != "authorization_code" or grant is None or grant[1] != form.get("redirect_uri"):
             return JSONResponse({"error": "invalid_grant", "error_description": "authorization code invalid"},
@@ -171,12 +178,9 @@ class FakeLinkedIn:
 
     async def revoke(self, request: Request) -> Response:
         """Token revocation: a form body with the client credentials and the token, which then stops working."""
-        if request.headers.get("content-type") != "application/x-www-form-urlencoded":
-            return JSONResponse({"error": "invalid_request", "error_description": "form body required"}, status_code=400)
-        form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
-        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-            return JSONResponse({"error": "invalid_client", "error_description": "Client authentication failed"},
-                                status_code=401)
+        form = await self._client_form(request)
+        if isinstance(form, Response):
+            return form
         token = form.get("token", "")
         if not token:
             return JSONResponse({"error": "invalid_request", "error_description": "token required"}, status_code=400)
