@@ -319,8 +319,8 @@ class ProviderPermissionMissing(ProviderRequestFailed):
 
 def http_error(error: ProviderError) -> AppError:
     """The API's answer to a provider failure outside publishing: 403 PROVIDER_ERROR naming a missing
-    scope, 429 RATE_LIMITED with Retry-After for a rate limit, 409 RECONNECT_REQUIRED for a stored token
-    that cannot be read, otherwise 502 PROVIDER_ERROR."""
+    scope, 429 RATE_LIMITED with Retry-After for a rate limit, 409 RECONNECT_REQUIRED when the account
+    must be connected again before the provider can be asked (ReconnectFirst), otherwise 502 PROVIDER_ERROR."""
     if isinstance(error, ReconnectFirst):
         return ReconnectRequired(error.message)
     if isinstance(error, PermissionMissing):

@@ -7,10 +7,10 @@ transaction open, and one more short transaction stores the new access token and
 token, encrypted, and gives the lease back. Another process that finds the lease taken waits for
 the new token instead of spending the same refresh token a second time, which X would refuse.
 
-A refresh token X refuses, or a stored token no configured key decrypts (ReconnectFirst),
-marks the account `reconnect_required`. A refresh that failed for any
-other reason leaves the account as it was; for the post that needed it nothing was sent, so a
-timeout here is reported as `ProviderUnavailable(sent=False)`, never as an unknown outcome.
+A refresh token X refuses, or a stored token no configured key decrypts (ReconnectFirst), marks
+the account `reconnect_required`. A refresh that failed for any other reason leaves the account as
+it was; for the post that needed it nothing was sent, so a timeout here is reported as
+`ProviderUnavailable(sent=False)`, never as an unknown outcome.
 """
 
 from __future__ import annotations
