@@ -23,7 +23,7 @@ from shared.config import Settings
 from shared.db import UTCDateTime, delete_batch, utcnow
 from shared.errors import BadRequest
 from shared.security import digest
-from shared.token_crypto import token_cipher
+from shared.token_crypto import TokenUnreadable, token_cipher
 
 STATE_LIFETIME = timedelta(minutes=10)
 
@@ -113,7 +113,10 @@ async def consume_authorization(
     await session.flush()
     if row.provider != provider or row.expires_at <= now:
         raise InvalidState(field="state")
-    verifier = token_cipher(settings).decrypt(row.code_verifier_encrypted) if row.code_verifier_encrypted else None
+    try:
+        verifier = token_cipher(settings).decrypt(row.code_verifier_encrypted) if row.code_verifier_encrypted else None
+    except TokenUnreadable:  # TOKEN_ENCRYPTION_KEY changed since authorize: only a new start can go on
+        raise InvalidState(field="state") from None
     return ConsumedAuthorization(
         provider=row.provider, redirect_uri=row.redirect_uri, code_verifier=verifier, created_by=row.created_by
     )

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from shared.db import utcnow
-from shared.errors import AppError, InvalidTransition
+from shared.errors import AppError, Conflict, InvalidTransition
 from shared.errors import RateLimited as TooManyRequests
 
 PostStatus = Literal["draft", "scheduled", "publishing", "published", "failed", "cancelled", "unknown"]
@@ -111,6 +111,12 @@ class Unauthorized(ProviderError):
     """401: the token is revoked or expired; the account must be reconnected."""
 
 
+class ReconnectFirst(Unauthorized):
+    """Nothing was sent: the account must be connected again first (its stored token no configured key
+    decrypts, TOKEN_ENCRYPTION_KEY having changed, or it is marked so already). Handled as a 401 is,
+    but the API answers it 409 RECONNECT_REQUIRED: the provider was not asked."""
+
+
 class PermissionMissing(ProviderError):
     """403 for want of a scope the app was not granted (`scope` names it)."""
 
@@ -190,6 +196,10 @@ class SocialProvider(Protocol):
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         """New tokens (a rotating refresh token comes back new). Unauthorized when impossible."""
+        ...
+
+    async def revoke(self, token: str, *, is_refresh_token: bool) -> None:
+        """Revokes an access or refresh token at the provider (disconnecting an account)."""
         ...
 
     async def publish(self, credentials: Credentials, segment: SegmentToPublish, *, reply_to: str | None) -> str:
@@ -284,6 +294,11 @@ def account_health(
 # --- how the API answers them ------------------------------------------------------------------
 
 
+class ReconnectRequired(Conflict):
+    code = "RECONNECT_REQUIRED"
+    default_message = "The account's access has expired or was revoked; connect it again"
+
+
 class ProviderNotConfigured(AppError):
     status_code = 503
     code = "PROVIDER_NOT_CONFIGURED"
@@ -304,7 +319,10 @@ class ProviderPermissionMissing(ProviderRequestFailed):
 
 def http_error(error: ProviderError) -> AppError:
     """The API's answer to a provider failure outside publishing: 403 PROVIDER_ERROR naming a missing
-    scope, 429 RATE_LIMITED with Retry-After for a rate limit, otherwise 502 PROVIDER_ERROR."""
+    scope, 429 RATE_LIMITED with Retry-After for a rate limit, 409 RECONNECT_REQUIRED when the account
+    must be connected again before the provider can be asked (ReconnectFirst), otherwise 502 PROVIDER_ERROR."""
+    if isinstance(error, ReconnectFirst):
+        return ReconnectRequired(error.message)
     if isinstance(error, PermissionMissing):
         return ProviderPermissionMissing(error.message, details=[{"scope": error.scope}])
     if isinstance(error, RateLimited):

@@ -1,26 +1,29 @@
 """Connected accounts, written once for every network (shared/social_service.py `Network`): their health,
 storing a connection, listing, removing, and the counts system health shows.
 
-Each slice keeps what its provider does differently: the consent URL (PKCE or not), the code exchange,
-whether disconnecting revokes at the provider.
+Each slice keeps what its provider does differently: the consent URL (PKCE or not), the code exchange.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import utcnow
+from shared.config import Settings
+from shared.db import Database, utcnow
 from shared.errors import NotFound
 from shared.pagination import ListParams, paginate
-from shared.publishing import AccountStatus, Identity, TokenSet, account_health
+from shared.publishing import AccountStatus, Identity, ProviderError, TokenSet, account_health
 from shared.social_posts import fail_account_posts
 from shared.social_schemas import SocialAccountsHealth, SocialAccountStaffView
 from shared.social_service import Network
-from shared.token_crypto import TokenCipher
+from shared.token_crypto import TokenCipher, TokenUnreadable, token_cipher
+
+logger = logging.getLogger("magnetiq.publishing")
 
 
 def health(network: Network, account: Any) -> AccountStatus:
@@ -84,6 +87,32 @@ async def remove_account(session: AsyncSession, *, network: Network, account_id:
     await session.delete(account)
     await session.flush()
     return failed
+
+
+async def disconnect(
+    database: Database, *, network: Network, settings: Settings, account_id: int, configured: bool
+) -> int:
+    """Revokes the account's tokens at the provider (best effort, no transaction open: a refusal, an
+    outage or an unreadable stored token is logged, without the token, and the disconnect goes on),
+    then deletes the account and its tokens (`remove_account`). Returns how many scheduled posts failed."""
+    async with database.session(write=False) as session:
+        account = await get_account(session, network=network, account_id=account_id)
+    if configured:
+        cipher = token_cipher(settings)
+        stored = [(account.refresh_token_encrypted, True), (account.access_token_encrypted, False)]
+        async with network.client(settings) as client:
+            for encrypted, is_refresh in stored:
+                if encrypted is None:
+                    continue
+                try:
+                    await client.revoke(cipher.decrypt(encrypted), is_refresh_token=is_refresh)
+                except (ProviderError, TokenUnreadable) as exc:  # the tokens are deleted here all the same
+                    logger.warning("token not revoked at the provider", extra={
+                        "network": network.tables.network, "account_id": account_id, "reason": str(exc),
+                        "token": "refresh" if is_refresh else "access",
+                    })
+    async with database.session() as session:
+        return await remove_account(session, network=network, account_id=account_id)
 
 
 async def accounts_health(session: AsyncSession, *, network: Network, configured: bool) -> SocialAccountsHealth:

@@ -28,7 +28,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database, Timestamps, UTCDateTime, utcnow
-from shared.errors import Conflict, NotFound
+from shared.errors import NotFound
 from shared.errors import RateLimited as TooManyRequests
 from shared.publishing import (
     LATE_LIMIT,
@@ -36,6 +36,7 @@ from shared.publishing import (
     Credentials,
     Outcome,
     ProviderError,
+    ReconnectRequired,
     SegmentToPublish,
     SocialProvider,
     account_health,
@@ -106,11 +107,6 @@ class SocialTables:
     segment: type[Any]
     media: type[Any]
     snapshot: type[Any]
-
-
-class ReconnectRequired(Conflict):
-    code = "RECONNECT_REQUIRED"
-    default_message = "The account's access has expired or was revoked; connect it again"
 
 
 # --- publish now -------------------------------------------------------------------------------

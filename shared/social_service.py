@@ -28,6 +28,7 @@ from shared.publishing import (
     PermissionMissing,
     ProviderError,
     ProviderRequestFailed,
+    ReconnectFirst,
     SocialProvider,
     Unauthorized,
     check_transition,
@@ -55,7 +56,7 @@ from shared.social_schemas import (
     PostQueue,
     ProviderMediaStaffView,
 )
-from shared.token_crypto import token_cipher
+from shared.token_crypto import TokenCipher, TokenUnreadable, token_cipher
 
 logger = logging.getLogger("magnetiq.publishing")
 
@@ -80,6 +81,26 @@ async def reconnect_on_401(database: Database, *, network: Network, account_id: 
     except Unauthorized as exc:
         await mark_reconnect_required(database, tables=network.tables, account_id=account_id, reason=exc.message)
         raise
+
+
+UNREADABLE_TOKEN = (
+    "the account's stored token cannot be decrypted with TOKEN_ENCRYPTION_KEY (was the key changed?); "
+    "connect the account again"
+)
+
+
+async def readable_token(
+    database: Database, *, tables: SocialTables, account_id: int, cipher: TokenCipher, stored: str
+) -> str:
+    """The plain token. When no configured key opens it, the account is marked `reconnect_required` in a
+    transaction of its own (committed: the mark outlives the refusal that follows) and
+    ReconnectFirst is raised, which the API answers 409 RECONNECT_REQUIRED and the worker
+    records as a failed post, like a 401."""
+    try:
+        return cipher.decrypt(stored)
+    except TokenUnreadable:
+        await mark_reconnect_required(database, tables=tables, account_id=account_id, reason=UNREADABLE_TOKEN)
+        raise ReconnectFirst(UNREADABLE_TOKEN) from None
 
 
 def check_future(scheduled_at: datetime | None) -> None:

@@ -171,6 +171,20 @@ def job_context(app: FastAPI, clock=None):
     return JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer, **extra)
 
 
+def assert_declared(app: FastAPI, response) -> None:
+    """The status of this response is one its operation declares in /openapi.json (CONTRACT.md §4)."""
+    import re
+
+    request = response.request
+    paths = app.openapi()["paths"]
+    [template] = [t for t in paths if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), request.url.path)
+                  and request.method.lower() in paths[t]]
+    declared = paths[template][request.method.lower()]["responses"]
+    assert str(response.status_code) in declared, (
+        f"{request.method} {template} answers {response.status_code}, declares {sorted(declared)}"
+    )
+
+
 class LoopbackServer:
     """Serves an ASGI app (a provider's fake) on 127.0.0.1 with uvicorn, in the test's own event loop."""
 

@@ -1,4 +1,4 @@
-"""LinkedIn accounts: authorize, connect (the code exchanged with no transaction open), list, disconnect."""
+"""LinkedIn accounts: authorize, connect (the code exchanged with no transaction open), list, disconnect (revoked)."""
 
 from __future__ import annotations
 
@@ -86,11 +86,14 @@ async def get_account(session: AsyncSession, *, account_id: int) -> LinkedInAcco
     return await social_accounts.get_account(session, network=NETWORK, account_id=account_id)
 
 
-async def disconnect(session: AsyncSession, *, account_id: int) -> int:
-    """Deletes the account and its tokens (no revocation call: none is documented for this flow; the
-    member removes the app in LinkedIn's settings); its scheduled posts become `failed` with the
-    reason, its other posts stay, without an account. Returns how many failed."""
-    return await social_accounts.remove_account(session, network=NETWORK, account_id=account_id)
+async def disconnect(database: Database, *, settings: Settings, account_id: int) -> int:
+    """Revokes the member's token at LinkedIn (best effort, logged when it fails), then deletes the account
+    and its tokens; its scheduled posts become `failed` with the reason, its other posts stay, without an
+    account. Returns how many failed."""
+    return await social_accounts.disconnect(
+        database, network=NETWORK, settings=settings, account_id=account_id,
+        configured=bool(settings.linkedin_client_id),
+    )
 
 
 async def accounts_health(session: AsyncSession, *, settings: Settings) -> SocialAccountsHealth:

@@ -8,6 +8,7 @@ write transaction). Tokens travel in headers and form bodies only, never in a UR
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +46,22 @@ METRICS = {
     "IMPRESSION": "impressions", "MEMBERS_REACHED": "members_reached", "REACTION": "reactions",
     "COMMENT": "comments", "RESHARE": "reshares",
 }
+
+
+# LinkedIn's "little" text format (the commentary of /rest/posts) reserves these for mentions,
+# templates and hashtags; unescaped, LinkedIn cuts the post at the first one and still answers 201.
+LITTLE_RESERVED = frozenset("|{}@[]()<>#\\*_~")
+# `#` starting a word is a hashtag element, kept so that hashtags stay links; every other reserved
+# character (a `#` alone or inside a word, as in a URL's fragment, too) is escaped.
+_HASHTAG = re.compile(r"(?<![^\W_])#(?=[^\W_])")
+
+
+def little_text(text: str) -> str:
+    """Plain text as LinkedIn's little format: each reserved character backslash-escaped, hashtags kept."""
+    kept = {match.start() for match in _HASHTAG.finditer(text)}
+    return "".join(
+        f"\\{char}" if char in LITTLE_RESERVED and index not in kept else char for index, char in enumerate(text)
+    )
 
 
 def author_urn(provider_user_id: str) -> str:
@@ -158,6 +175,15 @@ class LinkedInClient:
             scopes=tuple(str(body.get("scope", "")).replace(",", " ").split()),
         )
 
+    async def revoke(self, token: str, *, is_refresh_token: bool = False) -> None:
+        """POST {auth base}/revoke, form-encoded with the client credentials: the token stops working."""
+        await self._send(
+            "POST", f"{self.auth_base}/revoke", what="revoke the token",
+            data={"token": token, "client_id": self.settings.linkedin_client_id,
+                  "client_secret": self.settings.linkedin_client_secret.get_secret_value()},
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
     async def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None) -> TokenSet:
         return await self._token(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}, "exchange the code"
@@ -185,7 +211,8 @@ class LinkedInClient:
         if reply_to is not None:
             raise ProviderRejected("a LinkedIn post is one segment; threads are not supported")
         body: dict[str, Any] = {
-            "author": author_urn(credentials.provider_user_id), "commentary": segment.text, "visibility": "PUBLIC",
+            "author": author_urn(credentials.provider_user_id), "commentary": little_text(segment.text),
+            "visibility": "PUBLIC",
             "distribution": {
                 "feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": [],
             },

@@ -16,18 +16,10 @@ from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.errors import InvalidTransition, NotFound, ValidationFailed
 from shared.pagination import ListParams, paginate, sort_order
-from shared.publishing import (
-    Credentials,
-    ProviderError,
-    Unauthorized,
-    check_editable,
-    check_transition,
-    http_error,
-)
-from shared.social_posts import mark_reconnect_required, segment_rows
+from shared.publishing import ProviderError, check_editable, check_transition, http_error
+from shared.social_posts import segment_rows
 from shared.social_schemas import PostQueue
 from shared.social_service import check_future
-from shared.token_crypto import token_cipher
 
 SORT_COLUMNS = {"created_at": LinkedInPost.created_at, "scheduled_at": LinkedInPost.scheduled_at,
                 "published_at": LinkedInPost.published_at}
@@ -157,17 +149,16 @@ async def cancel_or_delete(database: Database, *, settings: Settings, post_id: i
             post.status, post.updated_at = "cancelled", utcnow()
             session.add(post)
             return
-        account = await session.get(LinkedInAccount, post.account_id) if post.account_id else None
-        if account is None:
+        if post.account_id is None:
             raise InvalidTransition("The post's account was disconnected; delete the post on LinkedIn itself")
-        token = token_cipher(settings).decrypt(account.access_token_encrypted)
-        credentials = Credentials(account.provider_user_id, token)
     try:
         async with LinkedInClient(settings) as client:
-            await client.delete(credentials, segment.provider_post_id)
+            credentials = await NETWORK.credentials(database, settings, client, post.account_id)
+            await social_service.reconnect_on_401(
+                database, network=NETWORK, account_id=post.account_id,
+                call=client.delete(credentials, segment.provider_post_id),
+            )
     except ProviderError as exc:
-        if isinstance(exc, Unauthorized):
-            await mark_reconnect_required(database, tables=TABLES, account_id=account.id, reason=exc.message)
         raise http_error(exc) from None
     async with database.session() as session:
         post = await session.get(LinkedInPost, post_id)

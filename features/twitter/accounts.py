@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.twitter.client import XClient
@@ -23,10 +21,9 @@ from shared.publishing import (
     require_configured,
 )
 from shared.social_schemas import AuthorizationStaffView, SocialAccountsHealth, SocialAccountStaffView
-from shared.token_crypto import TokenUnreadable, token_cipher
+from shared.token_crypto import token_cipher
 
 PROVIDER = "twitter"
-logger = logging.getLogger("magnetiq.twitter")
 
 
 def require_x_configured(settings: Settings) -> None:
@@ -98,25 +95,12 @@ async def get_account(session: AsyncSession, *, account_id: int) -> TwitterAccou
 
 
 async def disconnect(database: Database, *, settings: Settings, account_id: int) -> int:
-    """Revokes the account's tokens at X (best effort, no transaction open), then deletes the account and
+    """Revokes the account's tokens at X (best effort, logged when it fails), then deletes the account and
     its tokens; its scheduled posts become `failed` with the reason, its other posts stay, without an
     account. Returns how many failed."""
-    async with database.session(write=False) as session:
-        account = await get_account(session, account_id=account_id)
-    cipher = token_cipher(settings)
-    stored = [(account.refresh_token_encrypted, True), (account.access_token_encrypted, False)]
-    if settings.x_client_id:
-        async with XClient(settings) as client:
-            for encrypted, is_refresh in stored:
-                if encrypted is None:
-                    continue
-                try:
-                    await client.revoke(cipher.decrypt(encrypted), is_refresh_token=is_refresh)
-                except (ProviderError, TokenUnreadable) as exc:  # the tokens are deleted here all the same
-                    logger.warning("x token not revoked", extra={"account_id": account_id, "reason": str(exc)})
-    async with database.session() as session:
-        failed = await social_accounts.remove_account(session, network=NETWORK, account_id=account_id)
-    return failed
+    return await social_accounts.disconnect(
+        database, network=NETWORK, settings=settings, account_id=account_id, configured=bool(settings.x_client_id)
+    )
 
 
 async def accounts_health(session: AsyncSession, *, settings: Settings) -> SocialAccountsHealth:

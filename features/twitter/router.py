@@ -1,209 +1,33 @@
-"""HTTP layer of /api/v1/communication/twitter: accounts, tweets and threads, images, engagement (staff)."""
+"""HTTP layer of /api/v1/communication/twitter: accounts, tweets and threads, images, engagement (staff).
 
-from __future__ import annotations
-
-import uuid
-from pathlib import Path
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response, status
+The handlers are the ones every network shares (shared/social_router.py); X brings its modules,
+its post schemas (a post is segments: a tweet or a thread) and what its documentation says differently.
+"""
 
 from features.media import api as media_api
 from features.twitter import accounts, service
 from features.twitter.network import NETWORK
 from features.twitter.schemas import TwitterPostCreate, TwitterPostStaffView, TwitterPostUpdate
-from shared import social_service
-from shared.config import SettingsDep
-from shared.db import DatabaseDep, ReadSession, WriteSession
-from shared.errors import ValidationFailed, error_responses
-from shared.http import MAX_ID, IdPath
-from shared.pagination import ListPage, Pagination
-from shared.permissions import CanDelete, CanRead, CanWrite, IsAdmin
-from shared.publishing import PostStatus
-from shared.social_schemas import (
-    AccountAuthorize,
-    AccountConnect,
-    AuthorizationStaffView,
-    EngagementStaffView,
-    PostEngagementStaffView,
-    ProviderMediaStaffView,
-    QueryTime,
-    SocialAccountStaffView,
+from shared.social_router import SocialRouterDocs, SocialSlice, social_router
+
+DOCS = SocialRouterDocs(
+    authorize="Start connecting an X account (admins): open `authorization_url`, then post the redirect's code, "
+    "state.",
+    connect="Finish connecting (admins): the code and PKCE verifier for tokens, stored encrypted; 400 INVALID_STATE.",
+    create_post="Write a tweet or a thread (editors): a draft, or scheduled with `scheduled_at`; 422 names a bad "
+    "segment.",
+    read_post="One post, with its state and each segment's tweet id and link once X took it.",
+    delete_post="Cancel a draft or scheduled post, or delete a published one's tweets at X (admins).",
+    publish_post="Publish now (a thread resumes at its first segment X has not taken): 200 published, 502 failed or "
+    "unknown.",
+    upload_image="Upload an image (multipart `file`, form `account_id`): a media item, sent to X ahead of time (kept "
+    "a day).",
+    read_post_engagement="A post's latest figures (a thread's tweets summed) and their history.",
+    upload_account_id="The X account the image is for (its owner)",
+    an_account="an X account",
 )
 
-router = APIRouter(
-    prefix="/api/v1/communication/twitter", tags=["twitter"], responses=error_responses(400, 401, 403, 422, 500)
-)
-
-AccountFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this account's")]
-_UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file", "account_id"],
-    "properties": {"file": {"type": "string", "format": "binary"},
-                   "account_id": {"type": "integer", "description": "The X account the image is for (its owner)"}},
-}}}}
-
-
-def _owner() -> str:
-    return f"request:{uuid.uuid4().hex[:12]}"
-
-
-# --- accounts ----------------------------------------------------------------------------------
-
-
-@router.post("/accounts/authorize", response_model=AuthorizationStaffView, responses=error_responses(503))
-async def authorize_twitter_account(
-    principal: IsAdmin, session: WriteSession, settings: SettingsDep, body: AccountAuthorize | None = None
-) -> AuthorizationStaffView:
-    """Start connecting an X account (admins): open `authorization_url`, then post the redirect's code, state."""
-    redirect_uri = str(body.redirect_uri) if body and body.redirect_uri else None
-    return await accounts.authorize(session, settings=settings, redirect_uri=redirect_uri, actor_id=principal.user_id)
-
-
-@router.post(
-    "/accounts", response_model=SocialAccountStaffView, status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": SocialAccountStaffView, "description": "This X user was connected before: updated"},
-               **error_responses(502, 503)},
-)
-async def connect_twitter_account(
-    body: AccountConnect, _admin: IsAdmin, database: DatabaseDep, settings: SettingsDep, response: Response
-) -> SocialAccountStaffView:
-    """Finish connecting (admins): the code and PKCE verifier for tokens, stored encrypted; 400 INVALID_STATE."""
-    account, created = await accounts.connect(database, settings=settings, code=body.code, state=body.state)
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return accounts.to_view(account)
-
-
-@router.get("/accounts", response_model=ListPage[SocialAccountStaffView])
-async def list_twitter_accounts(
-    _reader: CanRead, session: ReadSession, params: Pagination
-) -> ListPage[SocialAccountStaffView]:
-    """Connected X accounts and their health (active, expiring within 7 days, reconnect_required)."""
-    items, total = await accounts.list_accounts(session, params=params)
-    return ListPage(items=[accounts.to_view(a) for a in items], total=total, limit=params.limit, offset=params.offset)
-
-
-@router.delete("/accounts/{account_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
-async def disconnect_twitter_account(
-    account_id: IdPath, _admin: IsAdmin, database: DatabaseDep, settings: SettingsDep
-) -> None:
-    """Disconnect (admins): tokens revoked at X and deleted; its scheduled posts become failed with the reason."""
-    await accounts.disconnect(database, settings=settings, account_id=account_id)
-
-
-# --- content -----------------------------------------------------------------------------------
-
-
-@router.get("/content", response_model=ListPage[TwitterPostStaffView])
-async def list_twitter_posts(
-    _reader: CanRead, session: ReadSession, params: Pagination,
-    status: Annotated[PostStatus | None, Query(description="Only posts in this state")] = None,
-    account_id: AccountFilter = None,
-    sort: Annotated[str | None, Query(max_length=32, description="created_at, scheduled_at or published_at")] = None,
-) -> ListPage[TwitterPostStaffView]:
-    """X posts, newest first."""
-    rows, total = await service.list_posts(session, params=params, status=status, account_id=account_id, sort=sort)
-    items = [service.to_view(*row) for row in rows]
-    return ListPage(items=items, total=total, limit=params.limit, offset=params.offset)
-
-
-@router.post("/content", response_model=TwitterPostStaffView, status_code=status.HTTP_201_CREATED)
-async def create_twitter_post(
-    body: TwitterPostCreate, principal: CanWrite, session: WriteSession, settings: SettingsDep
-) -> TwitterPostStaffView:
-    """Write a tweet or a thread (editors): a draft, or scheduled with `scheduled_at`; 422 names a bad segment."""
-    post, segment = await service.create_post(session, settings=settings, actor_id=principal.user_id, data=body)
-    return service.to_view(post, segment)
-
-
-@router.get("/content/{post_id}", response_model=TwitterPostStaffView, responses=error_responses(404))
-async def read_twitter_post(post_id: IdPath, _reader: CanRead, session: ReadSession) -> TwitterPostStaffView:
-    """One post, with its state and each segment's tweet id and link once X took it."""
-    return service.to_view(*await service.get_post(session, post_id=post_id))
-
-
-@router.put("/content/{post_id}", response_model=TwitterPostStaffView, responses=error_responses(404, 409))
-async def update_twitter_post(
-    post_id: IdPath, body: TwitterPostUpdate, _editor: CanWrite, session: WriteSession, settings: SettingsDep
-) -> TwitterPostStaffView:
-    """Change a draft or scheduled post; 409 INVALID_TRANSITION in any other state."""
-    return service.to_view(*await service.update_post(session, settings=settings, post_id=post_id, data=body))
-
-
-@router.delete("/content/{post_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409, 502))
-async def delete_twitter_post(
-    post_id: IdPath, _admin: CanDelete, database: DatabaseDep, settings: SettingsDep
-) -> None:
-    """Cancel a draft or scheduled post, or delete a published one's tweets at X (admins)."""
-    await service.cancel_or_delete(database, settings=settings, post_id=post_id)
-
-
-@router.post(
-    "/content/{post_id}/publish", response_model=TwitterPostStaffView, responses=error_responses(404, 409, 429, 502)
-)
-async def publish_twitter_post(
-    post_id: IdPath, _editor: CanWrite, database: DatabaseDep, settings: SettingsDep
-) -> TwitterPostStaffView:
-    """Publish now (a thread resumes at its first segment X has not taken): 200 published, 502 failed or unknown."""
-    return service.to_view(*await service.publish_now(database, settings=settings, post_id=post_id, owner=_owner()))
-
-
-@router.post("/content/{post_id}/reset", response_model=TwitterPostStaffView, responses=error_responses(404, 409))
-async def reset_twitter_post(post_id: IdPath, _editor: CanWrite, session: WriteSession) -> TwitterPostStaffView:
-    """After checking X, turn an `unknown` post into `failed`, so it may be published again."""
-    return service.to_view(*await service.reset_post(session, post_id=post_id))
-
-
-# --- images and engagement ---------------------------------------------------------------------
-
-
-@router.post(
-    "/media", response_model=ProviderMediaStaffView, status_code=status.HTTP_201_CREATED,
-    openapi_extra={"requestBody": _UPLOAD_BODY}, max_body_size=media_api.UPLOAD_BODY_LIMIT,
-    responses=error_responses(404, 413, 415, 429, 502),
-)
-async def upload_twitter_image(
-    request: Request, principal: CanWrite, database: DatabaseDep, settings: SettingsDep
-) -> ProviderMediaStaffView:
-    """Upload an image (multipart `file`, form `account_id`): a media item, sent to X ahead of time (kept a day)."""
-    upload = await media_api.receive_upload(
-        request, upload_dir=Path(settings.upload_dir), max_file_size=settings.max_file_size
-    )
-    try:
-        raw_account = upload.fields.get("account_id", "")
-        if not (raw_account.isascii() and raw_account.isdigit()) or not 1 <= int(raw_account) <= MAX_ID:
-            raise ValidationFailed("account_id: an X account id is required", field="account_id")
-        async with database.session() as session:
-            await accounts.get_account(session, account_id=int(raw_account))
-            item, _ = await media_api.store_upload(session, settings=settings, upload=upload,
-                                                   created_by=principal.user_id)
-            if item.kind != "image":
-                raise ValidationFailed("X posts take images only", field="file")
-    finally:
-        upload.discard()
-    return await social_service.upload_image(
-        database, network=NETWORK, settings=settings, account_id=int(raw_account), media_id=item.id,
-        read_media=media_api.upload_reader(database, settings),
-    )
-
-
-@router.get("/engagement", response_model=EngagementStaffView)
-async def read_twitter_engagement(
-    _reader: CanRead, session: ReadSession,
-    start: Annotated[QueryTime | None, Query(alias="from", description="Published at or after")] = None,
-    end: Annotated[QueryTime | None, Query(alias="to", description="Published before")] = None,
-    account_id: AccountFilter = None,
-) -> EngagementStaffView:
-    """Totals of the latest figures over published posts, and each post's figures."""
-    return await social_service.summary(session, network=NETWORK, start=start, end=end, account_id=account_id)
-
-
-@router.get("/engagement/{post_id}", response_model=PostEngagementStaffView, responses=error_responses(404, 429, 502))
-async def read_twitter_post_engagement(
-    post_id: IdPath, _reader: CanRead, database: DatabaseDep, settings: SettingsDep,
-    refresh: Annotated[bool, Query(description="Fetch fresh figures from X first")] = False,
-) -> PostEngagementStaffView:
-    """A post's latest figures (a thread's tweets summed) and their history."""
-    return await social_service.post_figures(
-        database, network=NETWORK, settings=settings, post_id=post_id, refresh=refresh
-    )
+router = social_router(SocialSlice(
+    slug="twitter", network=NETWORK, accounts=accounts, service=service, media=media_api,
+    post_create=TwitterPostCreate, post_update=TwitterPostUpdate, post_view=TwitterPostStaffView, docs=DOCS,
+))

@@ -7,9 +7,10 @@ transaction open, and one more short transaction stores the new access token and
 token, encrypted, and gives the lease back. Another process that finds the lease taken waits for
 the new token instead of spending the same refresh token a second time, which X would refuse.
 
-A refresh token X refuses marks the account `reconnect_required`. A refresh that failed for any
-other reason leaves the account as it was; for the post that needed it nothing was sent, so a
-timeout here is reported as `ProviderUnavailable(sent=False)`, never as an unknown outcome.
+A refresh token X refuses, or a stored token no configured key decrypts (ReconnectFirst), marks
+the account `reconnect_required`. A refresh that failed for any other reason leaves the account as
+it was; for the post that needed it nothing was sent, so a timeout here is reported as
+`ProviderUnavailable(sent=False)`, never as an unknown outcome.
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import col
 
-from features.twitter.models import TwitterAccount
+from features.twitter.models import TABLES, TwitterAccount
 from shared.db import Database, utcnow
 from shared.errors import NotFound
 from shared.publishing import (
     Credentials,
     ProviderTimeout,
     ProviderUnavailable,
+    ReconnectFirst,
     SocialProvider,
     TokenSet,
     Unauthorized,
 )
-from shared.token_crypto import TokenCipher
+from shared.social_service import UNREADABLE_TOKEN, readable_token
+from shared.token_crypto import TokenCipher, TokenUnreadable
 
 REFRESH_MARGIN = timedelta(minutes=5)  # a token that dies sooner is refreshed first
 WAIT_STEP_SECONDS = 0.05
@@ -59,7 +62,8 @@ async def fresh_credentials(
 ) -> Credentials:
     """The account's X user and an access token valid REFRESH_MARGIN more at least, refreshed first if not.
 
-    Raises Unauthorized (the account is then `reconnect_required`) when X refuses the refresh token,
+    Raises Unauthorized (the account is then `reconnect_required`) when X refuses the refresh token or a
+    stored token cannot be decrypted (ReconnectFirst),
     ProviderUnavailable(sent=False) when X or another process's refresh does not come through in time,
     and RateLimited as X says."""
     owner = secrets.token_hex(16)
@@ -71,10 +75,13 @@ async def fresh_credentials(
         if account is None:
             raise NotFound("X account not found")
         if account.status == "reconnect_required":
-            raise Unauthorized("the X account must be connected again")
+            raise ReconnectFirst(f"the X account must be connected again: {account.status_reason or 'X refused it'}")
         now = clock()
         if not needs_refresh(account, now):
-            return Credentials(account.provider_user_id, cipher.decrypt(account.access_token_encrypted))
+            token = await readable_token(
+                database, tables=TABLES, account_id=account_id, cipher=cipher, stored=account.access_token_encrypted
+            )
+            return Credentials(account.provider_user_id, token)
         if account.refresh_token_encrypted is None:
             raise Unauthorized("the X access token has expired and X gave no refresh token")
         refresh_token = await _take_lease(database, account_id=account_id, owner=owner, now=now, until=now + lease)
@@ -85,7 +92,12 @@ async def fresh_credentials(
         await asyncio.sleep(WAIT_STEP_SECONDS)  # another process refreshes: wait for its token
 
     try:
-        tokens = await provider.refresh(cipher.decrypt(refresh_token))
+        plain_refresh_token = cipher.decrypt(refresh_token)
+    except TokenUnreadable:
+        await _give_lease_back(database, account_id=account_id, owner=owner, reconnect_reason=UNREADABLE_TOKEN)
+        raise ReconnectFirst(UNREADABLE_TOKEN) from None
+    try:
+        tokens = await provider.refresh(plain_refresh_token)
     except Unauthorized as exc:
         await _give_lease_back(database, account_id=account_id, owner=owner, reconnect_reason=exc.message)
         raise

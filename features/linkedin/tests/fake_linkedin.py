@@ -1,12 +1,15 @@
 """A fake LinkedIn, served on loopback, that checks what LinkedIn checks.
 
 OAuth: the consent page redirects with a single-use code bound to its redirect_uri; the token
-endpoint takes a form body with the client id and secret. REST: a bearer token of a member,
+and revocation endpoints take a form body with the client id and secret (a revoked token stops working). REST: a bearer token of a member,
 `LinkedIn-Version` (YYYYMM) and `X-Restli-Protocol-Version: 2.0.0` on every call, the post body's
 shape (author = the token's member, commentary at most 3,000 characters, one image as
 `content.media`, several as `content.multiImage`), images uploaded by their owner and owned by the
 post's author, the new URN in `x-restli-id` with an empty body, 422 DUPLICATE_POST for the same
-commentary twice. It can be told to answer 429, 5xx or 401 next, to refuse analytics (403), or to
+commentary twice. The commentary is read as LinkedIn's little text format: a reserved character
+that is not backslash-escaped (nor a `#` starting a hashtag) is refused with 422 where LinkedIn
+silently truncates the post there, so a missing escape cannot pass unnoticed; the text members
+see is kept as `rendered`. It can be told to answer 429, 5xx or 401 next, to refuse analytics (403), or to
 create a post and then hang (the request reached it; the caller's timeout makes the outcome unknown).
 """
 
@@ -28,6 +31,28 @@ CLIENT_ID, CLIENT_SECRET = "fake-client-id", "fake-client-secret-value"
 REQUIRED_SCOPES = {"openid", "profile", "w_member_social"}
 METRIC_TYPES = ("IMPRESSION", "MEMBERS_REACHED", "REACTION", "COMMENT", "RESHARE")
 URN_IN_ENTITY = re.compile(r"^\((share|ugc):(urn:li:(?:share|ugcPost):\d+)\)$")
+LITTLE_RESERVED = set("|{}@[]()<>#\\*_~")
+
+
+def render_little(commentary: str) -> tuple[str, int | None]:
+    """The text members see, and the offset of the first unescaped reserved character (None: none)."""
+    shown: list[str] = []
+    index = 0
+    while index < len(commentary):
+        char = commentary[index]
+        if char == "\\" and index + 1 < len(commentary):
+            shown.append(commentary[index + 1])
+            index += 2
+            continue
+        starts_hashtag = (
+            char == "#" and index + 1 < len(commentary) and commentary[index + 1].isalnum()
+            and (index == 0 or not commentary[index - 1].isalnum())
+        )
+        if char in LITTLE_RESERVED and not starts_hashtag:
+            return "".join(shown), index
+        shown.append(char)
+        index += 1
+    return "".join(shown), None
 
 
 @dataclass
@@ -53,6 +78,7 @@ class FakeLinkedIn:
     hang_after_create: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)  # every access token handed out, expired or not
+    revoked: list[str] = field(default_factory=list)  # tokens revoked through /oauth/v2/revoke
     base_url: str = ""
     release: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(7_100_000_000))
@@ -75,6 +101,7 @@ class FakeLinkedIn:
         return Starlette(routes=[
             Route("/oauth/v2/authorization", self.authorization, methods=["GET"]),
             Route("/oauth/v2/accessToken", self.access_token, methods=["POST"]),
+            Route("/oauth/v2/revoke", self.revoke, methods=["POST"]),
             Route("/v2/userinfo", self.userinfo, methods=["GET"]),
             Route("/rest/posts", self.create_post, methods=["POST"]),
             Route("/rest/posts/{urn:path}", self.delete_post, methods=["DELETE"]),
@@ -125,13 +152,20 @@ class FakeLinkedIn:
         target = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query['state']})}"
         return RedirectResponse(target, status_code=302)
 
-    async def access_token(self, request: Request) -> Response:
+    async def _client_form(self, request: Request) -> dict[str, str] | Response:
+        """The form body of an OAuth endpoint, or the refusal when it is no form or lacks the client credentials."""
         if request.headers.get("content-type") != "application/x-www-form-urlencoded":
             return JSONResponse({"error": "invalid_request", "error_description": "form body required"}, status_code=400)
         form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
             return JSONResponse({"error": "invalid_client", "error_description": "Client authentication failed"},
                                 status_code=401)
+        return form
+
+    async def access_token(self, request: Request) -> Response:
+        form = await self._client_form(request)
+        if isinstance(form, Response):
+            return form
         grant = self.codes.pop(form.get("code", ""), None)
         if form.get("grant_type") != "authorization_code" or grant is None or grant[1] != form.get("redirect_uri"):
             return JSONResponse({"error": "invalid_grant", "error_description": "authorization code invalid"},
@@ -141,6 +175,18 @@ class FakeLinkedIn:
         self.issued.append(token)
         return JSONResponse({"access_token": token, "expires_in": 5_184_000,
                              "scope": "openid,profile,w_member_social,r_member_postAnalytics"})
+
+    async def revoke(self, request: Request) -> Response:
+        """Token revocation: a form body with the client credentials and the token, which then stops working."""
+        form = await self._client_form(request)
+        if isinstance(form, Response):
+            return form
+        token = form.get("token", "")
+        if not token:
+            return JSONResponse({"error": "invalid_request", "error_description": "token required"}, status_code=400)
+        if self.tokens.pop(token, None) is not None:
+            self.revoked.append(token)
+        return Response(status_code=200)
 
     async def userinfo(self, request: Request) -> Response:
         member = self._member(request)
@@ -160,7 +206,13 @@ class FakeLinkedIn:
         expected = {"author", "commentary", "visibility", "distribution", "lifecycleState"}
         if not expected <= set(body) or body["author"] != author or body["lifecycleState"] != "PUBLISHED":
             return JSONResponse({"status": 422, "message": "body shape or author invalid"}, status_code=422)
-        if not isinstance(body["commentary"], str) or not 0 < len(body["commentary"]) <= 3000:
+        if not isinstance(body["commentary"], str):
+            return JSONResponse({"status": 422, "message": "commentary must be a string"}, status_code=422)
+        rendered, unescaped_at = render_little(body["commentary"])
+        if unescaped_at is not None:
+            return JSONResponse({"status": 422, "message": f"commentary: unescaped reserved character at "
+                                 f"{unescaped_at} (LinkedIn would cut the post there)"}, status_code=422)
+        if not 0 < len(rendered) <= 3000:
             return JSONResponse({"status": 422, "message": "commentary length"}, status_code=422)
         content = body.get("content") or {}
         images = [content["media"]["id"]] if "media" in content else [i["id"] for i in content.get("multiImage", {}).get("images", [])]
@@ -178,7 +230,7 @@ class FakeLinkedIn:
                 return JSONResponse({"status": 422, "code": "DUPLICATE_POST",
                                      "message": f"Content is a duplicate of {urn}"}, status_code=422)
         urn = f"urn:li:share:{next(self._ids)}"
-        self.posts[urn] = body
+        self.posts[urn] = {**body, "rendered": rendered}
         if self.hang_after_create:
             await self.release.wait()
         return Response(status_code=201, headers={"x-restli-id": urn})

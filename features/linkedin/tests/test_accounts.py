@@ -3,13 +3,15 @@
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy import update
 
 from features.linkedin.models import LinkedInAccount
 from features.linkedin.tests.conftest import BASE, REDIRECT_URI, consent
 from features.linkedin.worker import watch_account_expiry
 from shared.db import utcnow
-from tests.factories import job_context
+from tests.factories import assert_declared, job_context
 
 
 async def test_the_full_connect_flow_stores_the_member(client, admin_headers, linkedin):
@@ -120,3 +122,55 @@ async def test_system_health_counts_accounts_about_to_expire(app, client, admin_
 async def test_system_health_says_when_linkedin_is_not_configured(client, admin_headers):
     health = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
     assert health["checks"]["providers"]["linkedin"]["configured"] is False
+
+
+async def test_a_rate_limited_code_exchange_is_429_as_declared(app, client, admin_headers, linkedin):
+    started = (await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)).json()
+    redirect = await consent(started["authorization_url"])
+    linkedin.fail_next("/oauth/v2/accessToken", 429, {"status": 429, "message": "Throttled"})
+
+    response = await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)
+
+    assert response.status_code == 429 and response.json()["error"]["code"] == "RATE_LIMITED"
+    assert response.headers["retry-after"]
+    assert_declared(app, response)
+
+
+async def test_connecting_again_answers_201_as_the_contract_says(client, admin_headers, connect_account, linkedin):
+    first = await connect_account()
+    started = (await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)).json()
+    again = await client.post(f"{BASE}/accounts", json=await consent(started["authorization_url"]), headers=admin_headers)
+    assert again.status_code == 201 and again.json()["id"] == first["id"]
+
+
+async def test_disconnecting_revokes_the_token_at_linkedin(client, admin_headers, connect_account, linkedin):
+    account = await connect_account()
+    token = linkedin.issued[-1]
+
+    response = await client.delete(f"{BASE}/accounts/{account['id']}", headers=admin_headers)
+
+    assert response.status_code == 204
+    assert linkedin.revoked == [token] and token not in linkedin.tokens
+    assert ("POST", "/oauth/v2/revoke") in linkedin.requests
+    assert (await client.get(f"{BASE}/accounts", headers=admin_headers)).json()["total"] == 0
+
+
+@pytest.mark.parametrize("failure", ["linkedin refuses", "key changed"])
+async def test_a_failed_revocation_is_logged_without_the_token_and_the_disconnect_goes_on(
+    app, client, admin_headers, connect_account, linkedin, caplog, failure
+):
+    account = await connect_account()
+    token = linkedin.issued[-1]
+    if failure == "linkedin refuses":
+        linkedin.fail_next("/oauth/v2/revoke", 500, {"status": 500, "message": "Internal"})
+    else:
+        app.state.settings.token_encryption_key = SecretStr(Fernet.generate_key().decode())
+
+    response = await client.delete(f"{BASE}/accounts/{account['id']}", headers=admin_headers)
+
+    assert response.status_code == 204
+    assert (await client.get(f"{BASE}/accounts", headers=admin_headers)).json()["total"] == 0
+    assert not linkedin.revoked and token in linkedin.tokens  # LinkedIn still honours it: the log says so
+    [warning] = [r for r in caplog.records if r.getMessage() == "token not revoked at the provider"]
+    assert warning.network == "linkedin" and warning.account_id == account["id"]
+    assert not any(token in f"{r.getMessage()} {r.__dict__}" for r in caplog.records)

@@ -1,10 +1,11 @@
 """The LinkedIn client against the fake over real HTTP: each failure becomes the typed error the policy expects."""
 
+import httpx
 import pytest
 
 from features.linkedin.client import LinkedInClient
 from features.linkedin.tests.conftest import BASE, publish
-from features.linkedin.tests.fake_linkedin import CLIENT_ID
+from features.linkedin.tests.fake_linkedin import CLIENT_ID, LITTLE_RESERVED
 from shared.publishing import (
     Credentials,
     DuplicateContent,
@@ -48,6 +49,35 @@ async def test_each_refusal_is_its_typed_error(app, linkedin, member, status, bo
     if isinstance(raised.value, RateLimited):
         assert raised.value.reset_at is None  # LinkedIn sends no reset: the policy backs off
     assert "AQV-test" not in raised.value.message
+
+
+@pytest.mark.parametrize("reserved", sorted(LITTLE_RESERVED))
+async def test_each_reserved_character_reaches_members_as_written(app, linkedin, member, reserved):
+    text = f"Before {reserved} middle{reserved}x {reserved}{reserved} after"
+    async with LinkedInClient(app.state.settings) as client:
+        urn = await client.publish(member, SegmentToPublish(text), reply_to=None)
+    assert linkedin.posts[urn]["rendered"] == text
+
+
+async def test_hashtags_stay_hashtags_and_a_url_fragment_is_text(app, linkedin, member):
+    text = "Launch day #python #3rd (see https://example.com/docs_v2#intro) # alone, C# and ~50% off: a\\b"
+    async with LinkedInClient(app.state.settings) as client:
+        urn = await client.publish(member, SegmentToPublish(text), reply_to=None)
+    sent = linkedin.posts[urn]
+    assert sent["rendered"] == text
+    assert "#python #3rd" in sent["commentary"] and "\\(see" in sent["commentary"]
+    assert "docs\\_v2\\#intro" in sent["commentary"] and "\\# alone" in sent["commentary"]
+    assert "C\\# and \\~50%" in sent["commentary"] and "a\\\\b" in sent["commentary"]
+
+
+async def test_the_fake_refuses_an_unescaped_reserved_character_as_linkedin_would_cut_there(linkedin, member):
+    async with httpx.AsyncClient(base_url=linkedin.base_url) as http:
+        response = await http.post("/rest/posts", json={
+            "author": "urn:li:person:member-ada", "commentary": "Cut (here", "visibility": "PUBLIC",
+            "distribution": {}, "lifecycleState": "PUBLISHED",
+        }, headers={"Authorization": "Bearer AQV-test", "LinkedIn-Version": "202601", "X-Restli-Protocol-Version": "2.0.0"})
+    assert response.status_code == 422 and "unescaped reserved character at 4" in response.text
+    assert not linkedin.posts
 
 
 async def test_no_server_listening_is_unavailable_before_sending(app, member):

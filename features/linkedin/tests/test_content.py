@@ -6,6 +6,7 @@ import pytest
 
 from features.linkedin.tests.conftest import BASE, publish
 from shared.db import utcnow
+from tests.factories import assert_declared
 
 
 def later(minutes: int = 60) -> str:
@@ -96,6 +97,21 @@ async def test_delete_cancels_a_draft_and_deletes_a_published_post_at_linkedin(
         assert (await client.get(f"{BASE}/content/{post['id']}", headers=admin_headers)).json()["status"] == "cancelled"
     assert (await client.delete(f"{BASE}/content/{draft['id']}", headers=admin_headers)).status_code == 409
     assert (await publish(client, editor_headers, draft["id"])).status_code == 409
+
+
+async def test_a_rate_limited_deletion_is_429_as_declared_and_the_post_stays_published(
+    app, client, admin_headers, editor_headers, connect_account, create_post, linkedin
+):
+    account = await connect_account()
+    post = (await publish(client, editor_headers, (await create_post(account["id"], "live"))["id"])).json()
+    linkedin.fail_next("/rest/posts/", 429, {"status": 429, "message": "Throttled"})
+
+    response = await client.delete(f"{BASE}/content/{post['id']}", headers=admin_headers)
+
+    assert response.status_code == 429 and response.json()["error"]["code"] == "RATE_LIMITED"
+    assert_declared(app, response)
+    assert (await client.get(f"{BASE}/content/{post['id']}", headers=admin_headers)).json()["status"] == "published"
+    assert post["provider_post_id"] in linkedin.posts
 
 
 async def test_an_unknown_post_cannot_be_deleted_until_reset(

@@ -119,7 +119,7 @@ def connect_account(client, admin_headers, twitter):
         assert started.status_code == 200, started.text
         redirect = await follow_consent(started.json()["authorization_url"])
         response = await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)
-        assert response.status_code in (200, 201), response.text
+        assert response.status_code == 201, response.text  # CONTRACT.md: 201, for a reconnection too
         return response.json()
 
     return connect

@@ -5,7 +5,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from features.twitter.tests.conftest import BASE, REDIRECT_URI, follow_consent
+from features.twitter.tests.fake_x import Fault
 from shared.db import sqlite_file_path
+from tests.factories import assert_declared
 
 
 async def test_the_full_connect_flow_stores_the_x_user(client, admin_headers, twitter):
@@ -89,3 +91,33 @@ async def test_no_token_is_in_the_database_file_in_clear(app, connect_account, t
     stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
     tokens = [*twitter.access_tokens, *twitter.refresh_tokens]
     assert tokens and not any(token.encode() in stored for token in tokens)
+
+
+async def test_a_revocation_x_refuses_does_not_block_the_disconnect(client, admin_headers, connect_account, twitter):
+    account = await connect_account()
+    twitter.fail_next("POST /2/oauth2/revoke", Fault(status=503), times=2)
+
+    response = await client.delete(f"{BASE}/accounts/{account['id']}", headers=admin_headers)
+
+    assert response.status_code == 204
+    assert (await client.get(f"{BASE}/accounts", headers=admin_headers)).json()["items"] == []
+
+
+async def test_a_rate_limited_code_exchange_is_429_as_declared(app, client, admin_headers, twitter):
+    started = (await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)).json()
+    redirect = await follow_consent(started["authorization_url"])
+    twitter.fail_next("POST /2/oauth2/token", Fault(status=429, reset_in=120))
+
+    response = await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)
+
+    assert response.status_code == 429 and response.json()["error"]["code"] == "RATE_LIMITED"
+    assert 100 <= int(response.headers["retry-after"]) <= 121
+    assert_declared(app, response)
+
+
+async def test_connecting_again_answers_201_as_the_contract_says(client, admin_headers, connect_account, twitter):
+    first = await connect_account()
+    started = (await client.post(f"{BASE}/accounts/authorize", json={}, headers=admin_headers)).json()
+    redirect = await follow_consent(started["authorization_url"])
+    again = await client.post(f"{BASE}/accounts", json=redirect, headers=admin_headers)
+    assert again.status_code == 201 and again.json()["id"] == first["id"]

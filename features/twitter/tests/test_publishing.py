@@ -12,7 +12,7 @@ from features.twitter.tests.fake_x import Fault
 from features.twitter.worker import publish_due_posts
 from shared.db import utcnow
 from shared.token_crypto import token_cipher
-from tests.factories import job_context
+from tests.factories import assert_declared, job_context
 
 
 async def publish(client, headers, post_id: int):
@@ -203,6 +203,22 @@ async def test_deleting_a_published_thread_deletes_each_tweet_at_x(
     assert twitter.tweets == {} and len(twitter.calls_to("DELETE /2/tweets/{id}")) == 2
     stored = (await client.get(f"{BASE}/content/{post['id']}", headers=admin_headers)).json()
     assert stored["status"] == "cancelled"
+
+
+async def test_a_rate_limited_deletion_is_429_as_declared_and_the_post_stays_published(
+    app, client, editor_headers, admin_headers, connect_account, create_post, twitter
+):
+    account = await connect_account()
+    post = await create_post(account["id"], "stays up")
+    assert (await publish(client, editor_headers, post["id"])).status_code == 200
+    twitter.fail_next("DELETE /2/tweets/{id}", Fault(status=429, reset_in=300))
+
+    response = await client.delete(f"{BASE}/content/{post['id']}", headers=admin_headers)
+
+    assert response.status_code == 429 and response.json()["error"]["code"] == "RATE_LIMITED"
+    assert_declared(app, response)
+    stored = (await client.get(f"{BASE}/content/{post['id']}", headers=admin_headers)).json()
+    assert stored["status"] == "published" and len(twitter.tweets) == 1
 
 
 def _png() -> bytes:
