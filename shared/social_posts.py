@@ -376,16 +376,20 @@ async def claim_due_posts(
 
 
 async def refresh_account_health(
-    session: AsyncSession, *, tables: SocialTables, now: datetime
+    session: AsyncSession, *, tables: SocialTables, refreshes_tokens: bool, now: datetime
 ) -> list[tuple[int, str]]:
     """Stores each account's health as of `now` (shared/publishing.py `account_health`); returns the
-    accounts whose status changed and the new status, and logs a warning for each."""
+    accounts whose status changed and the new status, and logs a warning for each.
+
+    `refreshes_tokens`: the slice refreshes access tokens before use (X), so for an account holding a
+    refresh token the access token's end is no warning. A refresh token the slice never spends
+    (LinkedIn grants some apps one) keeps nothing alive: the access token's end counts."""
     changed = []
     for account in (await session.exec(select(tables.account))).all():
         status = account_health(
             reconnect_required=account.status == "reconnect_required", token_expires_at=account.token_expires_at,
-            can_refresh=account.refresh_token_encrypted is not None, refresh_expires_at=account.refresh_expires_at,
-            now=now,
+            can_refresh=refreshes_tokens and account.refresh_token_encrypted is not None,
+            refresh_expires_at=account.refresh_expires_at, now=now,
         )
         if status != account.status:
             account.status, account.updated_at = status, now

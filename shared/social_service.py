@@ -210,7 +210,9 @@ async def store_account_health(context: JobContext, *, network: Network) -> None
     """Stores each account's health: `expiring` within 7 days of what keeps it connected, then
     `reconnect_required` (shared/publishing.py `account_health`); a change is logged as a warning."""
     async with context.database.session() as session:
-        await refresh_account_health(session, tables=network.tables, now=context.clock())
+        await refresh_account_health(
+            session, tables=network.tables, refreshes_tokens=network.refreshes_tokens, now=context.clock()
+        )
 
 
 async def fetch_due_figures(context: JobContext, *, network: Network) -> None:
