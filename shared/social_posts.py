@@ -415,6 +415,25 @@ async def mark_reconnect_required(database: Database, *, tables: SocialTables, a
         )
 
 
+async def postponed_until(
+    database: Database, *, tables: SocialTables, account_id: int, now: datetime
+) -> datetime | None:
+    """When a rate limit's reset lets this account be called again, or None when it may be now."""
+    async with database.session(write=False) as session:
+        account = await session.get(tables.account, account_id)
+    until = account.postponed_until if account is not None else None
+    return until if until is not None and until > now else None
+
+
+async def postpone_account(database: Database, *, tables: SocialTables, account_id: int, until: datetime) -> None:
+    """A 429 outside publishing (figures): the account's work waits until `until`; said in its own transaction."""
+    async with database.session() as session:
+        await session.exec(  # type: ignore[call-overload]
+            update(tables.account).where(tables.account.id == account_id)
+            .values(postponed_until=until, updated_at=utcnow())
+        )
+
+
 async def fail_account_posts(session: AsyncSession, *, tables: SocialTables, account_id: int, reason: str) -> int:
     """An account going away: its scheduled posts become `failed` with the reason. Returns how many."""
     result = await session.exec(  # type: ignore[call-overload]
