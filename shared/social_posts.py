@@ -8,6 +8,8 @@ table=True)` plus its own `account_id`/`post_id` foreign keys) and hands them ov
   (committed before any provider call), the provider is called with no transaction open, each
   segment's provider id is recorded in its own short transaction the moment it is accepted, and
   the outcome is recorded in a last one. Publishing again resumes at the first segment without an id.
+  The lease is renewed before each segment, so a long thread never looks abandoned; a runner whose
+  post was taken over anyway (it stalled past the lease) sends nothing more.
 - `claim_due_posts` is the worker's claim: in one write transaction (SQLite's write lock is held
   from its first statement, so two processes never interleave) it turns posts left `publishing`
   past their lease into `unknown`, fails scheduled posts found more than an hour late or whose
@@ -182,6 +184,25 @@ async def load_publication(
     return Publication(post_id, account.id, Credentials(account.provider_user_id, token), segments)
 
 
+class LeaseLost(Exception):
+    """The post is no longer this runner's (its lease lapsed and another runner made it `unknown`)."""
+
+
+async def _renew_lease(
+    database: Database, *, tables: SocialTables, post_id: int, owner: str, now: datetime
+) -> None:
+    """Extends the publishing lease before each segment: a live runner's post never looks abandoned,
+    however long its thread or its uploads take. Raises LeaseLost when the post is no longer ours."""
+    async with database.session() as session:
+        result = await session.exec(  # type: ignore[call-overload]
+            update(tables.post)
+            .where(tables.post.id == post_id, tables.post.status == "publishing", tables.post.claimed_by == owner)
+            .values(lease_until=now + PUBLISHING_LEASE)
+        )
+    if result.rowcount != 1:
+        raise LeaseLost(post_id)
+
+
 async def _record_segment(database: Database, tables: SocialTables, segment_id: int, provider_id: str) -> None:
     async with database.session() as session:
         await session.exec(  # type: ignore[call-overload]
@@ -192,13 +213,14 @@ async def _record_segment(database: Database, tables: SocialTables, segment_id: 
 
 async def _call_provider(
     database: Database, *, tables: SocialTables, provider: SocialProvider, publication: Publication,
-    prepare_media: PrepareMedia,
+    prepare_media: PrepareMedia, owner: str, clock: Callable[[], datetime],
 ) -> None:
     previous: str | None = None
     for segment in publication.segments:
         if segment.provider_post_id:  # accepted by an earlier attempt: never posted twice
             previous = segment.provider_post_id
             continue
+        await _renew_lease(database, tables=tables, post_id=publication.post_id, owner=owner, now=clock())
         media = await prepare_media(publication, segment) if segment.media_ids else ()
         provider_id = await provider.publish(
             publication.credentials, SegmentToPublish(segment.text, media), reply_to=previous
@@ -246,9 +268,15 @@ async def run_claimed(
         async with database.session(write=False) as session:
             publication = await load_publication(session, tables=tables, cipher=cipher, post_id=post_id)
         await _call_provider(
-            database, tables=tables, provider=provider, publication=publication, prepare_media=prepare_media
+            database, tables=tables, provider=provider, publication=publication, prepare_media=prepare_media,
+            owner=owner, clock=clock,
         )
         outcome = Outcome("published")
+    except LeaseLost:
+        # Another runner found the lease lapsed and made the post `unknown`: that stands, nothing more is sent.
+        logger.warning("publishing stopped: the post's lease was lost",
+                       extra={"network": tables.network, "post_id": post_id})
+        return Outcome("unknown", "the publishing lease lapsed; another runner marked the post unknown")
     except TokenUnreadable as exc:
         outcome = Outcome("failed", f"{exc}; reconnect the account", reconnect_required=True)
     except ProviderError as exc:

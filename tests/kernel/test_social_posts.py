@@ -2,13 +2,16 @@
 accepted, and publishing again after a failure resumes at the first segment without one."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from features.linkedin.models import TABLES, LinkedInAccount, LinkedInPost, LinkedInPostSegment
-from shared.publishing import Credentials, ProviderTimeout, ProviderUnavailable, SegmentToPublish
-from shared.social_posts import publish
+from shared.db import utcnow
+from shared.publishing import PUBLISHING_LEASE, Credentials, ProviderTimeout, ProviderUnavailable, SegmentToPublish
+from shared.social_posts import claim_due_posts, publish
 from shared.token_crypto import token_cipher
 
 
@@ -83,3 +86,70 @@ async def test_a_segment_that_may_have_been_posted_leaves_the_thread_unknown(app
     async with app.state.db.session(write=False) as session:
         assert (await session.get(LinkedInPost, post_id)).status == "unknown"
     assert provider.posted == [("one", None)]
+
+
+@dataclass
+class SlowThreadProvider(ThreadProvider):
+    """Each segment takes `minutes` on the test's clock, and `meanwhile` runs while one is being posted."""
+
+    clock: list = field(default_factory=list)  # [now]
+    minutes: int = 10
+    meanwhile: dict = field(default_factory=dict)  # text -> coroutine function, run during that segment
+
+    async def publish(self, credentials, segment, *, reply_to):
+        self.clock[0] += timedelta(minutes=self.minutes)
+        if (during := self.meanwhile.pop(segment.text, None)) is not None:
+            await during()
+        return await super().publish(credentials, segment, reply_to=reply_to)
+
+
+async def _claim(app, now):
+    async with app.state.db.session() as session:
+        return await claim_due_posts(session, tables=TABLES, owner="other-runner", now=now)
+
+
+async def test_a_thread_outliving_one_lease_keeps_its_post_another_runner_sees_it_alive(app):
+    post_id = await _thread(app, "one", "two", "three")
+    clock = [utcnow()]
+    seen = []
+
+    async def another_runner_claims():  # 30 minutes in, twice the lease
+        assert timedelta(minutes=30) > PUBLISHING_LEASE
+        await _claim(app, clock[0])
+        async with app.state.db.session(write=False) as session:
+            seen.append((await session.get(LinkedInPost, post_id)).status)
+
+    provider = SlowThreadProvider(clock=clock, meanwhile={"three": another_runner_claims})
+    outcome = await publish(
+        app.state.db, tables=TABLES, provider=provider, cipher=token_cipher(app.state.settings), post_id=post_id,
+        owner="test", prepare_media=_no_media, clock=lambda: clock[0],
+    )
+
+    assert seen == ["publishing"]  # the lease was renewed before each segment: not taken for abandoned
+    assert outcome.status == "published" and [text for text, _ in provider.posted] == ["one", "two", "three"]
+    async with app.state.db.session(write=False) as session:
+        assert (await session.get(LinkedInPost, post_id)).status == "published"
+
+
+async def test_a_runner_whose_post_was_taken_over_sends_nothing_more(app):
+    post_id = await _thread(app, "one", "two", "three")
+    clock = [utcnow()]
+
+    async def lease_lapsed_and_taken_over():
+        async with app.state.db.session() as session:  # as claim_due_posts does to a lapsed lease
+            await session.exec(update(LinkedInPost).where(LinkedInPost.id == post_id)
+                               .values(status="unknown", claimed_by=None, lease_until=None))
+
+    provider = SlowThreadProvider(clock=clock, meanwhile={"two": lease_lapsed_and_taken_over})
+    outcome = await publish(
+        app.state.db, tables=TABLES, provider=provider, cipher=token_cipher(app.state.settings), post_id=post_id,
+        owner="test", prepare_media=_no_media, clock=lambda: clock[0],
+    )
+
+    assert outcome.status == "unknown" and [text for text, _ in provider.posted] == ["one", "two"]
+    async with app.state.db.session(write=False) as session:
+        assert (await session.get(LinkedInPost, post_id)).status == "unknown"
+
+
+async def _no_media(_publication, _segment):
+    return ()
