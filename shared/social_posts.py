@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, or_, update
 from sqlmodel import Field, SQLModel, col, select
@@ -36,6 +36,7 @@ from shared.publishing import (
     LATE_LIMIT,
     PUBLISHING_LEASE,
     Credentials,
+    MediaRejected,
     Outcome,
     ProviderError,
     SegmentToPublish,
@@ -137,8 +138,13 @@ class Publication:
     segments: tuple[SegmentState, ...]
 
 
-# Uploads (or finds, still valid) a segment's images at the provider; returns their provider ids.
-PrepareMedia = Callable[[Publication, SegmentState], Awaitable[tuple[str, ...]]]
+class PrepareMedia(Protocol):
+    """Uploads (or finds, still valid) a segment's images at the provider; returns their provider ids.
+    `fresh`: the provider refused the stored ids, upload every image again."""
+
+    def __call__(
+        self, publication: Publication, segment: SegmentState, *, fresh: bool = False
+    ) -> Awaitable[tuple[str, ...]]: ...
 
 
 async def start_publishing(
@@ -222,9 +228,20 @@ async def _call_provider(
             continue
         await _renew_lease(database, tables=tables, post_id=publication.post_id, owner=owner, now=clock())
         media = await prepare_media(publication, segment) if segment.media_ids else ()
-        provider_id = await provider.publish(
-            publication.credentials, SegmentToPublish(segment.text, media), reply_to=previous
-        )
+        try:
+            provider_id = await provider.publish(
+                publication.credentials, SegmentToPublish(segment.text, media), reply_to=previous
+            )
+        except MediaRejected:
+            if not media:
+                raise
+            # The provider forgot the stored ids (expired early) and refused the post, so nothing was
+            # posted: upload the images again and send it once more; a second refusal is final.
+            await _renew_lease(database, tables=tables, post_id=publication.post_id, owner=owner, now=clock())
+            media = await prepare_media(publication, segment, fresh=True)
+            provider_id = await provider.publish(
+                publication.credentials, SegmentToPublish(segment.text, media), reply_to=previous
+            )
         await _record_segment(database, tables, segment.id, provider_id)
         previous = provider_id
 

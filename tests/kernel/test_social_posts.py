@@ -10,7 +10,14 @@ from sqlmodel import col, select
 
 from features.linkedin.models import TABLES, LinkedInAccount, LinkedInPost, LinkedInPostSegment
 from shared.db import utcnow
-from shared.publishing import PUBLISHING_LEASE, Credentials, ProviderTimeout, ProviderUnavailable, SegmentToPublish
+from shared.publishing import (
+    PUBLISHING_LEASE,
+    Credentials,
+    MediaRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+    SegmentToPublish,
+)
 from shared.social_posts import claim_due_posts, publish
 from shared.token_crypto import token_cipher
 
@@ -153,3 +160,26 @@ async def test_a_runner_whose_post_was_taken_over_sends_nothing_more(app):
 
 async def _no_media(_publication, _segment):
     return ()
+
+
+async def test_media_refused_twice_fails_the_post_after_one_fresh_upload(app):
+    post_id = await _thread(app, "with image")
+    async with app.state.db.session() as session:
+        await session.exec(update(LinkedInPostSegment).values(media_ids=[7]))
+    provider = ThreadProvider(refuse={"with image": MediaRejected("media ids unknown")})
+    prepared = []
+
+    async def prepare(_publication, _segment, *, fresh=False):
+        prepared.append(fresh)
+        if not fresh:
+            return ("stale",)
+        provider.refuse["with image"] = MediaRejected("still unknown")  # refused again: final
+        return ("fresh",)
+
+    outcome = await publish(
+        app.state.db, tables=TABLES, provider=provider, cipher=token_cipher(app.state.settings), post_id=post_id,
+        owner="test", prepare_media=prepare,
+    )
+
+    assert outcome.status == "failed" and "still unknown" in outcome.error
+    assert prepared == [False, True] and provider.posted == []
