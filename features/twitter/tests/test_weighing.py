@@ -1,5 +1,5 @@
-"""features/twitter/weighing.py against the library it replaces: the same answers on generated texts
-(URLs, domains, paths, emoji, case folding), and no input that makes it slow."""
+"""features/twitter/weighing.py and tweet_urls.py against the package they stand in for: the same answers
+on generated texts (URLs, domains, paths, emoji, case folding), and no input that makes them slow."""
 
 import re
 
@@ -12,7 +12,7 @@ from twitter_text.regexp.valid_cctld import valid_cctld
 from twitter_text.regexp.valid_gtld import valid_gtld
 from twitter_text.regexp.valid_punycode import valid_punycode
 
-from features.twitter import weighing
+from features.twitter import tweet_url_paths, tweet_urls, weighing
 from features.twitter.schemas import MAX_RAW_TEXT
 from features.twitter.tests.conftest import BASE
 
@@ -34,7 +34,7 @@ checked = settings(max_examples=150, deadline=None, suppress_health_check=[Healt
 @checked
 @given(texts)
 def test_urls_are_the_librarys(text):
-    assert weighing.extract_urls_with_indices(text) == library_urls(text)
+    assert tweet_urls.extract_urls_with_indices(text) == library_urls(text)
 
 
 @checked
@@ -54,7 +54,7 @@ def test_the_weighted_length_and_validity_are_the_librarys(text):
 @given(texts)
 def test_the_tld_trie_matches_what_the_alternation_matches_at_every_position(text):
     for position in range(len(text) + 1):
-        ours, theirs = weighing._TLD.match(text, position), ALTERNATION.match(text, position)
+        ours, theirs = tweet_urls._TLD.match(text, position), ALTERNATION.match(text, position)
         assert (ours and ours.end()) == (theirs and theirs.end()), position
 
 
@@ -87,10 +87,11 @@ class CountingPattern:
 def test_no_input_makes_the_weighing_super_linear(monkeypatch):
     """Each regex is asked at most about once per character: the TLD trie once per position after a dot,
     the balanced parentheses once per `(`, the others once per URL."""
-    counters = {name: CountingPattern(getattr(weighing, name)) for name in ("_TLD", "_PARENS", "_QUERY", "_PORT",
-                                                                             "_PROTOCOL", "_AT_SEGMENT")}
+    modules = {"_TLD": tweet_urls, "_QUERY": tweet_urls, "_PORT": tweet_urls, "_PROTOCOL": tweet_urls,
+               "_PARENS": tweet_url_paths, "_AT_SEGMENT": tweet_url_paths}
+    counters = {name: CountingPattern(getattr(module, name)) for name, module in modules.items()}
     for name, counter in counters.items():
-        monkeypatch.setattr(weighing, name, counter)
+        monkeypatch.setattr(modules[name], name, counter)
     for name, text in WORST.items():
         for counter in counters.values():
             counter.calls = 0
