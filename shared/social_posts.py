@@ -8,8 +8,9 @@ table=True)` plus its own `account_id`/`post_id` foreign keys) and hands them ov
   (committed before any provider call), the provider is called with no transaction open, each
   segment's provider id is recorded in its own short transaction the moment it is accepted, and
   the outcome is recorded in a last one. Publishing again resumes at the first segment without an id.
-  The lease is renewed before each segment, so a long thread never looks abandoned; a runner whose
-  post was taken over anyway (it stalled past the lease) sends nothing more.
+  The leases of all the runner's posts are renewed before each segment, so neither a long thread nor
+  the posts of its batch waiting behind it look abandoned; a runner whose post was taken over anyway
+  (it stalled past the lease) sends nothing more.
 - `claim_due_posts` is the worker's claim: in one write transaction (SQLite's write lock is held
   from its first statement, so two processes never interleave) it turns posts left `publishing`
   past their lease into `unknown`, fails scheduled posts found more than an hour late or whose
@@ -197,15 +198,18 @@ class LeaseLost(Exception):
 async def _renew_lease(
     database: Database, *, tables: SocialTables, post_id: int, owner: str, now: datetime
 ) -> None:
-    """Extends the publishing lease before each segment: a live runner's post never looks abandoned,
-    however long its thread or its uploads take. Raises LeaseLost when the post is no longer ours."""
+    """Extends the publishing lease of every post `owner` holds, before each segment: neither the post
+    being published nor those of its batch still waiting ever look abandoned, however long a thread
+    or its uploads take. Raises LeaseLost when `post_id` is no longer ours."""
     async with database.session() as session:
         result = await session.exec(  # type: ignore[call-overload]
             update(tables.post)
-            .where(tables.post.id == post_id, tables.post.status == "publishing", tables.post.claimed_by == owner)
+            .where(tables.post.status == "publishing", tables.post.claimed_by == owner)
             .values(lease_until=now + PUBLISHING_LEASE)
+            .returning(tables.post.id)
         )
-    if result.rowcount != 1:
+        held = {row[0] for row in result.all()}
+    if post_id not in held:
         raise LeaseLost(post_id)
 
 

@@ -18,7 +18,7 @@ from shared.publishing import (
     ProviderUnavailable,
     SegmentToPublish,
 )
-from shared.social_posts import claim_due_posts, publish
+from shared.social_posts import claim_due_posts, publish, run_claimed_posts
 from shared.token_crypto import token_cipher
 
 
@@ -38,10 +38,10 @@ class ThreadProvider:
         return f"id-{len(self.posted)}"
 
 
-async def _thread(app, *texts: str) -> int:
+async def _thread(app, *texts: str, member: str = "u1") -> int:
     async with app.state.db.session() as session:
         account = LinkedInAccount(
-            provider_user_id="u1", display_name="U", access_token_encrypted=token_cipher(app.state.settings).encrypt("plain-token")
+            provider_user_id=member, display_name="U", access_token_encrypted=token_cipher(app.state.settings).encrypt("plain-token")
         )
         session.add(account)
         await session.flush()
@@ -183,3 +183,29 @@ async def test_media_refused_twice_fails_the_post_after_one_fresh_upload(app):
 
     assert outcome.status == "failed" and "still unknown" in outcome.error
     assert prepared == [False, True] and provider.posted == []
+
+
+async def test_the_posts_of_a_batch_waiting_behind_a_long_thread_keep_their_lease(app):
+    thread = await _thread(app, "one", "two", "three")
+    waiting = await _thread(app, "waits its turn", member="u2")
+    clock = [utcnow()]
+    async with app.state.db.session() as session:
+        await session.exec(update(LinkedInPost).values(status="scheduled", next_attempt_at=clock[0]))
+    async with app.state.db.session() as session:
+        claimed = await claim_due_posts(session, tables=TABLES, owner="worker", now=clock[0])
+    assert claimed == [thread, waiting]
+    seen = []
+
+    async def another_runner_claims():  # 30 minutes into the batch, twice the lease
+        await _claim(app, clock[0])
+        async with app.state.db.session(write=False) as session:
+            seen.append((await session.get(LinkedInPost, waiting)).status)
+
+    provider = SlowThreadProvider(clock=clock, meanwhile={"three": another_runner_claims})
+    outcomes = await run_claimed_posts(
+        app.state.db, tables=TABLES, provider=provider, cipher=token_cipher(app.state.settings), post_ids=claimed,
+        owner="worker", prepare_media=_no_media, clock=lambda: clock[0],
+    )
+
+    assert seen == ["publishing"]
+    assert {post_id: o.status for post_id, o in outcomes.items()} == {thread: "published", waiting: "published"}
