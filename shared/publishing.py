@@ -129,6 +129,11 @@ class ProviderRejected(ProviderError):
     """Any other refusal (400, 404, 422): the request itself is wrong for the provider; final."""
 
 
+class MediaRejected(ProviderRejected):
+    """The provider refused a post for its media ids (no longer known: expired): nothing was posted,
+    so the post may be sent once more with the images uploaded again."""
+
+
 @dataclass(frozen=True)
 class TokenSet:
     """Tokens from a code exchange or a refresh. Plain: keep them in memory, store them encrypted."""
@@ -181,6 +186,7 @@ class SocialProvider(Protocol):
     """A provider client (features/<net>/client.py). Every method raises only ProviderError subclasses."""
 
     name: str
+    media_lifetime: timedelta | None  # how long an uploaded image's id stays usable (None: for good)
 
     def authorization_url(self, *, state: str, redirect_uri: str, code_challenge: str | None) -> str:
         """Where the admin's browser goes to grant access (code_challenge: S256, or None without PKCE)."""

@@ -6,7 +6,8 @@ person may ask for fresh ones (`?refresh=true`). A thread's figures are the sum 
 Provider calls run with no transaction open (shared/outbound.py).
 
 Provider media: an image of the media slice is uploaded once per account and its provider id
-kept until it expires (X media expire after a day; LinkedIn images do not): `ensure_media`.
+kept until it expires (X media expire after a day; LinkedIn images do not): `ensure_media`. When the
+provider refuses a stored id anyway, publishing asks for `fresh` uploads (shared/social_posts.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database, utcnow
 from shared.publishing import Credentials, MediaToUpload, SocialProvider
-from shared.social_posts import Publication, SegmentState, SocialTables
+from shared.social_posts import PrepareMedia, Publication, SegmentState, SocialTables
 
 YOUNG_POST = timedelta(days=7)  # fetched hourly until then, daily after
 HOURLY, DAILY = timedelta(hours=1), timedelta(days=1)
@@ -156,18 +157,29 @@ async def history(session: AsyncSession, *, tables: SocialTables, post_id: int, 
 ReadMedia = Callable[[int], Awaitable[MediaToUpload]]  # a media item's bytes (the media slice's api)
 
 
+def _still_valid(stored: Any, provider: SocialProvider, now: datetime) -> bool:
+    """The stored provider id outlives the margin: by the provider's word (`expires_at`) and by its
+    media lifetime counted from the upload (X: a day), whichever ends first."""
+    ends = [stored.expires_at] if stored.expires_at is not None else []
+    if provider.media_lifetime is not None:
+        ends.append(stored.uploaded_at + provider.media_lifetime)
+    return all(end > now + MEDIA_EXPIRY_MARGIN for end in ends)
+
+
 async def ensure_media(
     database: Database, *, tables: SocialTables, provider: SocialProvider, account_id: int,
     credentials: Credentials, media_id: int, read_media: ReadMedia, clock: Callable[[], datetime] = utcnow,
+    fresh: bool = False,
 ) -> Any:
-    """The provider media row for this item and account: the stored one while it is valid, else a new
-    upload recorded in its own short transaction (none open during the upload)."""
+    """The provider media row for this item and account: the stored one while it is valid (and not
+    `fresh`: the provider refused it), else a new upload recorded in its own short transaction (none
+    open during the upload)."""
     media = tables.media
     async with database.session(write=False) as session:
         stored = (await session.exec(
             select(media).where(media.media_id == media_id, media.account_id == account_id)
         )).first()
-    if stored is not None and (stored.expires_at is None or stored.expires_at > clock() + MEDIA_EXPIRY_MARGIN):
+    if stored is not None and not fresh and _still_valid(stored, provider, clock()):
         return stored
     uploaded = await provider.upload_media(credentials, await read_media(media_id))
     async with database.session() as session:
@@ -183,14 +195,16 @@ async def ensure_media(
 def media_preparer(
     database: Database, *, tables: SocialTables, provider: SocialProvider, read_media: ReadMedia,
     clock: Callable[[], datetime] = utcnow,
-) -> Callable[[Publication, SegmentState], Awaitable[tuple[str, ...]]]:
-    """A `PrepareMedia` for shared/social_posts.py's `publish`: each image of a segment uploaded, or reused."""
+) -> PrepareMedia:
+    """A `PrepareMedia` for shared/social_posts.py's `publish`: each image of a segment uploaded, or
+    reused while valid; all uploaded again with `fresh` (the provider refused the ids)."""
 
-    async def prepare(publication: Publication, segment: SegmentState) -> tuple[str, ...]:
+    async def prepare(publication: Publication, segment: SegmentState, *, fresh: bool = False) -> tuple[str, ...]:
         rows = [
             await ensure_media(
                 database, tables=tables, provider=provider, account_id=publication.account_id,
                 credentials=publication.credentials, media_id=media_id, read_media=read_media, clock=clock,
+                fresh=fresh,
             )
             for media_id in segment.media_ids
         ]

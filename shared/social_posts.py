@@ -8,6 +8,9 @@ table=True)` plus its own `account_id`/`post_id` foreign keys) and hands them ov
   (committed before any provider call), the provider is called with no transaction open, each
   segment's provider id is recorded in its own short transaction the moment it is accepted, and
   the outcome is recorded in a last one. Publishing again resumes at the first segment without an id.
+  The leases of all the runner's posts are renewed before each segment, so neither a long thread nor
+  the posts of its batch waiting behind it look abandoned; a runner whose post was taken over anyway
+  (it stalled past the lease) sends nothing more.
 - `claim_due_posts` is the worker's claim: in one write transaction (SQLite's write lock is held
   from its first statement, so two processes never interleave) it turns posts left `publishing`
   past their lease into `unknown`, fails scheduled posts found more than an hour late or whose
@@ -21,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, or_, update
 from sqlmodel import Field, SQLModel, col, select
@@ -34,6 +37,7 @@ from shared.publishing import (
     LATE_LIMIT,
     PUBLISHING_LEASE,
     Credentials,
+    MediaRejected,
     Outcome,
     ProviderError,
     ReconnectRequired,
@@ -131,8 +135,13 @@ class Publication:
     segments: tuple[SegmentState, ...]
 
 
-# Uploads (or finds, still valid) a segment's images at the provider; returns their provider ids.
-PrepareMedia = Callable[[Publication, SegmentState], Awaitable[tuple[str, ...]]]
+class PrepareMedia(Protocol):
+    """Uploads (or finds, still valid) a segment's images at the provider; returns their provider ids.
+    `fresh`: the provider refused the stored ids, upload every image again."""
+
+    def __call__(
+        self, publication: Publication, segment: SegmentState, *, fresh: bool = False
+    ) -> Awaitable[tuple[str, ...]]: ...
 
 
 async def start_publishing(
@@ -178,6 +187,28 @@ async def load_publication(
     return Publication(post_id, account.id, Credentials(account.provider_user_id, token), segments)
 
 
+class LeaseLost(Exception):
+    """The post is no longer this runner's (its lease lapsed and another runner made it `unknown`)."""
+
+
+async def _renew_lease(
+    database: Database, *, tables: SocialTables, post_id: int, owner: str, now: datetime
+) -> None:
+    """Extends the publishing lease of every post `owner` holds, before each segment: neither the post
+    being published nor those of its batch still waiting ever look abandoned, however long a thread
+    or its uploads take. Raises LeaseLost when `post_id` is no longer ours."""
+    async with database.session() as session:
+        result = await session.exec(  # type: ignore[call-overload]
+            update(tables.post)
+            .where(tables.post.status == "publishing", tables.post.claimed_by == owner)
+            .values(lease_until=now + PUBLISHING_LEASE)
+            .returning(tables.post.id)
+        )
+        held = {row[0] for row in result.all()}
+    if post_id not in held:
+        raise LeaseLost(post_id)
+
+
 async def _record_segment(database: Database, tables: SocialTables, segment_id: int, provider_id: str) -> None:
     async with database.session() as session:
         await session.exec(  # type: ignore[call-overload]
@@ -188,17 +219,29 @@ async def _record_segment(database: Database, tables: SocialTables, segment_id: 
 
 async def _call_provider(
     database: Database, *, tables: SocialTables, provider: SocialProvider, publication: Publication,
-    prepare_media: PrepareMedia,
+    prepare_media: PrepareMedia, owner: str, clock: Callable[[], datetime],
 ) -> None:
     previous: str | None = None
     for segment in publication.segments:
         if segment.provider_post_id:  # accepted by an earlier attempt: never posted twice
             previous = segment.provider_post_id
             continue
+        await _renew_lease(database, tables=tables, post_id=publication.post_id, owner=owner, now=clock())
         media = await prepare_media(publication, segment) if segment.media_ids else ()
-        provider_id = await provider.publish(
-            publication.credentials, SegmentToPublish(segment.text, media), reply_to=previous
-        )
+        try:
+            provider_id = await provider.publish(
+                publication.credentials, SegmentToPublish(segment.text, media), reply_to=previous
+            )
+        except MediaRejected:
+            if not media:
+                raise
+            # The provider forgot the stored ids (expired early) and refused the post, so nothing was
+            # posted: upload the images again and send it once more; a second refusal is final.
+            await _renew_lease(database, tables=tables, post_id=publication.post_id, owner=owner, now=clock())
+            media = await prepare_media(publication, segment, fresh=True)
+            provider_id = await provider.publish(
+                publication.credentials, SegmentToPublish(segment.text, media), reply_to=previous
+            )
         await _record_segment(database, tables, segment.id, provider_id)
         previous = provider_id
 
@@ -242,9 +285,15 @@ async def run_claimed(
         async with database.session(write=False) as session:
             publication = await load_publication(session, tables=tables, cipher=cipher, post_id=post_id)
         await _call_provider(
-            database, tables=tables, provider=provider, publication=publication, prepare_media=prepare_media
+            database, tables=tables, provider=provider, publication=publication, prepare_media=prepare_media,
+            owner=owner, clock=clock,
         )
         outcome = Outcome("published")
+    except LeaseLost:
+        # Another runner found the lease lapsed and made the post `unknown`: that stands, nothing more is sent.
+        logger.warning("publishing stopped: the post's lease was lost",
+                       extra={"network": tables.network, "post_id": post_id})
+        return Outcome("unknown", "the publishing lease lapsed; another runner marked the post unknown")
     except TokenUnreadable as exc:
         outcome = Outcome("failed", f"{exc}; reconnect the account", reconnect_required=True)
     except ProviderError as exc:
@@ -372,16 +421,20 @@ async def claim_due_posts(
 
 
 async def refresh_account_health(
-    session: AsyncSession, *, tables: SocialTables, now: datetime
+    session: AsyncSession, *, tables: SocialTables, refreshes_tokens: bool, now: datetime
 ) -> list[tuple[int, str]]:
     """Stores each account's health as of `now` (shared/publishing.py `account_health`); returns the
-    accounts whose status changed and the new status, and logs a warning for each."""
+    accounts whose status changed and the new status, and logs a warning for each.
+
+    `refreshes_tokens`: the slice refreshes access tokens before use (X), so for an account holding a
+    refresh token the access token's end is no warning. A refresh token the slice never spends
+    (LinkedIn grants some apps one) keeps nothing alive: the access token's end counts."""
     changed = []
     for account in (await session.exec(select(tables.account))).all():
         status = account_health(
             reconnect_required=account.status == "reconnect_required", token_expires_at=account.token_expires_at,
-            can_refresh=account.refresh_token_encrypted is not None, refresh_expires_at=account.refresh_expires_at,
-            now=now,
+            can_refresh=refreshes_tokens and account.refresh_token_encrypted is not None,
+            refresh_expires_at=account.refresh_expires_at, now=now,
         )
         if status != account.status:
             account.status, account.updated_at = status, now
@@ -404,6 +457,25 @@ async def mark_reconnect_required(database: Database, *, tables: SocialTables, a
         await session.exec(  # type: ignore[call-overload]
             update(tables.account).where(tables.account.id == account_id)
             .values(status="reconnect_required", status_reason=reason[:500], updated_at=utcnow())
+        )
+
+
+async def postponed_until(
+    database: Database, *, tables: SocialTables, account_id: int, now: datetime
+) -> datetime | None:
+    """When a rate limit's reset lets this account be called again, or None when it may be now."""
+    async with database.session(write=False) as session:
+        account = await session.get(tables.account, account_id)
+    until = account.postponed_until if account is not None else None
+    return until if until is not None and until > now else None
+
+
+async def postpone_account(database: Database, *, tables: SocialTables, account_id: int, until: datetime) -> None:
+    """A 429 outside publishing (figures): the account's work waits until `until`; said in its own transaction."""
+    async with database.session() as session:
+        await session.exec(  # type: ignore[call-overload]
+            update(tables.account).where(tables.account.id == account_id)
+            .values(postponed_until=until, updated_at=utcnow())
         )
 
 

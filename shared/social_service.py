@@ -28,9 +28,11 @@ from shared.publishing import (
     PermissionMissing,
     ProviderError,
     ProviderRequestFailed,
+    RateLimited,
     ReconnectFirst,
     SocialProvider,
     Unauthorized,
+    backoff,
     check_transition,
     http_error,
 )
@@ -47,7 +49,14 @@ from shared.social_engagement import (
     store_snapshots,
     totals_of,
 )
-from shared.social_posts import SocialTables, mark_reconnect_required, publish, refresh_account_health
+from shared.social_posts import (
+    SocialTables,
+    mark_reconnect_required,
+    postpone_account,
+    postponed_until,
+    publish,
+    refresh_account_health,
+)
 from shared.social_schemas import (
     EngagementPost,
     EngagementSnapshotView,
@@ -169,16 +178,29 @@ async def summary(
 
 
 async def refresh_figures(
-    database: Database, *, network: Network, settings: Settings, account_id: int, posts: list[DuePost]
+    database: Database, *, network: Network, settings: Settings, account_id: int, posts: list[DuePost],
+    now: datetime | None = None,
 ) -> None:
-    """Fetches one account's figures (no transaction open) and stores a snapshot per post; raises ProviderError."""
+    """Fetches one account's figures (no transaction open) and stores a snapshot per post; raises ProviderError.
+
+    An account a rate limit postponed is not called before the reset (RateLimited, nothing sent); a 429
+    postpones it, as it does its publishing."""
+    now = now or utcnow()
+    if (until := await postponed_until(database, tables=network.tables, account_id=account_id, now=now)) is not None:
+        raise RateLimited(f"{network.label} rate-limits this account until {until.isoformat(timespec='seconds')}",
+                          reset_at=until)
     async with network.client(settings) as client:
         credentials = await network.credentials(database, settings, client, account_id)
-        figures = await reconnect_on_401(
-            database, network=network, account_id=account_id, call=fetch_metrics(client, credentials, posts)
-        )
+        try:
+            figures = await reconnect_on_401(
+                database, network=network, account_id=account_id, call=fetch_metrics(client, credentials, posts)
+            )
+        except RateLimited as exc:
+            exc.reset_at = exc.reset_at if exc.reset_at and exc.reset_at > now else now + backoff(1)
+            await postpone_account(database, tables=network.tables, account_id=account_id, until=exc.reset_at)
+            raise
     async with database.session() as session:
-        await store_snapshots(session, tables=network.tables, figures=figures, now=utcnow())
+        await store_snapshots(session, tables=network.tables, figures=figures, now=now)
 
 
 async def post_figures(
@@ -234,19 +256,26 @@ async def store_account_health(context: JobContext, *, network: Network) -> None
     """Stores each account's health: `expiring` within 7 days of what keeps it connected, then
     `reconnect_required` (shared/publishing.py `account_health`); a change is logged as a warning."""
     async with context.database.session() as session:
-        await refresh_account_health(session, tables=network.tables, now=context.clock())
+        await refresh_account_health(
+            session, tables=network.tables, refreshes_tokens=network.refreshes_tokens, now=context.clock()
+        )
 
 
 async def fetch_due_figures(context: JobContext, *, network: Network) -> None:
     """Snapshots of published posts' figures: hourly in their first week, daily after; one batch per account.
-    An account the provider refuses is logged and skipped; the others go on."""
+    An account postponed by a rate limit waits for the reset; one the provider refuses is logged and
+    skipped; the others go on."""
+    now = context.clock()
     async with context.database.session(write=False) as session:
-        due = await posts_due_for_metrics(session, tables=network.tables, now=context.clock())
+        due = await posts_due_for_metrics(session, tables=network.tables, now=now)
     for account_id, posts in due.items():
         where = {"network": network.tables.network, "account_id": account_id}
+        if await postponed_until(context.database, tables=network.tables, account_id=account_id, now=now):
+            continue  # no call before the reset, and no warning every run meanwhile
         try:
             await refresh_figures(
-                context.database, network=network, settings=context.settings, account_id=account_id, posts=posts
+                context.database, network=network, settings=context.settings, account_id=account_id, posts=posts,
+                now=now,
             )
         except PermissionMissing as exc:
             logger.warning("analytics not permitted", extra={**where, "scope": exc.scope})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import socket
 import subprocess
@@ -26,7 +27,8 @@ from httpx import AsyncClient
 from features.auth.api import UserCreate, UserStaffView, create_user
 from features.auth.models import RefreshToken
 from magnetiq.registry import metadata
-from shared.db import utcnow
+from shared.db import sqlite_file_path, utcnow
+from shared.logging import JsonFormatter, configure_logging
 from shared.migrations import stamp_head
 from shared.permissions import Role
 from shared.security import create_token
@@ -211,3 +213,40 @@ class LoopbackServer:
     async def __aexit__(self, *_exc) -> None:
         self.server.should_exit = True
         await asyncio.wait_for(self.task, timeout=5)
+
+
+class KeptLogLines(logging.Handler):
+    """Every log line as the app writes it to stderr (its JSON formatter), DEBUG and up."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@contextmanager
+def debug_log_lines() -> Iterator[KeptLogLines]:
+    """The app's logging as DEBUG=true sets it up (the most a log line could ever say), every line kept."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging(debug=True)
+    kept = KeptLogLines()
+    root.addHandler(kept)
+    try:
+        yield kept
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def database_bytes(settings) -> bytes:
+    """The SQLite database file as it lies on disk, with its -wal and -shm companions."""
+    database = Path(sqlite_file_path(settings.database_url))
+    return b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))

@@ -83,6 +83,7 @@ class LinkedInClient:
     """One client per use (`async with`); its httpx client is closed with it."""
 
     name = "linkedin"
+    media_lifetime = None  # an uploaded image stays the member's
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -38,6 +38,7 @@ from shared.publishing import (
     Credentials,
     DuplicateContent,
     Identity,
+    MediaRejected,
     MediaToUpload,
     PermissionMissing,
     ProviderRejected,
@@ -62,9 +63,10 @@ METRIC_NAMES = {  # public_metrics field -> our metric name (CONTRACT.md)
     "bookmark_count": "bookmarks",
 }
 CREATE_TWEET = ("POST", "/2/tweets")  # the one call that must never run twice
+MEDIA_LIFETIME = timedelta(days=1)  # X forgets an uploaded image's id after a day (`expires_after_secs`)
 
 
-class MediaInvalid(ProviderRejected):
+class MediaInvalid(MediaRejected):
     """X no longer knows a media id (they expire after a day) or it is not the user's: upload again."""
 
 
@@ -121,6 +123,7 @@ class XClient:
     """X for the publishing kernel; one per use (`async with XClient(settings) as x:`), one call to X a method."""
 
     name = "twitter"
+    media_lifetime = MEDIA_LIFETIME
 
     def __init__(
         self,
@@ -212,7 +215,7 @@ class XClient:
             data={"media_category": "tweet_image"}, files={"media": (media.filename, media.data, media.mime_type)},
         )
         data = _data(response)
-        expires_after = int(data.get("expires_after_secs") or 86400)
+        expires_after = int(data.get("expires_after_secs") or MEDIA_LIFETIME.total_seconds())
         return UploadedMedia(str(data["id"]), expires_at=self._clock() + timedelta(seconds=expires_after))
 
     async def fetch_metrics(

@@ -5,7 +5,8 @@ Most Latin, Cyrillic, Greek and punctuation code points weigh 1, everything else
 emoji; an emoji sequence such as a family counts as one emoji), every URL 23 whatever its length,
 and 280 is the most a tweet may weigh. The `twitter-text-parser` package is a port of X's own
 twitter-text library that passes its published conformance cases (features/twitter/tests/test_segments.py runs
-them), so the count here is the count X applies.
+them), so the count here is the count X applies; features/twitter/weighing.py computes the same count from
+the same patterns in time linear in the text (the package's regexes take minutes on some inputs).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from twitter_text import parse_tweet
-
+from features.twitter.weighing import weigh
 from shared.errors import ValidationFailed
 
 MAX_WEIGHTED_LENGTH = 280
@@ -31,17 +31,17 @@ class SegmentProblem:
 
 def weighted_length(text: str) -> int:
     """The length X gives the text: URLs as 23, CJK and emoji as 2, the rest as 1."""
-    return parse_tweet(text).weightedLength
+    return weigh(text).weighted_length
 
 
 def text_problem(text: str, *, has_media: bool = False) -> str | None:
     """Why X would refuse this text as a tweet, or None."""
     if not text.strip():
         return None if has_media else "must not be empty (a tweet needs text or an image)"
-    parsed = parse_tweet(text)
-    if parsed.weightedLength > MAX_WEIGHTED_LENGTH:
+    parsed = weigh(text)
+    if parsed.weighted_length > MAX_WEIGHTED_LENGTH:
         return (
-            f"weighs {parsed.weightedLength} characters as X counts them (URLs 23, CJK and emoji 2); "
+            f"weighs {parsed.weighted_length} characters as X counts them (URLs 23, CJK and emoji 2); "
             f"at most {MAX_WEIGHTED_LENGTH}"
         )
     if not parsed.valid:  # within the length, so a character X refuses (U+FFFE, U+FEFF, U+FFFF, ...)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from features.linkedin.models import LinkedInAccount
 from features.linkedin.tests.conftest import BASE, png_bytes, publish
 from features.linkedin.worker import fetch_engagement
 from shared.db import utcnow
@@ -101,3 +102,26 @@ async def test_an_image_upload_needs_a_known_account(client, editor_headers, lin
         assert refused.status_code == 422 and refused.json()["error"]["field"] == "account_id", odd
     unknown = await client.post(f"{BASE}/media", files=files, data={"account_id": "77"}, headers=editor_headers)
     assert unknown.status_code == 404
+
+
+async def test_a_429_on_figures_postpones_the_account_and_no_call_is_made_before_the_backoff_ends(
+    app, client, editor_headers, connect_account, create_post, linkedin
+):
+    account, post = await published(client, editor_headers, connect_account, create_post)
+    linkedin.fail_next("/rest/memberCreatorPostAnalytics", 429)  # LinkedIn says neither how long nor why
+    now = utcnow()
+
+    def analytics_calls():
+        return sum(path.startswith("/rest/memberCreatorPostAnalytics") for _, path in linkedin.requests)
+
+    await fetch_engagement(job_context(app, clock=lambda: now))
+    async with app.state.db.session(write=False) as session:
+        until = (await session.get(LinkedInAccount, account["id"])).postponed_until
+    assert until is not None and until > now  # backing off, there being no reset to wait for
+    calls = analytics_calls()
+    await fetch_engagement(job_context(app, clock=lambda: now + (until - now) / 2))
+    assert analytics_calls() == calls
+    linkedin.metrics[post["provider_post_id"]] = {"IMPRESSION": 5}
+    await fetch_engagement(job_context(app, clock=lambda: until + timedelta(seconds=1)))
+    figures = (await client.get(f"{BASE}/engagement/{post['id']}", headers=editor_headers)).json()
+    assert analytics_calls() > calls and figures["metrics"]["impressions"] == 5

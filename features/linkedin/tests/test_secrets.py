@@ -1,41 +1,18 @@
 """LinkedIn tokens, the client secret and the OAuth state never appear in a response, a log line or the database file."""
 
-import logging
-from pathlib import Path
-
 from features.linkedin.tests.conftest import BASE, publish
 from features.linkedin.tests.fake_linkedin import CLIENT_SECRET
-from shared.db import sqlite_file_path
-from shared.logging import JsonFormatter, configure_logging
-
-
-class KeepLines(logging.Handler):
-    """Every log line as the app writes it to stderr."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
+from tests.factories import database_bytes, debug_log_lines
 
 
 async def test_tokens_are_in_no_response_no_log_and_not_in_the_database_file_in_clear(
     app, client, admin_headers, editor_headers, connect_account, create_post, upload_image, linkedin
 ):
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging(debug=True)  # what DEBUG=true does: the most a log line could ever say
-    kept = KeepLines()
-    root.addHandler(kept)
-    try:
-        logs, stored, seen, token, pending_state = await _walk_through(
-            app, client, admin_headers, editor_headers, connect_account, create_post, upload_image, linkedin, kept
+    with debug_log_lines() as kept:
+        stored, seen, token, pending_state = await _walk_through(
+            app, client, admin_headers, editor_headers, connect_account, create_post, upload_image, linkedin
         )
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    logs = kept.text
     assert '"level": "debug"' in logs  # the debug log was on
     for secret in (token, CLIENT_SECRET):
         assert secret.encode() not in stored
@@ -44,7 +21,7 @@ async def test_tokens_are_in_no_response_no_log_and_not_in_the_database_file_in_
     assert pending_state.encode() not in stored
 
 
-async def _walk_through(app, client, admin_headers, editor_headers, connect_account, create_post, upload_image, linkedin, kept):
+async def _walk_through(app, client, admin_headers, editor_headers, connect_account, create_post, upload_image, linkedin):
     seen: list[str] = []
     account = await connect_account()
     seen.append(str(account))
@@ -59,7 +36,4 @@ async def _walk_through(app, client, admin_headers, editor_headers, connect_acco
     pending_state = started.json()["state"]
 
     [token] = linkedin.issued
-    database = Path(sqlite_file_path(app.state.settings.database_url))
-    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
-    logs = "\n".join(kept.lines)
-    return logs, stored, seen, token, pending_state
+    return database_bytes(app.state.settings), seen, token, pending_state
