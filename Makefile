@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench browser clean
+.PHONY: install run test lint bench soak browser clean
 
 install: $(STAMP)
 
@@ -48,6 +48,11 @@ bench: install
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }
 	$(BIN)/python -m tests.benchmarks.run
+
+# The soak test with faults (tests/soak): SOAK_SECONDS long (default 600), its report printed.
+SOAK_SECONDS ?= 600
+soak: install
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m tests.soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

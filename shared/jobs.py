@@ -75,6 +75,9 @@ class PeriodicJob:
     run: Callable[[JobContext], Awaitable[object]]
     # How long a claim holds before another runner may assume this one died mid-run.
     lease: timedelta = DEFAULT_LEASE
+    # The runner renews the claim every third of the lease while a run lasts: the lease then bounds
+    # how long a killed runner's claim stalls the job, not how long one run may take.
+    renew_lease: bool = False
 
 
 class JobRunner:
@@ -149,11 +152,17 @@ class JobRunner:
 
     async def _run(self, job: PeriodicJob) -> object:
         error, result = None, None
+        renewer = asyncio.create_task(self._keep_claim(job)) if job.renew_lease else None
         try:
             result = await job.run(self.context)
         except Exception as exc:
             error = f"{type(exc).__name__}: {str(exc)[:400]}"
             logger.exception("job failed", extra={"job": job.name})
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
         finished = utcnow()
         async with self.context.database.session() as session:
             await session.exec(  # type: ignore[call-overload]
@@ -165,6 +174,20 @@ class JobRunner:
                 )
             )
         return result
+
+
+    async def _keep_claim(self, job: PeriodicJob) -> None:
+        while True:
+            await asyncio.sleep(job.lease.total_seconds() / 3)
+            try:
+                async with self.context.database.session() as session:
+                    await session.exec(  # type: ignore[call-overload]
+                        update(JobSchedule)
+                        .where(JobSchedule.name == job.name, JobSchedule.locked_by == self.worker_id)
+                        .values(locked_until=utcnow() + job.lease)
+                    )
+            except Exception:  # a busy database: the next renewal comes well before the lease ends
+                logger.warning("job lease renewal failed", extra={"job": job.name})
 
 
 def heartbeat_stale_after(settings: Settings) -> timedelta:
@@ -212,4 +235,9 @@ async def _deliver_mail(context: JobContext) -> None:
     await deliver_due_mail(context.database, context.mailer)
 
 
-DELIVER_MAIL_JOB = PeriodicJob(name="deliver_mail", interval=timedelta(seconds=0), run=_deliver_mail)
+# A short lease, renewed while a batch lasts (an SMTP server that hangs makes it long): a killed
+# runner's claim holds the outbox up for two minutes, not DEFAULT_LEASE.
+DELIVER_MAIL_JOB = PeriodicJob(
+    name="deliver_mail", interval=timedelta(seconds=0), run=_deliver_mail, lease=timedelta(seconds=120),
+    renew_lease=True,
+)

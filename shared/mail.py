@@ -33,7 +33,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import CommitHook, Database, UTCDateTime, delete_batch, utcnow
+from shared.db import CommitHook, Database, DriverWriter, UTCDateTime, delete_batch, utcnow
 from shared.dialect import DriverStatement, DriverTransaction, partial_index
 
 logger = logging.getLogger("magnetiq.mail")
@@ -316,13 +316,11 @@ def _claim_due(transaction: DriverTransaction, limit: int) -> list[OutgoingMail]
     return sorted((_claimed(row) for row in transaction.rows(_CLAIM_DUE, values)), key=lambda row: row.id or 0)
 
 
-def _record_outcomes(transaction: DriverTransaction, rows: list[OutgoingMail]) -> None:
-    for done, statement in ((True, _RECORD_DONE), (False, _RECORD_PENDING)):
-        transaction.run_many(statement, [
-            {"row_id": row.id, "new_status": row.status, "new_subject": row.subject, "new_attempts": row.attempts,
-             "error": row.last_error, "error_at": row.last_error_at, "due": row.next_attempt_at, "sent": row.sent_at}
-            for row in rows if (row.status in DONE) == done
-        ])
+def _record_outcome(transaction: DriverTransaction, row: OutgoingMail) -> None:
+    transaction.run(_RECORD_DONE if row.status in DONE else _RECORD_PENDING, {
+        "row_id": row.id, "new_status": row.status, "new_subject": row.subject, "new_attempts": row.attempts,
+        "error": row.last_error, "error_at": row.last_error_at, "due": row.next_attempt_at, "sent": row.sent_at,
+    })
 
 
 def _record_failure(row: OutgoingMail, exc: BaseException) -> None:
@@ -348,7 +346,7 @@ async def reset_or_drop(client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | Non
     return client
 
 
-async def _send_batch(rows: list[OutgoingMail], database: Database, mailer: Mailer) -> int:
+async def _send_batch(rows: list[OutgoingMail], database: Database, mailer: Mailer, writer: DriverWriter) -> int:
     sent = 0
     pause = 1 / mailer.settings.email_send_rate
     client: aiosmtplib.SMTP | None = None
@@ -358,17 +356,20 @@ async def _send_batch(rows: list[OutgoingMail], database: Database, mailer: Mail
                 raw = await mailer.render(database, row)
                 if raw is None:
                     row.status, row.last_error, row.last_error_at = "skipped", "nothing to send any more", None
-                    continue
-                if client is None or not client.is_connected:
-                    client = mailer.client()
-                    await client.connect()
-                await client.sendmail(mailer.settings.smtp_from_email, [row.recipient], raw)
+                else:
+                    if client is None or not client.is_connected:
+                        client = mailer.client()
+                        await client.connect()
+                    await client.sendmail(mailer.settings.smtp_from_email, [row.recipient], raw)
+                    row.status, row.sent_at, row.last_error, row.last_error_at = "sent", utcnow(), None, None
+                    sent += 1
             except Exception as exc:  # one bad message must not hold up the rest of the batch
                 _record_failure(row, exc)
                 client = await reset_or_drop(client)
-            else:
-                row.status, row.sent_at, row.last_error, row.last_error_at = "sent", utcnow(), None, None
-                sent += 1
+            # Recorded before the next message leaves: a process killed mid-batch re-sends at most
+            # the one message the server took before its mark was committed.
+            await writer.transaction(lambda transaction, row=row: _record_outcome(transaction, row))
+            if row.status == "sent":
                 await asyncio.sleep(pause)
     finally:
         if client is not None and client.is_connected:
@@ -380,19 +381,19 @@ async def _send_batch(rows: list[OutgoingMail], database: Database, mailer: Mail
 async def deliver_due_mail(database: Database, mailer: Mailer, *, batch_size: int = 50) -> int:
     """Sends what is due over one SMTP session, at most EMAIL_SEND_RATE a second; returns how many were sent.
 
-    Delivery is at least once: outcomes are written after the batch, so a process that dies
-    mid-batch leaves its claims to expire and the batch is sent again.
+    Delivery is at least once: each message's outcome is written as soon as the server has
+    answered, so a process that dies mid-batch may have sent one message whose mark never
+    committed; that one and the rest of the batch wait for their claims to lapse (CLAIM_SECONDS)
+    and are sent then.
     """
-    # Claim and outcomes each take one trip to the database's thread instead of a session's ten
+    # The claim and each outcome take one trip to the database's thread instead of a session's ten
     # or more: delivery right after a registration's commit is most of its database work, and
     # this buys the registration benchmark its ratio.
     async with database.driver_writer() as writer:
         rows = await writer.transaction(lambda transaction: _claim_due(transaction, batch_size))
         if not rows:
             return 0
-        sent = await _send_batch(rows, database, mailer)
-        await writer.transaction(lambda transaction: _record_outcomes(transaction, rows))
-    return sent
+        return await _send_batch(rows, database, mailer, writer)
 
 
 class DeliveryKicker:

@@ -366,6 +366,26 @@ def test_serve_at_head_starts_and_reports_healthy(seeded: Seeded, tmp_path: Path
     assert "Traceback" not in log_path.read_text()
 
 
+def test_serve_gives_replacement_workers_time_to_import_the_app(seeded: Seeded, tmp_path: Path) -> None:
+    """With --workers, uvicorn's supervisor kills a worker that does not answer its health check in
+    time; its default 5 s killed the replacement of a killed worker while it was still importing."""
+    workspace = make_workspace(tmp_path)
+    copy_database(seeded.workspace.db, workspace.db)
+    given: dict[str, object] = {}
+
+    def record(app: str, **options: object) -> None:
+        given.update(options, app=app)
+
+    with _like_a_new_process(workspace.root, workspace.env), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(uvicorn, "run", record)
+        cli.main(["serve", "--workers", "2"])
+
+    app = given.pop("app")
+    config = uvicorn.Config(app, **given)  # type: ignore[arg-type]  # the options this uvicorn knows
+    assert config.workers == 2
+    assert config.timeout_worker_healthcheck >= 30
+
+
 # --- backup ------------------------------------------------------------------------------------
 
 

@@ -297,4 +297,9 @@ async def send_campaigns(context: JobContext) -> object:
     return MORE_WORK if await CampaignSender(context).run() else None
 
 
-SEND_CAMPAIGNS_JOB = PeriodicJob(name="email.send_campaigns", interval=timedelta(seconds=0), run=send_campaigns)
+# A run lasts RUN_SECONDS, or up to the SMTP timeout more for its last message; the lease is short
+# and renewed while the run lasts, so a killed sender holds up every campaign for 90 s at most.
+SEND_CAMPAIGNS_JOB = PeriodicJob(
+    name="email.send_campaigns", interval=timedelta(seconds=0), run=send_campaigns, lease=timedelta(seconds=90),
+    renew_lease=True,
+)

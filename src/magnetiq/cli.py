@@ -55,6 +55,9 @@ def _require_runnable_configuration(settings: Settings) -> None:
         sys.exit(f"magnetiq: configuration refused: {problem}")
 
 
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -65,6 +68,10 @@ def _serve(args: argparse.Namespace) -> None:
         "magnetiq.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         proxy_headers=False, log_config=None, access_log=False,
         http="magnetiq.http:BoundedHttpToolsProtocol",  # bounds the request head, which uvicorn does not
+        # The supervisor kills a worker that has not answered its health check within this; a
+        # replacement for a killed worker imports the whole app first, which takes longer than
+        # uvicorn's 5 s on a loaded machine, and was killed in turn (the soak test saw it).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 

@@ -177,3 +177,43 @@ async def test_mail_kicks_during_a_delivery_make_it_run_once_more_not_in_paralle
     finally:
         mail_module.deliver_due_mail = original
     assert len(calls) == 2  # the first run, then one more round for all the kicks it saw
+
+
+async def test_a_renewed_lease_holds_through_a_run_longer_than_the_lease(app):
+    runs = []
+
+    async def long_job(_context):
+        runs.append(1)
+        await asyncio.sleep(1.5)
+
+    job = PeriodicJob(
+        name="long_turn", interval=timedelta(seconds=0), run=long_job, lease=timedelta(seconds=0.6), renew_lease=True
+    )
+    context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
+    first, second = (JobRunner(context, [job], mode="x") for _ in range(2))
+    running = asyncio.create_task(first.run_due_jobs())
+    await asyncio.sleep(1.0)  # past the lease: only its renewal keeps the second runner out
+    assert await second.run_due_jobs() == []
+    assert await running == ["long_turn"]
+    assert runs == [1]
+    async with app.state.db.session(write=False) as session:
+        schedule = await session.get(JobSchedule, "long_turn")
+    assert schedule.locked_by is None and schedule.locked_until is None
+
+
+async def test_a_killed_runners_claim_on_mail_and_campaigns_lapses_within_two_minutes(app):
+    """A runner killed mid-run never releases its claim: until it lapses nobody sends mail or campaigns."""
+    from features.email.api import JOBS as EMAIL_JOBS
+    from shared.jobs import DELIVER_MAIL_JOB
+
+    jobs = [DELIVER_MAIL_JOB, *(job for job in EMAIL_JOBS if job.name == "email.send_campaigns")]
+    assert len(jobs) == 2
+    context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
+    dead = JobRunner(context, jobs, mode="x")
+    for job in jobs:
+        assert await dead._claim(job)  # claimed, then the process is killed: nothing releases it
+        assert job.renew_lease  # a run that outlasts the short lease still keeps it
+    async with app.state.db.session(write=False) as session:
+        for job in jobs:
+            schedule = await session.get(JobSchedule, job.name)
+            assert schedule.locked_until - schedule.last_started_at <= timedelta(minutes=2), job.name

@@ -181,3 +181,42 @@ async def test_deliveries_running_side_by_side_never_send_a_message_twice(app, m
     assert sum(counts) == 12
     assert sorted(m["To"] for m in mailbox.messages) == sorted(f"p{n}@example.com" for n in range(12))
     assert {row.claimed_until for row in (await _rows(app)).values()} == {None}  # every claim let go
+
+
+async def test_each_message_is_marked_sent_before_the_next_one_leaves(app, settings):
+    """A process killed mid-batch re-sends only what it had not marked: here, while the server holds
+    the third message, the first two are already recorded as sent."""
+    import asyncio
+    import threading
+
+    from aiosmtpd.controller import Controller
+
+    holding, release = threading.Event(), threading.Event()
+    received: list[str] = []
+
+    class HoldsTheThird:
+        async def handle_DATA(self, server, session, envelope) -> str:
+            if len(received) == 2:
+                holding.set()
+                while not release.is_set():
+                    await asyncio.sleep(0.01)
+            received.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    controller = Controller(HoldsTheThird(), hostname="127.0.0.1", port=settings.smtp_port)
+    controller.start()
+    try:
+        async with app.state.db.session() as session:
+            for n in range(5):
+                await queue_mail(session, build_message(settings, to=f"k{n}@example.com", subject="Hi", text="x"))
+        delivery = asyncio.create_task(deliver_due_mail(app.state.db, app.state.mailer))
+        while not holding.is_set():
+            await asyncio.sleep(0.01)
+        statuses = {address: row.status for address, row in (await _rows(app)).items()}
+        release.set()
+        assert await delivery == 5
+    finally:
+        controller.stop()
+    assert statuses == {"k0@example.com": "sent", "k1@example.com": "sent", "k2@example.com": "pending",
+                        "k3@example.com": "pending", "k4@example.com": "pending"}
+    assert {row.status for row in (await _rows(app)).values()} == {"sent"}

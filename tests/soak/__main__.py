@@ -1,0 +1,3 @@
+from tests.soak.harness import main
+
+main()
