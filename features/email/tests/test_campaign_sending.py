@@ -205,8 +205,10 @@ async def test_the_send_rate_spaces_messages(app, client, editor_headers, smtp, 
     await _start(client, editor_headers, campaign["id"])
     await send_all(app)
     assert len(smtp.received_at) == 9
-    # Eight intervals of 1/40 s at least (a little slack for the clock's resolution).
-    assert smtp.received_at[-1] - smtp.received_at[0] >= 8 / 40 * 0.9
+    # Eight intervals of 1/40 s at least. Times are read at the sink on arrival, so the first
+    # message arriving a few ms late under load shortens the span: 20 % slack (unpaced, the nine
+    # arrive within about 10 ms).
+    assert smtp.received_at[-1] - smtp.received_at[0] >= 8 / 40 * 0.8
 
 
 async def test_a_test_send_is_marked_and_carries_the_real_headers(app, client, editor_headers, smtp, create_campaign):
