@@ -39,8 +39,13 @@ async def test_the_post_is_committed_as_publishing_before_linkedin_is_called(
         await asyncio.sleep(0.01)
     async with app.state.db.session(write=False) as session:  # another connection sees the commit
         assert (await session.get(LinkedInPost, post["id"])).status == "publishing"
+    # A retry (a double click, a workflow loop) while the first call is still out is refused, not sent.
+    again = await publish(client, editor_headers, post["id"])
+    assert again.status_code == 409 and again.json()["error"]["code"] == "INVALID_TRANSITION"
+    assert len(linkedin.posts) == 1
     linkedin.release.set()
     await publishing
+    assert len(linkedin.posts) == 1
 
 
 async def test_one_image_is_content_media_and_several_are_multi_image(
