@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
-from sqlalchemy import ColumnElement, DateTime, delete, event, select
+from sqlalchemy import JSON, ColumnElement, DateTime, delete, event, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -54,10 +55,23 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else as_utc(value).replace(tzinfo=None)
+        if value is None:
+            return None
+        # SQLite stores naive text; PostgreSQL's TIMESTAMPTZ (through asyncpg) wants the instant, aware.
+        return as_utc(value) if dialect.name == "postgresql" else as_utc(value).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """A JSON column: text on SQLite, JSONB on PostgreSQL (binary, indexable, compared by value)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
 
 
 class Timestamps(SQLModel):

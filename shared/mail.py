@@ -28,12 +28,12 @@ from typing import Any
 
 import aiosmtplib
 from email_validator import validate_email
-from sqlalchemy import JSON, Integer, LargeBinary, String, bindparam, delete, insert, or_, update
+from sqlalchemy import Integer, LargeBinary, String, bindparam, delete, insert, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import CommitHook, Database, UTCDateTime, delete_batch, utcnow
+from shared.db import CommitHook, Database, JSONDocument, UTCDateTime, delete_batch, utcnow
 from shared.dialect import DriverStatement, DriverTransaction, partial_index
 
 logger = logging.getLogger("magnetiq.mail")
@@ -55,7 +55,7 @@ class OutgoingMail(SQLModel, table=True):
     subject: str = Field(max_length=500)  # empty until a template is rendered
     message: bytes | None = Field(default=None, sa_type=LargeBinary)  # None: a template, or already delivered
     template: str | None = Field(default=None, max_length=64)
-    params: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    params: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     # pending, sent, failed, skipped (its template found nothing to send any more)
     status: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
