@@ -22,7 +22,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.dialect import DriverTransaction, python_casefold, run_on_driver_thread
+from shared.dialect import DriverTransaction, SessionTransaction, python_casefold, run_on_driver_thread
 
 # Set before any table exists so every constraint gets a stable name (Alembic batch mode needs them).
 SQLModel.metadata.naming_convention = {
@@ -321,12 +321,17 @@ class Database:
                 # A read commits too: a rollback would expire the objects it hands back.
                 await session.commit()
 
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
     @asynccontextmanager
-    async def driver_writer(self) -> AsyncIterator[DriverWriter]:
-        """One pooled connection held for a loop of one-trip write transactions (SQLite only)."""
+    async def driver_writer(self) -> AsyncIterator[DriverWriter | SessionWriter]:
+        """One pooled connection held for a loop of one-trip write transactions."""
         writers = _WRITER_QUEUE_OF.get(self.engine.sync_engine)
         if writers is None:
-            raise NotImplementedError("one-trip transactions exist for SQLite only; use session() on this engine")
+            yield SessionWriter(self.engine)
+            return
         async with self.engine.connect() as connection:
             raw = await connection.get_raw_connection()
             yield DriverWriter(raw.driver_connection, writers)
@@ -365,6 +370,24 @@ class DriverWriter:
             return await run_on_driver_thread(self._driver, body)
         finally:
             self._writers.give_turn_back()
+
+
+class SessionWriter:
+    """DriverWriter's transactions on an engine without a writer queue (PostgreSQL): each `body` runs
+    in a transaction of its own through SQLAlchemy, whose asyncpg statements take one trip each.
+
+    Nothing here serializes writers: the statements that must not interleave say so themselves
+    (row locks, FOR UPDATE SKIP LOCKED in claims, ON CONFLICT)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def transaction(self, body: Callable[[DriverTransaction], T]) -> T:
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(lambda sync: body(SessionTransaction(sync)))
+
+    async def holding_write_turn(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError("a SQLite maintenance step has no meaning on this engine")
 
 
 def _one_trip_transaction(connection: Any, body: Callable[[DriverTransaction], T]) -> T:

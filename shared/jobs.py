@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
 from shared.db import Database, JSONDocument, UTCDateTime, delete_batch, utcnow
+from shared.dialect import insert_or_update
 from shared.mail import Mailer, deliver_due_mail
 
 logger = logging.getLogger("magnetiq.jobs")
@@ -137,8 +138,12 @@ class JobRunner:
         now = utcnow()
         async with self.context.database.session() as session:
             if await session.get(JobSchedule, job.name) is None:
-                session.add(JobSchedule(name=job.name, next_run_at=now))
-                await session.flush()
+                # Two runners may meet a new job at once (on PostgreSQL nothing serializes them first).
+                await session.exec(  # type: ignore[call-overload]
+                    insert_or_update(session, JobSchedule.__table__)
+                    .values(name=job.name, next_run_at=now)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                )
             result = await session.exec(  # type: ignore[call-overload]
                 update(JobSchedule)
                 .where(JobSchedule.name == job.name, JobSchedule.next_run_at <= now)

@@ -278,6 +278,9 @@ _CLAIM_DUE = DriverStatement(
         .where(or_(_mail.claimed_until.is_(None), _mail.claimed_until < bindparam("now", type_=_WHEN)))
         .order_by(_mail.id)
         .limit(bindparam("limit", type_=Integer))
+        # PostgreSQL: rows another worker is claiming are passed over, not claimed a second time once
+        # its UPDATE commits (SQLite's BEGIN IMMEDIATE admits one writer: nothing to say there).
+        .with_for_update(skip_locked=True)
         .scalar_subquery()
     ))
     .values(claim_id=bindparam("claim", type_=String), claimed_until=bindparam("until", type_=_WHEN))

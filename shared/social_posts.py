@@ -151,7 +151,8 @@ async def start_publishing(
 
     409 INVALID_TRANSITION unless it is a draft, scheduled or failed; 409 RECONNECT_REQUIRED when its
     account's token is dead; 429 while a rate limit postpones the account."""
-    post = await session.get(tables.post, post_id)
+    # Locked on PostgreSQL, so a worker's claim and this wait for each other instead of both publishing.
+    post = await session.get(tables.post, post_id, with_for_update=True)
     if post is None:
         raise NotFound("Post not found")
     check_transition(post.status, "publishing")
@@ -393,6 +394,9 @@ async def claim_due_posts(
         .where(or_(col(account.id).is_(None), col(account.postponed_until).is_(None), account.postponed_until <= now))
         .order_by(col(post.next_attempt_at), col(post.id))
         .limit(limit * 5)
+        # PostgreSQL: posts another worker is claiming are passed over, never claimed twice (SQLite's
+        # BEGIN IMMEDIATE admits one writer, so there the clause renders nothing).
+        .with_for_update(of=post, skip_locked=True)
     )
     claimed: list[int] = []
     for row, acct in due.all():

@@ -26,7 +26,11 @@ from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
 
-_SERVER_URL = os.environ.pop("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgresql") else ""
+# Kept under a name of the harness's own, which xdist's workers inherit with the rest of the environment.
+_HANDED_DOWN = "MAGNETIQ_TEST_POSTGRES_URL"
+if os.environ.get("DATABASE_URL", "").startswith("postgresql"):
+    os.environ[_HANDED_DOWN] = os.environ.pop("DATABASE_URL")
+_SERVER_URL = os.environ.get(_HANDED_DOWN, "")
 ENGINE = "postgresql" if _SERVER_URL else "sqlite"
 ON_POSTGRES = ENGINE == "postgresql"
 MARKERS = {"sqlite": "sqlite_only", "postgresql": "postgres_only"}
