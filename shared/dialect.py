@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -287,7 +287,12 @@ class DriverStatement:
 
         Bound into the statement rather than passed beside it: SQLAlchemy takes a parameter named as
         a column of an INSERT or UPDATE for that column's value, and refuses the statement."""
-        return self.statement.params(values)
+        def bind(parameter: Any) -> None:
+            if parameter.key in values:
+                parameter.value, parameter.required = values[parameter.key], False
+
+        # What ClauseElement.params() does, which SQLAlchemy refuses for INSERT and UPDATE.
+        return visitors.cloned_traverse(self.statement, {}, {"bindparam": bind})
 
     async def _through_session(self, session: AsyncSession, values: Any) -> Any:
         self._refuse_in_read_session(session)
