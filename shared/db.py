@@ -7,6 +7,7 @@ import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -196,9 +197,14 @@ _WRITER_QUEUES: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
 _WRITER_QUEUE_OF: weakref.WeakKeyDictionary[Any, _WriterQueue] = weakref.WeakKeyDictionary()
 
 
+# Writing sessions open in this context on an engine without a writer queue (PostgreSQL).
+_OPEN_WRITERS: ContextVar[int] = ContextVar("magnetiq_open_writers", default=0)
+
+
 def holds_write_lock() -> bool:
-    """Whether the running task holds a write transaction of some database of this process."""
-    return any(queue.held_by_current_task() for queue in list(_WRITER_QUEUES))
+    """Whether the running task holds a write transaction of some database of this process
+    (on PostgreSQL: has a writing session open, whose row locks a provider call would hold)."""
+    return _OPEN_WRITERS.get() > 0 or any(queue.held_by_current_task() for queue in list(_WRITER_QUEUES))
 
 
 def queued_writers() -> int:
@@ -309,6 +315,20 @@ class Database:
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block succeeds, rolls back when it raises."""
         factory = self.writer if write else self.reader
+        counted = write and self.engine.sync_engine not in _WRITER_QUEUE_OF
+        token = _OPEN_WRITERS.set(_OPEN_WRITERS.get() + 1) if counted else None
+        try:
+            async with self._unit_of_work(factory) as session:
+                yield session
+        finally:
+            if token is not None:
+                try:
+                    _OPEN_WRITERS.reset(token)
+                except ValueError:  # closed from another context than it was opened in (a dependency's teardown)
+                    _OPEN_WRITERS.set(max(0, _OPEN_WRITERS.get() - 1))
+
+    @asynccontextmanager
+    async def _unit_of_work(self, factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
         async with factory() as session:
             try:
                 yield session

@@ -218,14 +218,26 @@ def _driver_message(exc: BaseException) -> str:
     return str(getattr(exc, "orig", exc))
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE of a database error (asyncpg's, as SQLAlchemy wraps it), else None."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+
+
+# Deadlock, serialization failure, lock not available, too many connections, server starting or
+# stopping: the request changed nothing and may simply be tried again.
+_BUSY_SQLSTATES = {"40P01", "40001", "55P03", "53300", "57P03"}
+
+
 def is_foreign_key_violation(exc: BaseException) -> bool:
     """Whether a database error is a refused delete or insert because of a foreign key."""
-    return "FOREIGN KEY constraint failed" in _driver_message(exc)
+    return _sqlstate(exc) == "23503" or "FOREIGN KEY constraint failed" in _driver_message(exc)
 
 
 def is_database_locked(exc: BaseException) -> bool:
-    """Whether a database error means the write lock was not had within the busy timeout."""
-    return "database is locked" in _driver_message(exc)
+    """Whether a database error means "busy, try again": SQLite's write lock not had within the busy
+    timeout, or PostgreSQL's deadlock, serialization failure or full server."""
+    return _sqlstate(exc) in _BUSY_SQLSTATES or "database is locked" in _driver_message(exc)
 
 
 # --- the hot path ------------------------------------------------------------------------------
