@@ -248,8 +248,8 @@ def pytest_testnodedown(node, error) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     stats = terminalreporter.stats
-    ran = sum(len([r for r in stats.get(key, []) if getattr(r, "when", "call") == "call"])
-              for key in ("passed", "failed", "xfailed", "xpassed"))
+    ran = len({r.nodeid for key in ("passed", "failed", "error", "xfailed", "xpassed") for r in stats.get(key, [])
+               if hasattr(r, "nodeid")})
     skipped = len(stats.get("skipped", []))
     dropped = ", ".join(f"{count} by @{marker}" for marker, count in _deselected_by_marker.items()) or "none"
     terminalreporter.write_line(
