@@ -49,7 +49,7 @@ postgres:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q postgresql; }
 
-test-postgres: install postgres
+test-postgres: install browser postgres
 	$(BIN)/python -m tests.postgres_cluster features tests
 
 # Load generator for the benchmarks: Debian's wrk.
