@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench soak browser clean
+.PHONY: install run test test-postgres postgres lint bench soak browser clean
 
 install: $(STAMP)
 
@@ -41,6 +41,16 @@ browser:
 
 test: install browser lint
 	$(BIN)/pytest features tests
+
+# The same suite on PostgreSQL (issue 13): Debian's server, installed when missing, in a throwaway
+# cluster that tests/postgres_cluster.py starts as an unprivileged user on a loopback port and stops.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q postgresql; }
+
+test-postgres: install browser postgres
+	$(BIN)/python -m tests.postgres_cluster features tests
 
 # Load generator for the benchmarks: Debian's wrk.
 bench: install

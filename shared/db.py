@@ -7,12 +7,14 @@ import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
-from sqlalchemy import ColumnElement, DateTime, delete, event, select
+from sqlalchemy import JSON, ColumnElement, DateTime, delete, event, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -21,7 +23,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.dialect import DriverTransaction, python_casefold, run_on_driver_thread
+from shared.dialect import DriverTransaction, SessionTransaction, python_casefold, run_on_driver_thread
 
 # Set before any table exists so every constraint gets a stable name (Alembic batch mode needs them).
 SQLModel.metadata.naming_convention = {
@@ -54,10 +56,23 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else as_utc(value).replace(tzinfo=None)
+        if value is None:
+            return None
+        # SQLite stores naive text; PostgreSQL's TIMESTAMPTZ (through asyncpg) wants the instant, aware.
+        return as_utc(value) if dialect.name == "postgresql" else as_utc(value).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """A JSON column: text on SQLite, JSONB on PostgreSQL (binary, indexable, compared by value)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
 
 
 class Timestamps(SQLModel):
@@ -182,9 +197,14 @@ _WRITER_QUEUES: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
 _WRITER_QUEUE_OF: weakref.WeakKeyDictionary[Any, _WriterQueue] = weakref.WeakKeyDictionary()
 
 
+# Writing sessions open in this context on an engine without a writer queue (PostgreSQL).
+_OPEN_WRITERS: ContextVar[int] = ContextVar("magnetiq_open_writers", default=0)
+
+
 def holds_write_lock() -> bool:
-    """Whether the running task holds a write transaction of some database of this process."""
-    return any(queue.held_by_current_task() for queue in list(_WRITER_QUEUES))
+    """Whether the running task holds a write transaction of some database of this process
+    (on PostgreSQL: has a writing session open, whose row locks a provider call would hold)."""
+    return _OPEN_WRITERS.get() > 0 or any(queue.held_by_current_task() for queue in list(_WRITER_QUEUES))
 
 
 def queued_writers() -> int:
@@ -295,6 +315,20 @@ class Database:
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block succeeds, rolls back when it raises."""
         factory = self.writer if write else self.reader
+        counted = write and self.engine.sync_engine not in _WRITER_QUEUE_OF
+        token = _OPEN_WRITERS.set(_OPEN_WRITERS.get() + 1) if counted else None
+        try:
+            async with self._unit_of_work(factory) as session:
+                yield session
+        finally:
+            if token is not None:
+                try:
+                    _OPEN_WRITERS.reset(token)
+                except ValueError:  # closed from another context than it was opened in (a dependency's teardown)
+                    _OPEN_WRITERS.set(max(0, _OPEN_WRITERS.get() - 1))
+
+    @asynccontextmanager
+    async def _unit_of_work(self, factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
         async with factory() as session:
             try:
                 yield session
@@ -307,12 +341,17 @@ class Database:
                 # A read commits too: a rollback would expire the objects it hands back.
                 await session.commit()
 
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
     @asynccontextmanager
-    async def driver_writer(self) -> AsyncIterator[DriverWriter]:
-        """One pooled connection held for a loop of one-trip write transactions (SQLite only)."""
+    async def driver_writer(self) -> AsyncIterator[DriverWriter | SessionWriter]:
+        """One pooled connection held for a loop of one-trip write transactions."""
         writers = _WRITER_QUEUE_OF.get(self.engine.sync_engine)
         if writers is None:
-            raise NotImplementedError("one-trip transactions exist for SQLite only; use session() on this engine")
+            yield SessionWriter(self.engine)
+            return
         async with self.engine.connect() as connection:
             raw = await connection.get_raw_connection()
             yield DriverWriter(raw.driver_connection, writers)
@@ -351,6 +390,24 @@ class DriverWriter:
             return await run_on_driver_thread(self._driver, body)
         finally:
             self._writers.give_turn_back()
+
+
+class SessionWriter:
+    """DriverWriter's transactions on an engine without a writer queue (PostgreSQL): each `body` runs
+    in a transaction of its own through SQLAlchemy, whose asyncpg statements take one trip each.
+
+    Nothing here serializes writers: the statements that must not interleave say so themselves
+    (row locks, FOR UPDATE SKIP LOCKED in claims, ON CONFLICT)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def transaction(self, body: Callable[[DriverTransaction], T]) -> T:
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(lambda sync: body(SessionTransaction(sync)))
+
+    async def holding_write_turn(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError("a SQLite maintenance step has no meaning on this engine")
 
 
 def _one_trip_transaction(connection: Any, body: Callable[[DriverTransaction], T]) -> T:

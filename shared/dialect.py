@@ -1,8 +1,8 @@
 """Everything in the code that depends on the database engine, behind named functions.
 
-Today the engine is SQLite. Moving to another one (PostgreSQL is planned) means changing this
-module, the connection set-up in shared/db.py (pragmas, BEGIN IMMEDIATE, the writer queue) and
-the migrations; no slice spells engine-specific SQL or matches driver messages itself.
+SQLite is the default engine and PostgreSQL the second (issue 13). What differs between them lives
+in this module, the connection set-up in shared/db.py (pragmas, BEGIN IMMEDIATE, the writer queue)
+and the migrations; no slice spells engine-specific SQL or matches driver messages itself.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Index, String, bindparam, func, select, text
+from sqlalchemy import Index, Integer, String, bindparam, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
@@ -73,36 +74,106 @@ def python_casefold(value: Any) -> str | None:
     return None if value is None else str(value).casefold()
 
 
-def localized_values(column: Any) -> Any:
-    """The text values of a localized JSON column ({"en": ..., "de": ...}) as a table with a `value` column.
+class _json_values(GenericFunction[Any]):
+    """The (key, value) rows of a JSON object: SQLite's json_each, PostgreSQL's jsonb_each_text."""
 
-    On PostgreSQL this becomes jsonb_each_text(column)."""
-    return func.json_each(column).table_valued("value")
+    name = "json_each"
+    identifier = "magnetiq_json_values"
+    inherit_cache = True
+
+
+@compiles(_json_values, "postgresql")
+def _json_values_on_postgresql(element: _json_values, compiler: Any, **kw: Any) -> str:
+    return f"jsonb_each_text({compiler.process(element.clauses, **kw)})"
+
+
+def localized_values(column: Any) -> Any:
+    """The text values of a localized JSON column ({"en": ..., "de": ...}) as a table with a `value` column."""
+    return _json_values(column).table_valued("key", "value")
 
 
 # --- time ranges -------------------------------------------------------------------------------
 
 # An instant as SQLAlchemy's SQLite DATETIME stores it (naive UTC, shared/db.py's UTCDateTime):
 # "2030-01-31 09:30:00.000000", text that sorts as the instants do, so a stored value compares
-# with a bound written the same way.
+# with a bound written the same way. PostgreSQL compares TIMESTAMPTZ values: its bounds are cast.
 
 
 def _stored_instant(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+class _RangeBounds(TypeDecorator[Any]):
+    """The ranges as one JSON text: an array of [lo, hi] on SQLite (json_each numbers its elements),
+    an object keyed by position on PostgreSQL (jsonb_each; its array function has no numbering
+    SQLAlchemy can name)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str:
+        if dialect.name == "postgresql":
+            return json.dumps({str(n): [lo.astimezone(UTC).isoformat(), hi.astimezone(UTC).isoformat()]
+                               for n, (lo, hi) in enumerate(value)})
+        return json.dumps([[_stored_instant(lo), _stored_instant(hi)] for lo, hi in value])
+
+
+class _json_rows(GenericFunction[Any]):
+    name = "json_each"
+    identifier = "magnetiq_json_rows"
+    inherit_cache = True
+
+
+@compiles(_json_rows, "postgresql")
+def _json_rows_on_postgresql(element: _json_rows, compiler: Any, **kw: Any) -> str:
+    return f"jsonb_each(CAST({compiler.process(element.clauses, **kw)} AS JSONB))"
+
+
+class _range_position(GenericFunction[int]):
+    """A row's position from json_each's key (an integer on SQLite, text on PostgreSQL)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_range_position)
+def _range_position_on_sqlite(element: _range_position, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_range_position, "postgresql")
+def _range_position_on_postgresql(element: _range_position, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"
+
+
+class _range_bound(GenericFunction[Any]):
+    """Element 0 (lo) or 1 (hi) of a [lo, hi] pair."""
+
+    inherit_cache = True
+
+
+@compiles(_range_bound)
+def _range_bound_on_sqlite(element: _range_bound, compiler: Any, **kw: Any) -> str:
+    pair, index = list(element.clauses)
+    return f"json_extract({compiler.process(pair, **kw)}, '$[{int(index.value)}]')"
+
+
+@compiles(_range_bound, "postgresql")
+def _range_bound_on_postgresql(element: _range_bound, compiler: Any, **kw: Any) -> str:
+    pair, index = list(element.clauses)
+    return f"CAST(({compiler.process(pair, **kw)} ->> {int(index.value)}) AS TIMESTAMPTZ)"
+
+
 def time_ranges(bounds: Sequence[tuple[datetime, datetime]]) -> Any:
     """A table of the half-open UTC ranges [lo, hi), with their `position`, from one bound parameter.
 
-    One JSON parameter, however many ranges: the statement stays small and cached. On PostgreSQL
-    this becomes jsonb_array_elements over timestamptz values."""
-    stored = [[_stored_instant(lo), _stored_instant(hi)] for lo, hi in bounds]
-    parameter = bindparam(None, json.dumps(stored), type_=String)
-    rows = func.json_each(parameter).table_valued("key", "value").alias("bounds")
+    One JSON parameter, however many ranges: the statement stays small and cached."""
+    parameter = bindparam(None, list(bounds), type_=_RangeBounds())
+    rows = _json_rows(parameter).table_valued("key", "value").alias("bounds")
     return select(
-        rows.c.key.label("position"),
-        func.json_extract(rows.c.value, "$[0]").label("lo"),
-        func.json_extract(rows.c.value, "$[1]").label("hi"),
+        _range_position(rows.c.key).label("position"),
+        _range_bound(rows.c.value, literal(0)).label("lo"),
+        _range_bound(rows.c.value, literal(1)).label("hi"),
     ).subquery("ranges")
 
 
@@ -116,8 +187,28 @@ def insert_or_update(session: AsyncSession, table: Any) -> Any:
 
 
 def driver_upsert(table: Any) -> Any:
-    """An INSERT ... ON CONFLICT for a DriverStatement (which is compiled for SQLite)."""
-    return sqlite_insert(table)
+    """An INSERT ... ON CONFLICT for a DriverStatement, which runs on both engines.
+
+    PostgreSQL's construct: SQLite's compiler renders its ON CONFLICT clause too (the same SQL as
+    SQLite's own construct), while PostgreSQL's compiler cannot render SQLite's."""
+    return postgresql_insert(table)
+
+
+# --- serializing writers ----------------------------------------------------------------------
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+async def serialize_on(session: AsyncSession, key: str) -> None:
+    """Makes the rest of the session's transaction wait for any other transaction that named `key`.
+
+    For a check and an insert that must not interleave (a webinar's free seats, an account's failed
+    logins). SQLite needs nothing: a writing transaction holds the database's one write lock from its
+    first statement. PostgreSQL takes a transaction-scoped advisory lock; the statements after it see
+    what the transaction before committed (READ COMMITTED reads a fresh snapshot per statement)."""
+    if is_postgresql(session):
+        connection = await session.connection()
+        await connection.execute(_ADVISORY_LOCK, {"key": key})
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -127,19 +218,35 @@ def _driver_message(exc: BaseException) -> str:
     return str(getattr(exc, "orig", exc))
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's SQLSTATE of a database error (asyncpg's, as SQLAlchemy wraps it), else None."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+
+
+# Deadlock, serialization failure, lock not available, too many connections, server starting or
+# stopping: the request changed nothing and may simply be tried again.
+_BUSY_SQLSTATES = {"40P01", "40001", "55P03", "53300", "57P03"}
+
+
 def is_foreign_key_violation(exc: BaseException) -> bool:
     """Whether a database error is a refused delete or insert because of a foreign key."""
-    return "FOREIGN KEY constraint failed" in _driver_message(exc)
+    return _sqlstate(exc) == "23503" or "FOREIGN KEY constraint failed" in _driver_message(exc)
 
 
 def is_database_locked(exc: BaseException) -> bool:
-    """Whether a database error means the write lock was not had within the busy timeout."""
-    return "database is locked" in _driver_message(exc)
+    """Whether a database error means "busy, try again": SQLite's write lock not had within the busy
+    timeout, or PostgreSQL's deadlock, serialization failure or full server."""
+    return _sqlstate(exc) in _BUSY_SQLSTATES or "database is locked" in _driver_message(exc)
 
 
 # --- the hot path ------------------------------------------------------------------------------
 
 _SQLITE = SQLiteDialect_aiosqlite()
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
 class DriverStatement:
@@ -150,10 +257,13 @@ class DriverStatement:
     the statement on every execution. The few statements on public write paths that run hundreds
     of times a second use this instead (it buys the registration benchmark most of its ratio):
     compiled with SQLAlchemy's own compiler and type processors, run inside the session's
-    transaction. It raises the driver's own errors, and exists only for SQLite: on another engine
-    these statements go through the session."""
+    transaction. It raises the driver's own errors.
+
+    On PostgreSQL the statement goes through the session's connection as any Core statement: asyncpg
+    runs each in one trip already, and SQLAlchemy's errors come back (shared/errors.py maps both)."""
 
     def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
         self._compiled = statement.compile(dialect=_SQLITE)
         self.sql = self._compiled.string
         if "POSTCOMPILE" in self.sql:  # an expanding IN (...) is rendered per execution, which this skips
@@ -184,21 +294,51 @@ class DriverStatement:
         connection = await session.connection()  # begins the session's transaction if need be
         return (await connection.get_raw_connection()).driver_connection
 
+    def bound(self, values: dict[str, Any]) -> Any:
+        """The statement with `values` in its parameters, for SQLAlchemy's own execution.
+
+        Bound into the statement rather than passed beside it: SQLAlchemy takes a parameter named as
+        a column of an INSERT or UPDATE for that column's value, and refuses the statement."""
+        def bind(parameter: Any) -> None:
+            if parameter.key in values:
+                parameter.value, parameter.required = values[parameter.key], False
+
+        # What ClauseElement.params() does, which SQLAlchemy refuses for INSERT and UPDATE.
+        return visitors.cloned_traverse(self.statement, {}, {"bindparam": bind})
+
+    async def _through_session(self, session: AsyncSession, values: Any) -> Any:
+        self._refuse_in_read_session(session)
+        connection = await session.connection()
+        if isinstance(values, dict):
+            return await connection.execute(self.bound(values))
+        return await connection.execute(self.statement, values)
+
     async def fetchall(self, session: AsyncSession, values: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Runs the statement and returns its rows (say, from RETURNING); raises the driver's own errors."""
+        if is_postgresql(session):
+            return rows_of(await self._through_session(session, values))
         driver = await self._driver(session)
         return list(await driver.execute_fetchall(self.sql, self.parameters(values)))
 
     async def execute(self, session: AsyncSession, values: dict[str, Any]) -> None:
         """Runs a statement that returns no rows; its cursor holds nothing and is left to the GC."""
+        if is_postgresql(session):
+            await self._through_session(session, values)
+            return
         driver = await self._driver(session)
         await driver.execute(self.sql, self.parameters(values))
 
     async def executemany(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
         """Runs a statement that returns no rows once per row, in one trip to the driver."""
-        if rows:
+        if rows and is_postgresql(session):
+            await self._through_session(session, list(rows))
+        elif rows:
             driver = await self._driver(session)
             await driver.executemany(self.sql, [self.parameters(values) for values in rows])
+
+
+def rows_of(result: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in result.all()] if result.returns_rows else []
 
 
 async def run_together(
@@ -212,6 +352,8 @@ async def run_together(
     driver's own errors (the statements before a failing one have run: the transaction rolls back)."""
     if not steps:
         return []
+    if is_postgresql(session):
+        return [await statement.fetchall(session, values) for statement, values in steps]
     driver = await steps[0][0]._driver(session)
     for statement, _ in steps[1:]:
         statement._refuse_in_read_session(session)
@@ -258,3 +400,21 @@ class DriverTransaction:
             return cursor.fetchall()
         finally:
             cursor.close()
+
+
+class SessionTransaction(DriverTransaction):
+    """The same statements inside a SQLAlchemy transaction, for PostgreSQL (shared/db.py's DriverWriter):
+    `body` runs synchronously under `run_sync`, each statement one trip through asyncpg."""
+
+    def rows(self, statement: DriverStatement, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return rows_of(self._connection.execute(statement.bound(values)))
+
+    def run(self, statement: DriverStatement, values: dict[str, Any]) -> None:
+        self._connection.execute(statement.bound(values))
+
+    def run_many(self, statement: DriverStatement, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self._connection.execute(statement.statement, list(rows))
+
+    def rows_of_sql(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError("SQL compiled for SQLite does not run on PostgreSQL")

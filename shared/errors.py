@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
@@ -302,7 +302,7 @@ def is_service_busy(exc: BaseException) -> bool:
     lock held past the busy timeout. The request changed nothing, so it can simply be retried."""
     if isinstance(exc, PoolTimeout):
         return True
-    if isinstance(exc, OperationalError | sqlite3.OperationalError):
+    if isinstance(exc, DBAPIError | sqlite3.OperationalError):
         # The driver's own error reaches here from statements run straight on it (DriverStatement).
         return is_database_locked(exc)
     return False
@@ -331,7 +331,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(OperationalError, _database_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database_error_handler)  # type: ignore[arg-type]  # OperationalError among them
     app.add_exception_handler(sqlite3.OperationalError, _database_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(PoolTimeout, _database_error_handler)
     app.add_exception_handler(Exception, _unhandled_handler)

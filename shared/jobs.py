@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, delete, or_, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import Database, UTCDateTime, delete_batch, utcnow
+from shared.db import Database, JSONDocument, UTCDateTime, delete_batch, utcnow
+from shared.dialect import insert_or_update
 from shared.mail import Mailer, deliver_due_mail
 
 logger = logging.getLogger("magnetiq.jobs")
@@ -50,7 +51,7 @@ class WorkerHeartbeat(SQLModel, table=True):
     hostname: str = Field(max_length=255)
     pid: int
     mode: str = Field(max_length=16)  # "in-process" or "standalone"
-    jobs: list[str] = Field(default_factory=list, sa_type=JSON)
+    jobs: list[str] = Field(default_factory=list, sa_type=JSONDocument)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -140,8 +141,12 @@ class JobRunner:
         now = utcnow()
         async with self.context.database.session() as session:
             if await session.get(JobSchedule, job.name) is None:
-                session.add(JobSchedule(name=job.name, next_run_at=now))
-                await session.flush()
+                # Two runners may meet a new job at once (on PostgreSQL nothing serializes them first).
+                await session.exec(  # type: ignore[call-overload]
+                    insert_or_update(session, JobSchedule.__table__)
+                    .values(name=job.name, next_run_at=now)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                )
             result = await session.exec(  # type: ignore[call-overload]
                 update(JobSchedule)
                 .where(JobSchedule.name == job.name, JobSchedule.next_run_at <= now)

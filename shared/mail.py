@@ -28,12 +28,12 @@ from typing import Any
 
 import aiosmtplib
 from email_validator import validate_email
-from sqlalchemy import JSON, Integer, LargeBinary, String, bindparam, delete, insert, or_, update
+from sqlalchemy import Integer, LargeBinary, String, bindparam, delete, insert, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import CommitHook, Database, DriverWriter, UTCDateTime, delete_batch, utcnow
+from shared.db import CommitHook, Database, DriverWriter, JSONDocument, SessionWriter, UTCDateTime, delete_batch, utcnow
 from shared.dialect import DriverStatement, DriverTransaction, partial_index
 
 logger = logging.getLogger("magnetiq.mail")
@@ -55,7 +55,7 @@ class OutgoingMail(SQLModel, table=True):
     subject: str = Field(max_length=500)  # empty until a template is rendered
     message: bytes | None = Field(default=None, sa_type=LargeBinary)  # None: a template, or already delivered
     template: str | None = Field(default=None, max_length=64)
-    params: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    params: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     # pending, sent, failed, skipped (its template found nothing to send any more)
     status: str = Field(default="pending", max_length=16, index=True)
     attempts: int = 0
@@ -278,6 +278,9 @@ _CLAIM_DUE = DriverStatement(
         .where(or_(_mail.claimed_until.is_(None), _mail.claimed_until < bindparam("now", type_=_WHEN)))
         .order_by(_mail.id)
         .limit(bindparam("limit", type_=Integer))
+        # PostgreSQL: rows another worker is claiming are passed over, not claimed a second time once
+        # its UPDATE commits (SQLite's BEGIN IMMEDIATE admits one writer: nothing to say there).
+        .with_for_update(skip_locked=True)
         .scalar_subquery()
     ))
     .values(claim_id=bindparam("claim", type_=String), claimed_until=bindparam("until", type_=_WHEN))
@@ -346,7 +349,9 @@ async def reset_or_drop(client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | Non
     return client
 
 
-async def _send_batch(rows: list[OutgoingMail], database: Database, mailer: Mailer, writer: DriverWriter) -> int:
+async def _send_batch(
+    rows: list[OutgoingMail], database: Database, mailer: Mailer, writer: DriverWriter | SessionWriter
+) -> int:
     sent = 0
     pause = 1 / mailer.settings.email_send_rate
     client: aiosmtplib.SMTP | None = None

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import Database, Timestamps, UTCDateTime, utcnow
+from shared.db import Database, JSONDocument, Timestamps, UTCDateTime, utcnow
 from shared.errors import NotFound
 from shared.errors import RateLimited as TooManyRequests
 from shared.publishing import (
@@ -58,7 +58,7 @@ logger = logging.getLogger("magnetiq.publishing")
 class SocialAccountColumns(Timestamps):
     provider_user_id: str = Field(max_length=255)
     display_name: str = Field(max_length=255)
-    scopes: list[str] = Field(default_factory=list, sa_type=JSON)
+    scopes: list[str] = Field(default_factory=list, sa_type=JSONDocument)
     access_token_encrypted: str = Field(max_length=8000)  # Fernet (shared/token_crypto.py), never plain
     refresh_token_encrypted: str | None = Field(default=None, max_length=8000)
     token_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -84,7 +84,7 @@ class SocialPostColumns(Timestamps):
 class PostSegmentColumns(SQLModel):
     position: int  # 0 for the post itself, 1, 2 ... for the replies of a thread
     text: str = Field(max_length=10_000)
-    media_ids: list[int] = Field(default_factory=list, sa_type=JSON)  # media items of the media slice
+    media_ids: list[int] = Field(default_factory=list, sa_type=JSONDocument)  # media items of the media slice
     provider_post_id: str | None = Field(default=None, max_length=255)  # set the moment the provider accepted it
     accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -97,7 +97,7 @@ class ProviderMediaColumns(SQLModel):
 
 class EngagementSnapshotColumns(SQLModel):
     fetched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
-    metrics: dict[str, int] = Field(default_factory=dict, sa_type=JSON)
+    metrics: dict[str, int] = Field(default_factory=dict, sa_type=JSONDocument)
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ async def start_publishing(
 
     409 INVALID_TRANSITION unless it is a draft, scheduled or failed; 409 RECONNECT_REQUIRED when its
     account's token is dead; 429 while a rate limit postpones the account."""
-    post = await session.get(tables.post, post_id)
+    # Locked on PostgreSQL, so a worker's claim and this wait for each other instead of both publishing.
+    post = await session.get(tables.post, post_id, with_for_update=True)
     if post is None:
         raise NotFound("Post not found")
     check_transition(post.status, "publishing")
@@ -393,6 +394,9 @@ async def claim_due_posts(
         .where(or_(col(account.id).is_(None), col(account.postponed_until).is_(None), account.postponed_until <= now))
         .order_by(col(post.next_attempt_at), col(post.id))
         .limit(limit * 5)
+        # PostgreSQL: posts another worker is claiming are passed over, never claimed twice (SQLite's
+        # BEGIN IMMEDIATE admits one writer, so there the clause renders nothing).
+        .with_for_update(of=post, skip_locked=True)
     )
     claimed: list[int] = []
     for row, acct in due.all():

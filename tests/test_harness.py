@@ -13,12 +13,15 @@ from httpx import ASGITransport, AsyncClient
 
 from magnetiq.app import create_app
 from shared.config import Settings
+from shared.db import sqlite_file_path
 from tests.factories import release_framework_caches
 
 
-async def _build_and_use_an_app(settings: Settings, template: Path) -> weakref.ref:
+async def _build_and_use_an_app(settings: Settings, template: Path | str) -> weakref.ref:
     """An app as the `app` fixture builds it, with one request served (FastAPI builds its routes then)."""
-    shutil.copyfile(template, settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    database = sqlite_file_path(settings.database_url)
+    if database is not None:  # on PostgreSQL the settings name a database cloned from the template already
+        shutil.copyfile(template, database)
     app = create_app(settings)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as client:
         assert (await client.get("/api/v1/health")).status_code == 200
@@ -26,7 +29,7 @@ async def _build_and_use_an_app(settings: Settings, template: Path) -> weakref.r
     return weakref.ref(app)
 
 
-async def test_an_app_is_freed_once_the_harness_releases_the_framework_caches(settings: Settings, schema_template: Path):
+async def test_an_app_is_freed_once_the_harness_releases_the_framework_caches(settings: Settings, schema_template: Path | str):
     apps = [await _build_and_use_an_app(settings, schema_template) for _ in range(3)]
     gc.collect()
     assert all(app() is not None for app in apps), "FastAPI's caches hold every app until they are released"
@@ -37,7 +40,7 @@ async def test_an_app_is_freed_once_the_harness_releases_the_framework_caches(se
     assert [app() for app in apps] == [None, None, None]
 
 
-async def test_the_heap_does_not_grow_with_the_apps_built(settings: Settings, schema_template: Path):
+async def test_the_heap_does_not_grow_with_the_apps_built(settings: Settings, schema_template: Path | str):
     await _build_and_use_an_app(settings, schema_template)  # imports, first-use caches
     release_framework_caches()
     gc.collect()

@@ -5,14 +5,17 @@ Plain synchronous tests: Alembic's env.py calls asyncio.run, which cannot run in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from pprint import pformat
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -20,45 +23,65 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from magnetiq import registry
 from shared.migrations import MIGRATIONS_DIR, alembic_config, head_revision
+from tests import engines
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VERSIONS_DIR = MIGRATIONS_DIR / "versions"
 MIGRATION_FILE_NAME = re.compile(r"^(?P<date>\d{4}_\d{2}_\d{2})_(?P<slug>[a-z0-9]+(?:_[a-z0-9]+)*)\.py$")
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "migrations.db"
+@dataclass
+class MigrationDatabase:
+    """An empty database on the suite's engine and a way to look into it (synchronously, as Alembic runs)."""
+
+    url: str
+
+    def inspect(self, look: Callable[[sa.Connection], T]) -> T:
+        async def run() -> T:
+            engine = create_async_engine(self.url)
+            try:
+                async with engine.connect() as connection:
+                    return await connection.run_sync(look)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
 
 
 @pytest.fixture
-def sync_engine(db_path: Path) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(f"sqlite:///{db_path}")
-    yield engine
-    engine.dispose()
+def database(tmp_path: Path) -> Iterator[MigrationDatabase]:
+    if not engines.ON_POSTGRES:
+        yield MigrationDatabase(f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}")
+        return
+    name = engines.clone("template0")  # empty: the migrations build everything
+    try:
+        yield MigrationDatabase(engines.database_url(name))
+    finally:
+        engines.drop(name)
 
 
-def async_url(db_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{db_path}"
-
-
-def schema_diff(engine: sa.Engine) -> list:
-    with engine.connect() as connection:
+def schema_diff(database: MigrationDatabase) -> list:
+    def compare(connection: sa.Connection) -> list:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
         return compare_metadata(context, registry.metadata)
 
-
-def table_names(engine: sa.Engine) -> set[str]:
-    with engine.connect() as connection:
-        return set(sa.inspect(connection).get_table_names())
+    return database.inspect(compare)
 
 
-def stored_revision(engine: sa.Engine) -> str | None:
-    with engine.connect() as connection:
-        return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+def table_names(database: MigrationDatabase) -> set[str]:
+    return database.inspect(lambda connection: set(sa.inspect(connection).get_table_names()))
+
+
+def stored_revision(database: MigrationDatabase) -> str | None:
+    return database.inspect(
+        lambda connection: connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+    )
 
 
 def test_there_is_exactly_one_head() -> None:
@@ -67,29 +90,29 @@ def test_there_is_exactly_one_head() -> None:
     assert heads[0] == head_revision()
 
 
-def test_upgrade_to_head_matches_the_models(db_path: Path, sync_engine: sa.Engine) -> None:
-    command.upgrade(alembic_config(async_url(db_path)), "head")
+def test_upgrade_to_head_matches_the_models(database: MigrationDatabase) -> None:
+    command.upgrade(alembic_config(database.url), "head")
 
-    assert stored_revision(sync_engine) == head_revision()
-    diff = schema_diff(sync_engine)
+    assert stored_revision(database) == head_revision()
+    diff = schema_diff(database)
     assert diff == [], "migrations at head differ from the models:\n" + pformat(diff)
-    assert set(registry.metadata.tables) <= table_names(sync_engine)
+    assert set(registry.metadata.tables) <= table_names(database)
 
 
-def test_downgrade_to_base_and_upgrade_again(db_path: Path, sync_engine: sa.Engine) -> None:
-    config = alembic_config(async_url(db_path))
+def test_downgrade_to_base_and_upgrade_again(database: MigrationDatabase) -> None:
+    config = alembic_config(database.url)
     command.upgrade(config, "head")
-    tables_at_head = table_names(sync_engine)
+    tables_at_head = table_names(database)
     assert set(registry.metadata.tables) <= tables_at_head
 
     command.downgrade(config, "base")
-    assert table_names(sync_engine) <= {"alembic_version"}, "downgrade to base left application tables behind"
-    assert stored_revision(sync_engine) is None
+    assert table_names(database) <= {"alembic_version"}, "downgrade to base left application tables behind"
+    assert stored_revision(database) is None
 
     command.upgrade(config, "head")
-    assert table_names(sync_engine) == tables_at_head
-    assert stored_revision(sync_engine) == head_revision()
-    diff = schema_diff(sync_engine)
+    assert table_names(database) == tables_at_head
+    assert stored_revision(database) == head_revision()
+    diff = schema_diff(database)
     assert diff == [], "schema after downgrade and upgrade differs from the models:\n" + pformat(diff)
 
 

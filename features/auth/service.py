@@ -29,6 +29,7 @@ from features.auth.users import (
 )
 from shared.config import Settings
 from shared.db import Database, delete_batch, utcnow
+from shared.dialect import serialize_on
 from shared.errors import AppError, InvalidToken
 from shared.permissions import Principal, Role
 from shared.security import create_token, decode_token, digest, hash_password, new_opaque_token, verify_password
@@ -66,7 +67,8 @@ async def _reserve_login_attempt(session: AsyncSession, account: str) -> int:
     or refuses it when the account has had its attempts in the window.
 
     Runs inside a writing transaction, which holds SQLite's write lock from its first statement:
-    no other attempt can count between this count and this insert."""
+    no other attempt can count between this count and this insert (on PostgreSQL, a lock on the account)."""
+    await serialize_on(session, f"failed-logins:{account}")
     now = utcnow()
     recent = (
         await session.exec(
@@ -140,7 +142,8 @@ async def rotate_refresh_token(database: Database, settings: Settings, *, refres
 
 
 async def _rotate(session: AsyncSession, settings: Settings, claims: dict[str, Any]) -> TokenPair | AppError:
-    stored = await session.get(RefreshToken, claims["jti"])
+    # Locked on PostgreSQL: a second exchange waits here, then reads the first one's `rotated_at`.
+    stored = await session.get(RefreshToken, claims["jti"], with_for_update=True)
     if stored is None or stored.revoked_at is not None:
         raise InvalidToken()
     if stored.rotated_at is not None:

@@ -27,6 +27,7 @@ from features.bookings.models import ACTIVE_STATUSES, Booking
 from features.bookings.schemas import BookingCreate, BookingUpdate, Slot
 from shared.config import Settings
 from shared.db import utcnow
+from shared.dialect import serialize_on
 from shared.errors import NotFound, ValidationFailed
 from shared.events import EventBus
 from shared.i18n import served_language
@@ -140,6 +141,7 @@ async def create_booking(
     length = timedelta(minutes=data.duration_minutes)
     _check_bookable(settings, data.starts_at, length, now or utcnow())
     ends_at = data.starts_at + length
+    await serialize_on(session, "bookings-calendar")  # PostgreSQL: the overlap check and the insert, alone
     if await _busy(session, data.starts_at, ends_at):
         raise SlotTaken(field="starts_at")
     visitor = visitor_from_form(data, language=served_language(data.language, settings))
@@ -151,7 +153,7 @@ async def create_booking(
     try:
         await session.flush()
     except IntegrityError as exc:
-        if "bookings.starts_at" in str(exc.orig):
+        if "bookings.starts_at" in str(exc.orig) or "uq_bookings_active_start" in str(exc.orig):
             raise SlotTaken(field="starts_at") from exc
         raise
     # Every booking is a record of its own, so each is news.

@@ -4,10 +4,10 @@ list), the templates staff write, campaigns and the frozen list of each campaign
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import Timestamps, UTCDateTime, utcnow
+from shared.db import JSONDocument, Timestamps, UTCDateTime, utcnow
 from shared.dialect import partial_index
 
 CONTACT_STATUSES = ("pending", "subscribed", "unsubscribed", "bounced", "no_consent")
@@ -79,9 +79,9 @@ class EmailTemplate(Timestamps, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
-    subject: dict[str, str] = Field(sa_type=JSON)
-    html_body: dict[str, str] = Field(sa_type=JSON)
-    text_body: dict[str, str] | None = Field(default=None, sa_type=JSON)  # None: derived from the HTML
+    subject: dict[str, str] = Field(sa_type=JSONDocument)
+    html_body: dict[str, str] = Field(sa_type=JSONDocument)
+    text_body: dict[str, str] | None = Field(default=None, sa_type=JSONDocument)  # None: derived from the HTML
     created_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
 
 
@@ -94,7 +94,7 @@ class Campaign(Timestamps, table=True):
     # A template is refused deletion while an unfinished campaign uses it (409 IN_USE); a finished
     # campaign keeps its counters without it.
     template_id: int | None = Field(default=None, foreign_key="email_templates.id", ondelete="SET NULL", index=True)
-    audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # tags, sources, languages
+    audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)  # tags, sources, languages
     status: str = Field(default="draft", max_length=16, index=True)
     scheduled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -58,7 +58,8 @@ def _claim_statement(campaign_id: Any) -> DriverStatement:
             _recipients.id == select(_recipients.id).where(
                 _recipients.campaign_id == campaign_id, _recipients.status == "pending",
                 _recipients.next_attempt_at <= bindparam("now", type_=_WHEN),
-            ).order_by(_recipients.id).limit(1).scalar_subquery(),
+            # PostgreSQL: a recipient another sender is claiming is passed over (SQLite has one writer).
+            ).order_by(_recipients.id).limit(1).with_for_update(skip_locked=True).scalar_subquery(),
             exists().where(_campaigns.id == _recipients.campaign_id, _campaigns.status == "sending"),
         )
         .values(

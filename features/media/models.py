@@ -1,9 +1,9 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Index
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from shared.db import UTCDateTime, utcnow
+from shared.db import JSONDocument, UTCDateTime, utcnow
 
 
 class MediaItem(SQLModel, table=True):
@@ -22,7 +22,7 @@ class MediaItem(SQLModel, table=True):
     sha256: str = Field(max_length=64, unique=True)
     width: int | None = None
     height: int | None = None
-    alt_text: dict[str, str] | None = Field(default=None, sa_type=JSON)
+    alt_text: dict[str, str] | None = Field(default=None, sa_type=JSONDocument)
     # Private items (a whitepaper's document) are never served at the public URL.
     is_public: bool = True
     created_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")

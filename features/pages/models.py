@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import Timestamps, UTCDateTime, utcnow
+from shared.db import JSONDocument, Timestamps, UTCDateTime, utcnow
 from shared.dialect import partial_unique_index
 
 
@@ -22,11 +22,11 @@ class Page(Timestamps, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=200)
-    title: dict[str, str] = Field(sa_type=JSON)
-    content: dict[str, str] = Field(sa_type=JSON)
-    meta_description: dict[str, str] | None = Field(default=None, sa_type=JSON)
-    seo_title: dict[str, str] | None = Field(default=None, sa_type=JSON)
-    seo_keywords: dict[str, str] | None = Field(default=None, sa_type=JSON)
+    title: dict[str, str] = Field(sa_type=JSONDocument)
+    content: dict[str, str] = Field(sa_type=JSONDocument)
+    meta_description: dict[str, str] | None = Field(default=None, sa_type=JSONDocument)
+    seo_title: dict[str, str] | None = Field(default=None, sa_type=JSONDocument)
+    seo_keywords: dict[str, str] | None = Field(default=None, sa_type=JSONDocument)
     status: str = Field(default="draft", max_length=16, index=True)
     is_published: bool = False
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -46,7 +46,7 @@ class PageRevision(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     page_id: int = Field(foreign_key="pages.id", ondelete="CASCADE", index=True)
     revision: int
-    snapshot: dict[str, Any] = Field(sa_type=JSON)
+    snapshot: dict[str, Any] = Field(sa_type=JSONDocument)
     author_id: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="SET NULL")
     author_email: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, UniqueConstraint
+from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import Timestamps, UTCDateTime, utcnow
+from shared.db import JSONDocument, Timestamps, UTCDateTime, utcnow
 
 
 class Webinar(Timestamps, table=True):
@@ -18,8 +18,8 @@ class Webinar(Timestamps, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=200, unique=True)
-    title: dict[str, str] = Field(sa_type=JSON)
-    description: dict[str, str] = Field(default_factory=dict, sa_type=JSON)  # sanitized HTML per language
+    title: dict[str, str] = Field(sa_type=JSONDocument)
+    description: dict[str, str] = Field(default_factory=dict, sa_type=JSONDocument)  # sanitized HTML per language
     starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
     duration_minutes: int
     timezone: str = Field(max_length=64)  # IANA name, for display and calendar clients

@@ -16,7 +16,7 @@ from features.webinars.schemas import RegistrationRequest, RegistrationVisitorVi
 from features.webinars.service import get_webinar
 from shared.config import Settings
 from shared.db import UTCDateTime, utcnow
-from shared.dialect import DriverStatement
+from shared.dialect import DriverStatement, serialize_on
 from shared.errors import NotFound
 from shared.events import EventBus
 from shared.i18n import served_language
@@ -92,6 +92,7 @@ async def register(
     visitor = visitor_from_form(data, language=served_language(data.language, settings))
     created_at = utcnow()
     row = {**asdict(visitor), "email_normalized": visitor.email, "created_at": created_at, "webinar_id": webinar_id}
+    await serialize_on(session, f"webinar-seats:{webinar_id}")  # PostgreSQL: the count and insert below, alone
     inserted = await _REGISTER.fetchall(session, row)
     if not inserted:
         # A repeat registration records nothing, so it is no news for capture_lead either.

@@ -16,6 +16,7 @@ from features.whitepapers.schemas import DownloadLink
 from features.whitepapers.service import get_whitepaper
 from shared.config import Settings
 from shared.db import utcnow
+from shared.dialect import serialize_on
 from shared.errors import NotFound, PermissionDenied
 from shared.events import EventBus
 from shared.i18n import served_language
@@ -42,7 +43,9 @@ async def _record_download(
     A repeat download updates the visitor's record (the latest answers win: a visitor may correct
     their name or change their consent) rather than adding a second lead."""
     # The request's transaction began IMMEDIATE (it holds SQLite's write lock), so this
-    # read-then-write cannot race another download; the unique constraint backs it up.
+    # read-then-write cannot race another download; the unique constraint backs it up. On
+    # PostgreSQL a lock on the whitepaper serializes the downloads of it instead.
+    await serialize_on(session, f"whitepaper-downloads:{whitepaper_id}")
     lead = (
         await session.exec(
             select(WhitepaperDownload).where(

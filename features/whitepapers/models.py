@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, UniqueConstraint
+from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shared.db import Timestamps, UTCDateTime, utcnow
+from shared.db import JSONDocument, Timestamps, UTCDateTime, utcnow
 from shared.dialect import partial_unique_index
 
 
@@ -22,8 +22,8 @@ class Whitepaper(Timestamps, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=200)
-    title: dict[str, str] = Field(sa_type=JSON)
-    summary: dict[str, str] = Field(sa_type=JSON)
+    title: dict[str, str] = Field(sa_type=JSONDocument)
+    summary: dict[str, str] = Field(sa_type=JSONDocument)
     language: str = Field(max_length=8)  # the document's language
     # RESTRICT: the media slice refuses to delete a file a whitepaper still uses (409 IN_USE).
     document_media_id: int = Field(foreign_key="media_items.id", ondelete="RESTRICT", index=True)

@@ -80,7 +80,7 @@ def upgrade() -> None:
     sa.Column('hostname', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
     sa.Column('mode', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('jobs', sa.JSON(), nullable=False),
+    sa.Column('jobs', shared.db.JSONDocument(), nullable=False),
     sa.Column('started_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_seen_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('worker_id', name=op.f('pk_worker_heartbeats'))
@@ -143,4 +143,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_admin_users_email'))
 
     op.drop_table('admin_users')
+    # PostgreSQL keeps an enum as a type of its own, which outlives the table (SQLite has none).
+    sa.Enum(name='role').drop(op.get_bind(), checkfirst=True)
     # ### end Alembic commands ###

@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('width', sa.Integer(), nullable=True),
     sa.Column('height', sa.Integer(), nullable=True),
-    sa.Column('alt_text', sa.JSON(), nullable=True),
+    sa.Column('alt_text', shared.db.JSONDocument(), nullable=True),
     sa.Column('is_public', sa.Boolean(), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
     sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),

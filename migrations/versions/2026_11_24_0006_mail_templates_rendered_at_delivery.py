@@ -10,6 +10,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+import shared.db
+
 revision: str = '0006'
 down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
@@ -19,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('template', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
-        batch_op.add_column(sa.Column('params', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('params', shared.db.JSONDocument(), nullable=True))
         batch_op.alter_column('message', existing_type=sa.BLOB(), nullable=True)
 
 

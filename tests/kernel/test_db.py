@@ -117,6 +117,7 @@ async def test_a_writer_locked_out_by_another_process_gets_database_is_locked_an
         await database.dispose()
 
 
+@pytest.mark.sqlite_only  # counts trips to aiosqlite's thread, or SQLite's write lock: SQLite's mechanism
 async def test_a_request_that_cannot_get_the_write_lock_is_told_to_retry(app, client, monkeypatch):
     """503 with Retry-After in the error envelope, not a 500: nothing was changed."""
     monkeypatch.setattr(shared.db, "SQLITE_BUSY_TIMEOUT_MS", 200)

@@ -61,6 +61,7 @@ async def test_a_missing_value_is_refused_before_reaching_the_database(app):
             await _INSERT.fetchall(session, values)
 
 
+@pytest.mark.sqlite_only  # counts trips to aiosqlite's thread, or SQLite's write lock: SQLite's mechanism
 async def test_statements_run_together_in_order_in_one_trip_and_roll_back_with_the_session(app):
     from sqlalchemy import update
 
@@ -98,6 +99,7 @@ async def test_statements_run_together_in_order_in_one_trip_and_roll_back_with_t
         assert {r.status for r in (await session.exec(select(OutgoingMail))).all()} == {"pending", "sent"}
 
 
+@pytest.mark.sqlite_only  # counts trips to aiosqlite's thread, or SQLite's write lock: SQLite's mechanism
 async def test_a_one_trip_transaction_commits_in_one_trip_and_rolls_back_when_its_body_raises(app):
     from sqlalchemy import update
 
@@ -130,6 +132,7 @@ async def test_a_one_trip_transaction_commits_in_one_trip_and_rolls_back_when_it
     assert rows["a@example.com"] == (new_id, "pending") and rows["b@example.com"][1] == "pending"
 
 
+@pytest.mark.sqlite_only  # counts trips to aiosqlite's thread, or SQLite's write lock: SQLite's mechanism
 async def test_a_one_trip_transaction_takes_the_processes_write_turn(app):
     import asyncio
 

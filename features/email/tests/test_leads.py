@@ -1,5 +1,6 @@
 """Leads become contacts: double opt-in for consent, no_consent without it, nobody silently resubscribed."""
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -128,6 +129,7 @@ async def _statements_of(app, leads: list[LeadCaptured]) -> list[tuple[int, int]
     return seen
 
 
+@pytest.mark.sqlite_only  # counts trips to aiosqlite's thread, or SQLite's write lock: SQLite's mechanism
 async def test_a_lead_costs_one_trip_to_the_driver_and_two_with_the_opt_in_mail(app):
     new_without, new_with, known, known_consents = await _statements_of(app, [
         _lead("a@example.com", consent=False), _lead("b@example.com"), _lead("b@example.com", source="booking:1"),

@@ -1,0 +1,85 @@
+"""What shared/dialect.py and shared/db.py promise on both engines (issue 13): the same test, each
+engine's mechanism."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, text
+from sqlmodel import col, select
+
+from shared.dialect import casefold, serialize_on
+from shared.jobs import JobSchedule
+from shared.mail import OutgoingMail
+from tests import engines
+
+
+async def test_a_check_and_its_insert_never_interleave_with_another_writers(app):
+    """Ten writers each insert only if nobody has yet: one row. SQLite's BEGIN IMMEDIATE gives it;
+    on PostgreSQL, without serialize_on every writer would see no row and insert."""
+
+    async def insert_unless_taken(n: int) -> None:
+        async with app.state.db.session() as session:
+            await serialize_on(session, "the-one-job")
+            taken = (await session.exec(select(func.count()).select_from(JobSchedule))).one()
+            await asyncio.sleep(0.02)  # the others arrive while this one has counted
+            if taken == 0:
+                session.add(JobSchedule(name=f"job-{n}"))
+
+    await asyncio.gather(*(insert_unless_taken(n) for n in range(10)))
+    async with app.state.db.session(write=False) as session:
+        assert (await session.exec(select(func.count()).select_from(JobSchedule))).one() == 1
+
+
+async def test_an_instant_reads_back_as_the_same_instant_in_utc(app):
+    written = datetime(2030, 3, 31, 2, 30, tzinfo=timezone(timedelta(hours=5, minutes=45)))
+    async with app.state.db.session() as session:
+        session.add(JobSchedule(name="dst", next_run_at=written))
+    async with app.state.db.session(write=False) as session:
+        stored = (await session.exec(select(JobSchedule.next_run_at))).one()
+    assert stored == written and stored.tzinfo == UTC
+
+
+async def test_casefold_folds_beyond_ascii(app):
+    async with app.state.db.session(write=False) as session:
+        folded = (await session.exec(select(casefold("ÜBER Ärger")))).one()
+    assert folded == "über ärger"
+
+
+@pytest.mark.postgres_only
+async def test_json_columns_are_jsonb_and_instants_timestamptz_on_postgresql(app):
+    async with app.state.db.session(write=False) as session:
+        types = dict(
+            (await session.exec(text(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'mail_outbox'"
+            ))).all()
+        )
+    assert types["params"] == "jsonb"
+    assert types["next_attempt_at"] == "timestamp with time zone"
+
+
+@pytest.mark.sqlite_only
+async def test_the_suite_runs_on_sqlite_unless_told_otherwise():
+    assert engines.ENGINE == "sqlite" and not engines.ON_POSTGRES
+
+
+async def test_mail_claims_never_hand_one_message_to_two_deliveries(app):
+    """The claim's FOR UPDATE SKIP LOCKED on PostgreSQL; one writer at a time on SQLite."""
+    from shared.mail import _claim_due
+
+    async with app.state.db.session() as session:
+        for n in range(40):
+            session.add(OutgoingMail(recipient=f"r{n}@example.com", subject="s", message=b"m"))
+
+    async def claim() -> list[int]:
+        async with app.state.db.driver_writer() as writer:
+            rows = await writer.transaction(lambda transaction: _claim_due(transaction, 5))
+        return [row.id for row in rows]
+
+    claimed = [mail_id for batch in await asyncio.gather(*(claim() for _ in range(12))) for mail_id in batch]
+    assert len(claimed) == len(set(claimed)) == 40
+    async with app.state.db.session(write=False) as session:
+        unclaimed = (await session.exec(select(func.count()).where(col(OutgoingMail.claim_id).is_(None)))).one()
+    assert unclaimed == 0
