@@ -8,7 +8,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -298,6 +298,9 @@ class Database:
     writer: async_sessionmaker[AsyncSession]
     reader: async_sessionmaker[AsyncSession]
     commit_hooks: list[CommitHook] = field(default_factory=list)
+    # Where the work a commit hook returns goes (a request's background tasks). None: nowhere, the
+    # worker's polling picks it up (jobs, the CLI, tests that deliver by hand).
+    hand_on: Callable[[Callable[[], Awaitable[None]]], None] | None = None
 
     @classmethod
     def from_url(cls, database_url: str, *, echo: bool = False, pool: PoolLimits | None = None) -> Database:
@@ -320,6 +323,11 @@ class Database:
         try:
             async with self._unit_of_work(factory) as session:
                 yield session
+            # Reached only after a commit: a rolled-back unit of work hands nothing on.
+            if self.hand_on is not None:
+                for hook in self.commit_hooks:
+                    if (work := hook(session.info)) is not None:
+                        self.hand_on(work)
         finally:
             if token is not None:
                 try:
@@ -340,6 +348,10 @@ class Database:
             else:
                 # A read commits too: a rollback would expire the objects it hands back.
                 await session.commit()
+
+    def handing_on_to(self, hand_on: Callable[[Callable[[], Awaitable[None]]], None]) -> Database:
+        """This database, with what its commits start (mail delivery) handed to `hand_on`."""
+        return replace(self, hand_on=hand_on)
 
     @property
     def dialect(self) -> str:
@@ -430,12 +442,8 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 async def _write_session(request: Request, background: BackgroundTasks) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.db
-    async with database.session() as session:
+    async with database.handing_on_to(background.add_task).session() as session:
         yield session
-    # Reached only after a commit: a rolled-back request hands nothing on.
-    for hook in database.commit_hooks:
-        if (work := hook(session.info)) is not None:
-            background.add_task(work)
 
 
 # A handler names the kind of session it needs. A read session takes no lock and refuses ORM
@@ -445,8 +453,11 @@ ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 
 
-async def get_database(request: Request) -> Database:
-    return request.app.state.db
+async def get_database(request: Request, background: BackgroundTasks) -> Database:
+    """The database for a handler that opens its own units of work: what their commits start runs
+    after the response, as a WriteSession's does."""
+    database: Database = request.app.state.db
+    return database.handing_on_to(background.add_task)
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -23,7 +23,7 @@ async def test_a_template_is_rendered_when_sent_with_what_is_stored_then(app, ma
 
     async with app.state.db.session() as session:
         await queue_template(
-            session, "test.greeting", recipient="ann@example.com", params={"to": "ann@example.com", "name": "Ann"}
+            session, template="test.greeting", recipient="ann@example.com", params={"to": "ann@example.com", "name": "Ann"}
         )
     [queued] = (await _rows(app)).values()
     assert queued.message is None and queued.subject == ""  # nothing rendered at queue time
@@ -41,9 +41,9 @@ async def test_a_template_with_nothing_left_to_send_is_skipped_and_an_unknown_on
         return None
 
     async with app.state.db.session() as session:
-        await queue_template(session, "test.gone", recipient="gone@example.com", params={})
-        await queue_template(session, "test.unknown", recipient="unknown@example.com", params={})
-        await queue_mail(session, build_message(app.state.settings, to="plain@example.com", subject="Hi", text="x"))
+        await queue_template(session, template="test.gone", recipient="gone@example.com", params={})
+        await queue_template(session, template="test.unknown", recipient="unknown@example.com", params={})
+        await queue_mail(session, message=build_message(app.state.settings, to="plain@example.com", subject="Hi", text="x"))
 
     assert await deliver_due_mail(app.state.db, _mailer(app, {"test.gone": gone})) == 1
     rows = await _rows(app)
@@ -58,7 +58,7 @@ async def test_a_template_with_nothing_left_to_send_is_skipped_and_an_unknown_on
 async def test_a_batch_goes_out_over_one_smtp_session(app, mailbox):
     async with app.state.db.session() as session:
         for n in range(5):
-            await queue_mail(session, build_message(app.state.settings, to=f"r{n}@example.com", subject="Hi", text="x"))
+            await queue_mail(session, message=build_message(app.state.settings, to=f"r{n}@example.com", subject="Hi", text="x"))
     assert await deliver_due_mail(app.state.db, app.state.mailer) == 5
     assert len(mailbox.messages) == 5 and mailbox.sessions == 1
     rows = (await _rows(app)).values()
@@ -71,7 +71,7 @@ async def test_a_refused_recipient_is_retried_later_without_holding_up_the_batch
     mailbox.refused.add("r1@example.com")
     async with app.state.db.session() as session:
         for n in range(3):
-            await queue_mail(session, build_message(app.state.settings, to=f"r{n}@example.com", subject="Hi", text="x"))
+            await queue_mail(session, message=build_message(app.state.settings, to=f"r{n}@example.com", subject="Hi", text="x"))
     assert await deliver_due_mail(app.state.db, app.state.mailer) == 2
     assert sorted(m["To"] for m in mailbox.messages) == ["r0@example.com", "r2@example.com"]
     assert mailbox.sessions == 1  # the session was reset (RSET) and reused, not reopened
@@ -108,7 +108,7 @@ async def test_non_ascii_subjects_are_encoded_and_calendar_parts_name_their_meth
     raw = message.as_bytes()
     assert raw.isascii()  # plain SMTP: headers encoded (RFC 2047), bodies transfer-encoded
     async with app.state.db.session() as session:
-        await queue_mail(session, message)
+        await queue_mail(session, message=message)
     await deliver_due_mail(app.state.db, app.state.mailer)
     [received] = mailbox.to("b@example.com")
     assert received["Subject"] == "Bestätigung „Termin“" and received["Content-Language"] == "de"
@@ -131,7 +131,7 @@ async def test_a_request_that_queued_mail_starts_delivery_once_it_commits_and_on
     @routes.post("/api/v1/test/mail/{outcome}")
     async def queue_one(outcome: str, session: WriteSession) -> dict:
         message = build_message(app.state.settings, to=f"{outcome}@example.com", subject="Hi", text="x")
-        await queue_mail(session, message)
+        await queue_mail(session, message=message)
         if outcome == "refused":
             raise Conflict()
         return {}
@@ -143,22 +143,56 @@ async def test_a_request_that_queued_mail_starts_delivery_once_it_commits_and_on
     assert set(await _rows(app)) == {"kept@example.com"}
 
 
+async def test_a_handler_with_units_of_work_of_its_own_starts_delivery_after_each_commit_and_not_after_a_rollback(
+    app, client, mailbox
+):
+    """A handler that opens its own units of work (the CSV import does) hands on like a WriteSession."""
+    from fastapi import APIRouter
+
+    from shared.db import DatabaseDep
+
+    routes = APIRouter()
+
+    @routes.post("/api/v1/test/units")
+    async def queue_in_units(database: DatabaseDep) -> dict:
+        async with database.session() as session:
+            await queue_mail(session, message=build_message(app.state.settings, to="kept@example.com", subject="Hi", text="x"))
+        try:
+            async with database.session() as session:
+                message = build_message(app.state.settings, to="dropped@example.com", subject="Hi", text="x")
+                await queue_mail(session, message=message)
+                raise LookupError
+        except LookupError:
+            pass
+        return {}
+
+    app.include_router(routes)
+    assert (await client.post("/api/v1/test/units")).status_code == 200
+    assert [m["To"] for m in mailbox.messages] == ["kept@example.com"]  # delivered by the time it answered
+    assert set(await _rows(app)) == {"kept@example.com"}
+    # Outside a request nothing is started: the worker's polling delivers (and tests deliver by hand).
+    async with app.state.db.session() as session:
+        await queue_mail(session, message=build_message(app.state.settings, to="later@example.com", subject="Hi", text="x"))
+    assert [m["To"] for m in mailbox.messages] == ["kept@example.com"]
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 1
+
+
 async def test_forget_recipient_removes_what_is_not_yet_delivered_to_that_address_only(app, mailbox):
     from sqlalchemy import update
 
     from shared.mail import forget_recipient
 
     async with app.state.db.session() as session:
-        await queue_mail(session, build_message(app.state.settings, to="kept@example.com", subject="Hi", text="x"))
+        await queue_mail(session, message=build_message(app.state.settings, to="kept@example.com", subject="Hi", text="x"))
     assert await deliver_due_mail(app.state.db, _mailer(app, {})) == 1
     async with app.state.db.session() as session:
         for recipient in ("gone@example.com", "gone@bücher.example", "kept@example.com", "failed@example.com"):
-            await queue_template(session, "test.any", recipient=recipient, params={})
+            await queue_template(session, template="test.any", recipient=recipient, params={})
         await session.exec(update(OutgoingMail).where(OutgoingMail.recipient == "failed@example.com").values(status="failed"))
     async with app.state.db.session() as session:
-        assert await forget_recipient(session, "gone@example.com") == 1
-        assert await forget_recipient(session, "gone@bücher.example") == 1  # stored in punycode
-        assert await forget_recipient(session, "failed@example.com") == 1
+        assert await forget_recipient(session, address="gone@example.com") == 1
+        assert await forget_recipient(session, address="gone@bücher.example") == 1  # stored in punycode
+        assert await forget_recipient(session, address="failed@example.com") == 1
     async with app.state.db.session(write=False) as session:
         left = sorted((row.recipient, row.status) for row in (await session.exec(select(OutgoingMail))).all())
     assert left == [("kept@example.com", "pending"), ("kept@example.com", "sent")]
@@ -169,7 +203,7 @@ async def test_deliveries_running_side_by_side_never_send_a_message_twice(app, m
 
     async with app.state.db.session() as session:
         for n in range(12):
-            await queue_mail(session, build_message(app.state.settings, to=f"p{n}@example.com", subject="Hi", text="x"))
+            await queue_mail(session, message=build_message(app.state.settings, to=f"p{n}@example.com", subject="Hi", text="x"))
 
     async def deliver_until_done():
         sent = 0
@@ -208,7 +242,7 @@ async def test_each_message_is_marked_sent_before_the_next_one_leaves(app, setti
     try:
         async with app.state.db.session() as session:
             for n in range(5):
-                await queue_mail(session, build_message(settings, to=f"k{n}@example.com", subject="Hi", text="x"))
+                await queue_mail(session, message=build_message(settings, to=f"k{n}@example.com", subject="Hi", text="x"))
         delivery = asyncio.create_task(deliver_due_mail(app.state.db, app.state.mailer))
         while not holding.is_set():
             await asyncio.sleep(0.01)
