@@ -8,6 +8,7 @@ and the migrations; no slice spells engine-specific SQL or matches driver messag
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -232,6 +233,25 @@ _BUSY_SQLSTATES = {"40P01", "40001", "55P03", "53300", "57P03"}
 def is_foreign_key_violation(exc: BaseException) -> bool:
     """Whether a database error is a refused delete or insert because of a foreign key."""
     return _sqlstate(exc) == "23503" or "FOREIGN KEY constraint failed" in _driver_message(exc)
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
+_POSTGRESQL_KEY = re.compile(r"^Key \((.+?)\)=")
+
+
+def unique_violation_columns(exc: BaseException) -> frozenset[str] | None:
+    """The columns of the unique index (or constraint) a database error says was violated, or None
+    for any other error. SQLite names them in its message ("table.column, ..."), PostgreSQL in the
+    error's detail ("Key (column, ...)=(...) already exists")."""
+    if _sqlstate(exc) == "23505":
+        orig = getattr(exc, "orig", exc)
+        detail = getattr(orig, "detail", None) or getattr(getattr(orig, "__cause__", None), "detail", None) or ""
+        if match := _POSTGRESQL_KEY.match(detail):
+            return frozenset(name.strip() for name in match.group(1).split(","))
+        return frozenset()
+    if match := _SQLITE_UNIQUE.search(_driver_message(exc)):
+        return frozenset(name.strip().rpartition(".")[2] for name in match.group(1).split(","))
+    return None
 
 
 def is_database_locked(exc: BaseException) -> bool:

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.dialect import unique_violation_columns
 from shared.errors import Conflict
 
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
@@ -17,7 +18,7 @@ class SlugTaken(Conflict):
     default_message = "Another item already uses this slug"
 
 
-async def ensure_slug_free(session: AsyncSession, model: Any, slug: str, *, except_id: int | None = None) -> None:
+async def ensure_slug_free(session: AsyncSession, *, model: Any, slug: str, except_id: int | None = None) -> None:
     """Refuses a slug a live row of `model` already has (rows with `deleted_at` set do not count)."""
     statement = select(model.id).where(model.slug == slug)
     if hasattr(model, "deleted_at"):
@@ -33,6 +34,6 @@ async def flush_guarding_slug(session: AsyncSession) -> None:
     try:
         await session.flush()
     except IntegrityError as exc:
-        if "slug" in str(exc.orig):
+        if "slug" in (unique_violation_columns(exc) or ()):
             raise SlugTaken(field="slug") from exc
         raise

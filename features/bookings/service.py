@@ -27,7 +27,7 @@ from features.bookings.models import ACTIVE_STATUSES, Booking
 from features.bookings.schemas import BookingCreate, BookingUpdate, Slot
 from shared.config import Settings
 from shared.db import utcnow
-from shared.dialect import serialize_on
+from shared.dialect import serialize_on, unique_violation_columns
 from shared.errors import NotFound, ValidationFailed
 from shared.events import EventBus
 from shared.i18n import served_language
@@ -68,7 +68,7 @@ def _window(settings: Settings, now: datetime) -> tuple[datetime, datetime]:
 # --- availability and booking -----------------------------------------------------------------
 
 
-async def _busy(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+async def _busy(session: AsyncSession, *, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """Intervals held by pending or confirmed bookings that overlap [start, end)."""
     rows = await session.exec(
         select(Booking.starts_at, Booking.ends_at).where(
@@ -89,7 +89,7 @@ async def free_slots(
     start, end = max(start, earliest), min(end, latest + timedelta(microseconds=1))
     if start >= end:
         return []
-    busy = await _busy(session, start, end + length)
+    busy = await _busy(session, start=start, end=end + length)
     return [
         Slot(starts_at=slot, ends_at=slot + length)
         for slot in slot_starts(rules, start, end, length)
@@ -142,7 +142,7 @@ async def create_booking(
     _check_bookable(settings, data.starts_at, length, now or utcnow())
     ends_at = data.starts_at + length
     await serialize_on(session, "bookings-calendar")  # PostgreSQL: the overlap check and the insert, alone
-    if await _busy(session, data.starts_at, ends_at):
+    if await _busy(session, start=data.starts_at, end=ends_at):
         raise SlotTaken(field="starts_at")
     visitor = visitor_from_form(data, language=served_language(data.language, settings))
     booking = Booking(
@@ -153,7 +153,7 @@ async def create_booking(
     try:
         await session.flush()
     except IntegrityError as exc:
-        if "bookings.starts_at" in str(exc.orig) or "uq_bookings_active_start" in str(exc.orig):
+        if unique_violation_columns(exc) == {"starts_at"}:  # uq_bookings_active_start: another won the slot
             raise SlotTaken(field="starts_at") from exc
         raise
     # Every booking is a record of its own, so each is news.
@@ -183,7 +183,8 @@ async def list_bookings(
     end: datetime | None = None, assigned_to: int | None = None, sort: str | None = None,
 ) -> tuple[list[Booking], int]:
     statement = _filtered(status=status, start=start, end=end, assigned_to=assigned_to)
-    return await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, DEFAULT_ORDER))
+    order = sort_order(sort, SORT_COLUMNS, DEFAULT_ORDER)
+    return await paginate(session, statement=statement, params=params, order_by=order)
 
 
 def export_statement(
@@ -202,7 +203,7 @@ async def get_booking(session: AsyncSession, *, booking_id: int) -> Booking:
     return booking
 
 
-async def _ensure_assignable(session: AsyncSession, user_id: int) -> None:
+async def _ensure_assignable(session: AsyncSession, *, user_id: int) -> None:
     try:
         user = await auth_api.get_user(session, user_id=user_id)
     except NotFound as exc:
@@ -211,7 +212,7 @@ async def _ensure_assignable(session: AsyncSession, user_id: int) -> None:
         raise ValidationFailed("This user is not active", field="assigned_to")
 
 
-async def _change_status(session: AsyncSession, settings: Settings, booking: Booking, status: str) -> None:
+async def _change_status(session: AsyncSession, *, settings: Settings, booking: Booking, status: str) -> None:
     if status not in TRANSITIONS.get(booking.status, ()):
         raise InvalidTransition(f"A {booking.status} booking cannot become {status}", field="status")
     booking.status = status
@@ -227,10 +228,10 @@ async def update_booking(session: AsyncSession, *, settings: Settings, booking_i
         if changes["status"] is None:
             raise ValidationFailed("status cannot be null", field="status")
         if changes["status"] != booking.status:
-            await _change_status(session, settings, booking, changes["status"])
+            await _change_status(session, settings=settings, booking=booking, status=changes["status"])
     if "assigned_to" in changes:
         if changes["assigned_to"] is not None:
-            await _ensure_assignable(session, changes["assigned_to"])
+            await _ensure_assignable(session, user_id=changes["assigned_to"])
         booking.assigned_to = changes["assigned_to"]
     if "notes" in changes:
         booking.notes = changes["notes"]
@@ -257,7 +258,7 @@ async def cancel_by_visitor(session: AsyncSession, *, settings: Settings, token:
     booking = await booking_for_cancel_link(session, settings=settings, token=token)
     if booking.status == "cancelled":
         return booking, False
-    await _change_status(session, settings, booking, "cancelled")
+    await _change_status(session, settings=settings, booking=booking, status="cancelled")
     booking.updated_at = utcnow()
     session.add(booking)
     await session.flush()

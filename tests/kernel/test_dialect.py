@@ -8,10 +8,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex
 
 from magnetiq.registry import metadata
-from shared.dialect import casefold
+from shared.dialect import casefold, unique_violation_columns
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE_SPECIFIC = re.compile(r"sqlite_where|postgresql_where|json_each|dialects\.(sqlite|postgresql)|create_function")
+ENGINE_SPECIFIC = re.compile(
+    r"sqlite_where|postgresql_where|json_each|dialects\.(sqlite|postgresql)|create_function"
+    r"|str\(exc\.orig\)|constraint failed|sqlstate"  # a driver's message or code matched outside the dialect
+)
 ALLOWED = {"shared/dialect.py", "shared/db.py"}
 
 
@@ -43,3 +46,24 @@ def test_casefold_is_the_connection_function_on_sqlite_and_lower_on_postgresql()
     statement = select(casefold(column("title")))
     assert "casefold(title)" in str(statement.compile(dialect=sqlite.dialect()))
     assert "lower(title)" in str(statement.compile(dialect=postgresql.dialect()))
+
+
+async def test_a_unique_violation_names_its_columns_on_either_engine_and_other_errors_none(app):
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    async with app.state.db.session() as session:
+        connection = await session.connection()
+        await connection.execute(text("CREATE TABLE uniques (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, c INTEGER NOT NULL)"))
+        await connection.execute(text("CREATE UNIQUE INDEX uq_uniques_a_b ON uniques (a, b)"))
+        await connection.execute(text("INSERT INTO uniques (id, a, b, c) VALUES (1, 1, 1, 1)"))
+    for statement, expected in [
+        ("INSERT INTO uniques (id, a, b, c) VALUES (2, 1, 1, 1)", {"a", "b"}),
+        ("INSERT INTO uniques (id, a, b, c) VALUES (1, 2, 2, 2)", {"id"}),
+        ("INSERT INTO uniques (id, a, b, c) VALUES (3, 3, 3, NULL)", None),  # a NOT NULL, not a uniqueness
+    ]:
+        with pytest.raises(IntegrityError) as refused:
+            async with app.state.db.session() as session:
+                await (await session.connection()).execute(text(statement))
+        assert unique_violation_columns(refused.value) == expected, statement
