@@ -6,6 +6,7 @@ Fixtures in the root conftest.py use these; a test that needs one imports it fro
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
 import os
@@ -250,3 +251,21 @@ def database_bytes(settings) -> bytes:
     """The SQLite database file as it lies on disk, with its -wal and -shm companions."""
     database = Path(sqlite_file_path(settings.database_url))
     return b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+
+
+def png_bytes(width: int = 3, height: int = 2, color: tuple[int, int, int] = (200, 10, 10)) -> bytes:
+    """A real PNG image (Pillow), as an upload or a provider's media would be."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def visitor(email: str = "grace@example.com", **overrides: object) -> dict:
+    """A visitor's form (webinar registration, whitepaper download, booking): no marketing consent by
+    default, since with it the email slice mails a double opt-in too (its own tests cover that)."""
+    return {
+        "first_name": "Grace", "last_name": "Hopper", "email": email, "company": "Navy", "consent_marketing": False,
+        **overrides,
+    }

@@ -62,3 +62,18 @@ def test_the_collector_skips_what_collection_left_and_runs_less_often():
     """Half of the collector's time over a slice's tests, measured: what lives from collection on is frozen."""
     assert gc.get_freeze_count() > 100_000
     assert gc.get_threshold()[0] >= 7000
+
+
+def test_no_test_imports_from_a_conftest():
+    """Helpers live in factories modules (tests/factories.py, a slice's tests/factories.py); a conftest
+    holds fixtures only, and fixtures reach tests by pytest, not by import."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    importing = re.compile(r"^\s*from \S*conftest import (?!.*# a fixture)", re.M)
+    offenders = [
+        str(path.relative_to(root)) for path in [*root.glob("features/**/*.py"), *root.glob("tests/**/*.py")]
+        if importing.search(path.read_text())
+    ]
+    assert offenders == []

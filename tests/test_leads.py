@@ -3,14 +3,14 @@
 import sqlite3
 from pathlib import Path
 
-from features.bookings.tests.conftest import berlin, booking_body
 from features.bookings.tests.conftest import monday as monday  # a fixture
+from features.bookings.tests.factories import berlin, booking_body
 from features.webinars.tests.conftest import create_webinar as create_webinar  # a fixture
-from features.webinars.tests.conftest import visitor as webinar_visitor
 from features.whitepapers.tests.conftest import create_whitepaper as create_whitepaper  # a fixture
 from features.whitepapers.tests.conftest import new_document as new_document  # a fixture
 from features.whitepapers.tests.conftest import upload_media as upload_media  # a fixture
-from features.whitepapers.tests.conftest import visitor as whitepaper_visitor
+from features.whitepapers.tests.factories import visitor as whitepaper_visitor
+from tests.factories import visitor as webinar_visitor
 
 TYPED = " Grace@Example.COM "
 STORED = "grace@example.com"

@@ -8,8 +8,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from features.webinars.tests.conftest import webinar_body
-from features.whitepapers.tests.conftest import pdf_bytes, whitepaper_body
+from features.webinars.tests.factories import webinar_body
+from features.whitepapers.tests.factories import pdf_bytes, whitepaper_body
 from shared.permissions import current_principal, optional_principal
 
 REQUIRED = [{"HTTPBearer": []}]

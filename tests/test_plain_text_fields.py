@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from features.bookings.tests.conftest import berlin, booking_body, next_monday
-from features.pages.tests.conftest import page_body
-from features.webinars.tests.conftest import visitor as webinar_visitor
-from features.webinars.tests.conftest import webinar_body
-from features.whitepapers.tests.conftest import pdf_bytes, whitepaper_body
-from features.whitepapers.tests.conftest import visitor as whitepaper_visitor
+from features.bookings.tests.factories import berlin, booking_body, next_monday
+from features.pages.tests.factories import page_body
+from features.webinars.tests.factories import webinar_body
+from features.whitepapers.tests.factories import pdf_bytes, whitepaper_body
+from features.whitepapers.tests.factories import visitor as whitepaper_visitor
+from tests.factories import visitor as webinar_visitor
 
 # NUL, DEL, a C1 control (CSI), ESC, and a surrogate without its pair (JSON may escape one; UTF-8 cannot hold it).
 REFUSED = ["\u0000", "\u007f", "\u009b", "\u001b", "\ud800"]

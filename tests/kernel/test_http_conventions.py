@@ -9,8 +9,8 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 
-from features.media.tests.conftest import PDF
 from features.media.tests.conftest import upload as upload  # a fixture
+from features.media.tests.factories import PDF
 from features.pages.tests.conftest import create_page as create_page  # a fixture
 from magnetiq.app import create_app
 from shared.logging import MAX_LOGGED_PATH, loggable_path

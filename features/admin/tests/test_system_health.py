@@ -34,9 +34,9 @@ async def _queue(app, *recipients: str) -> None:
         for recipient in recipients:
             if recipient.startswith("template:"):
                 address = recipient.removeprefix("template:")
-                await queue_template(session, "test.greeting", recipient=address, params={"to": address})
+                await queue_template(session, template="test.greeting", recipient=address, params={"to": address})
             else:
-                await queue_mail(session, build_message(app.state.settings, to=recipient, subject="Hi", text="x"))
+                await queue_mail(session, message=build_message(app.state.settings, to=recipient, subject="Hi", text="x"))
 
 
 async def test_system_health_shows_the_last_delivery_error_without_the_recipients_address(

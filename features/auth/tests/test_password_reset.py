@@ -127,7 +127,7 @@ async def test_one_undeliverable_message_does_not_hold_up_the_batch(app, smtp_se
     app.state.settings.smtp_port = port
     async with app.state.db.session() as session:
         for to in ("bad@example.com", "good@example.com"):
-            await queue_mail(session, build_message(app.state.settings, to=to, subject="Hi", text="Hello"))
+            await queue_mail(session, message=build_message(app.state.settings, to=to, subject="Hi", text="Hello"))
         bad = (await session.exec(OutgoingMail.__table__.select().where(OutgoingMail.recipient == "bad@example.com"))).one()
         await session.exec(OutgoingMail.__table__.update().where(OutgoingMail.id == bad.id).values(recipient="bäd@exämple.com"))
     assert await deliver_due_mail(app.state.db, app.state.mailer) == 1

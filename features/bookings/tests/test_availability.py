@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from shared.db import utcnow
 
-from .conftest import BERLIN, BOOKINGS, berlin
+from .factories import BERLIN, BOOKINGS, berlin
 
 AVAILABILITY = f"{BOOKINGS}/availability"
 

@@ -13,7 +13,7 @@ from features.bookings.calendar_rules import (
     slot_starts,
 )
 
-from .conftest import berlin
+from .factories import berlin
 
 RULES = business_hours("Europe/Berlin", "mon-fri", "09:00-17:00", 30)
 HALF_HOUR = timedelta(minutes=30)

@@ -8,7 +8,7 @@ import pytest
 from shared.db import utcnow
 from shared.security import create_link_token
 
-from .conftest import BOOKINGS, berlin, link_in, path_of
+from .factories import BOOKINGS, berlin, link_in, path_of
 
 CANCEL = "/api/v1/public/bookings/cancel"
 

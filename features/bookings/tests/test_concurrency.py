@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from features.bookings.models import Booking
 
-from .conftest import BOOKINGS, berlin, booking_body
+from .factories import BOOKINGS, berlin, booking_body
 
 
 async def test_fifty_simultaneous_requests_for_one_slot_give_exactly_one_booking(app, client, monday):

@@ -8,7 +8,7 @@ import pytest
 from shared.db import utcnow
 from shared.events import LeadCaptured
 
-from .conftest import BOOKINGS, berlin, booking_body, link_in, path_of
+from .factories import BOOKINGS, berlin, booking_body, link_in, path_of
 
 
 async def test_a_free_slot_inside_hours_is_booked_as_pending(client, monday, viewer_headers):

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from shared.permissions import Role
 from tests.factories import make_user
 
-from .conftest import BOOKINGS, berlin, link_in
+from .factories import BOOKINGS, berlin, link_in
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import event
 
-from .conftest import CONTACTS, opt_in_mails, sources_of, stored_contact
+from .factories import CONTACTS, opt_in_mails, sources_of, stored_contact
 
 
 async def test_staff_create_subscribed_attests_consent_and_mails_nothing(client, create_contact, mailbox):

@@ -10,7 +10,7 @@ from features.email.models import CampaignRecipient, ContactSource, ContactTag, 
 from shared.mail import OutgoingMail
 from shared.security import keyed_digest
 
-from .conftest import CONTACTS, campaign_recipient, opt_in_mails, stored_contact, visitor
+from .factories import CONTACTS, campaign_recipient, opt_in_mails, stored_contact, visitor
 
 
 async def test_erasure_removes_the_person_and_keeps_only_the_digest(app, client, create_contact, admin_headers,

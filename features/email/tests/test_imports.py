@@ -9,7 +9,7 @@ from features.email import imports
 from features.email.models import Contact, ContactSource, ContactTag
 from shared.mail import OutgoingMail
 
-from .conftest import CONTACTS, opt_in_mails, sources_of, stored_contact, tags_of, visitor
+from .factories import CONTACTS, opt_in_mails, sources_of, stored_contact, tags_of, visitor
 
 GOOD_AND_BAD = (
     "\ufeffEmail,First_Name,last_name,company,language,tags,notes\n"  # a BOM, any case, an unknown column

@@ -9,7 +9,7 @@ from features.email.models import Contact
 from shared.events import LeadCaptured
 from shared.mail import OutgoingMail
 
-from .conftest import CONTACTS, link_in, opt_in_mails, sources_of, stored_contact, visitor
+from .factories import CONTACTS, link_in, opt_in_mails, sources_of, stored_contact, visitor
 
 
 async def test_double_opt_in_end_to_end_from_a_webinar_registration(app, client, mailbox, webinar, viewer_headers):

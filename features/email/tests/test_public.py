@@ -9,7 +9,7 @@ from features.email.links import confirm_url, unsubscribe_url
 from features.email.models import CampaignRecipient
 from shared.security import create_link_token
 
-from .conftest import PUBLIC, campaign_recipient, stored_contact
+from .factories import PUBLIC, campaign_recipient, stored_contact
 
 
 def _path(url: str) -> str:

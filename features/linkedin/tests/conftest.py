@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import io
-from urllib.parse import parse_qs, urlsplit
-
-import httpx
 import pytest
-from PIL import Image
 
+from features.linkedin.tests.factories import BASE, REDIRECT_URI, consent, png_bytes
 from features.linkedin.tests.fake_linkedin import CLIENT_ID, CLIENT_SECRET, FakeLinkedIn
 from tests.factories import LoopbackServer
-
-BASE = "/api/v1/communication/linkedin"
-REDIRECT_URI = "https://admin.example.com/oauth/linkedin"
 
 
 @pytest.fixture
@@ -36,14 +29,6 @@ def linkedin(app, fake_linkedin) -> FakeLinkedIn:
     settings.linkedin_api_base_url = fake_linkedin.base_url
     settings.provider_timeout_seconds = 1
     return fake_linkedin
-
-
-async def consent(authorization_url: str) -> dict[str, str]:
-    """What the member's browser does: open the consent page, come back with its redirect's query."""
-    async with httpx.AsyncClient() as browser:
-        response = await browser.get(authorization_url)
-    assert response.status_code == 302, response.text
-    return {key: values[0] for key, values in parse_qs(urlsplit(response.headers["location"]).query).items()}
 
 
 @pytest.fixture
@@ -72,12 +57,6 @@ def create_post(client, editor_headers):
     return create
 
 
-def png_bytes(shade: int = 10) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (3, 2), (200, shade, 10)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def upload_image(client, editor_headers):
     """A media item (an image) of the media slice; each `shade` is other bytes, so another item."""
@@ -91,7 +70,3 @@ def upload_image(client, editor_headers):
         return response.json()["id"]
 
     return upload
-
-
-async def publish(client, editor_headers, post_id: int):
-    return await client.post(f"{BASE}/content/{post_id}/publish", headers=editor_headers)

@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from sqlalchemy import update
 
 from features.linkedin.models import LinkedInAccount
-from features.linkedin.tests.conftest import BASE, REDIRECT_URI, consent
+from features.linkedin.tests.factories import BASE, REDIRECT_URI, consent
 from features.linkedin.worker import watch_account_expiry
 from shared.db import utcnow
 from tests.factories import assert_declared, job_context

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from features.linkedin.client import LinkedInClient
-from features.linkedin.tests.conftest import BASE, publish
+from features.linkedin.tests.factories import BASE, publish
 from features.linkedin.tests.fake_linkedin import CLIENT_ID, LITTLE_RESERVED
 from shared.publishing import (
     Credentials,

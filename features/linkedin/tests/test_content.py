@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from features.linkedin.tests.conftest import BASE, publish
+from features.linkedin.tests.factories import BASE, publish
 from shared.db import utcnow
 from tests.factories import assert_declared
 

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from features.linkedin.models import LinkedInAccount
-from features.linkedin.tests.conftest import BASE, png_bytes, publish
+from features.linkedin.tests.factories import BASE, png_bytes, publish
 from features.linkedin.worker import fetch_engagement
 from shared.db import utcnow
 from tests.factories import job_context

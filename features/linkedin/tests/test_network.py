@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from features.linkedin.models import LinkedInAccount
-from features.linkedin.tests.conftest import BASE, png_bytes, publish
+from features.linkedin.tests.factories import BASE, png_bytes, publish
 from features.linkedin.worker import fetch_engagement, publish_due_posts
 from shared.db import utcnow
 from tests.factories import assert_declared, job_context

@@ -5,7 +5,7 @@ import asyncio
 from sqlalchemy import update
 
 from features.linkedin.models import LinkedInAccount, LinkedInPost
-from features.linkedin.tests.conftest import BASE, publish
+from features.linkedin.tests.factories import BASE, publish
 
 
 async def test_a_post_is_published_once_with_its_urn_and_link(client, editor_headers, connect_account, create_post, linkedin):

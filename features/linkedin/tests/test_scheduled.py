@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from features.linkedin.models import LinkedInAccount, LinkedInPost
-from features.linkedin.tests.conftest import BASE
+from features.linkedin.tests.factories import BASE
 from features.linkedin.worker import publish_due_posts
 from shared.db import Database, utcnow
 from tests.factories import job_context

@@ -1,6 +1,6 @@
 """LinkedIn tokens, the client secret and the OAuth state never appear in a response, a log line or the database file."""
 
-from features.linkedin.tests.conftest import BASE, publish
+from features.linkedin.tests.factories import BASE, publish
 from features.linkedin.tests.fake_linkedin import CLIENT_SECRET
 from tests.factories import database_bytes, debug_log_lines
 

@@ -1,31 +1,4 @@
-import io
-import zipfile
-
 import pytest
-from PIL import Image
-
-
-def png_bytes(width=3, height=2, color=(200, 10, 10)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def jpeg_bytes() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (0, 0, 255)).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
-def docx_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<w:document/>")
-    return buffer.getvalue()
-
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture

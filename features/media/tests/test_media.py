@@ -2,7 +2,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from features.media.tests.conftest import PDF, docx_bytes, jpeg_bytes, png_bytes
+from features.media.tests.factories import PDF, docx_bytes, jpeg_bytes
+from tests.factories import png_bytes
 
 
 def stored_files(settings) -> list[str]:

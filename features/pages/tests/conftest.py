@@ -1,14 +1,6 @@
 import pytest
 
-
-def page_body(slug="about-us", **overrides):
-    return {
-        "slug": slug,
-        "title": {"en": "About us", "de": "Über uns"},
-        "content": {"en": "<p>We build things.</p>", "de": "<p>Wir bauen Dinge.</p>"},
-        "meta_description": {"en": "Who we are"},
-        **overrides,
-    }
+from features.pages.tests.factories import page_body
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from features.pages.tests.conftest import page_body
+from features.pages.tests.factories import page_body
 
 
 async def test_editor_creates_and_reads_a_page(client, editor_headers, viewer_headers):

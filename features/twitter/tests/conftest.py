@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import io
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from httpx import ASGITransport, AsyncClient
-from PIL import Image
+from httpx import ASGITransport
 from pydantic import SecretStr
 
 from features.twitter.client import XClient
+from features.twitter.tests.factories import (
+    BASE,
+    FAKE_X,
+    REDIRECT_URI,
+    follow_consent,
+    png_bytes,
+)
 from features.twitter.tests.fake_x import FakeUser, FakeX
 from shared.config import Settings
-from shared.oauth import s256_challenge
-from shared.publishing import Credentials, TokenSet
 from tests.factories import LoopbackServer
-
-FAKE_X = "http://fake-x.test"
-
-
-BASE = "/api/v1/communication/twitter"
-REDIRECT_URI = "https://admin.example.com/oauth/x"
 
 
 @pytest.fixture
@@ -52,41 +47,12 @@ async def x(x_settings: Settings, fake_x: FakeX) -> AsyncIterator[XClient]:
         yield client
 
 
-async def approve(fake: FakeX, authorization_url: str) -> dict[str, str]:
-    """The admin's browser: opens X's authorize page, approves, and reads X's redirect back to us."""
-    async with AsyncClient(transport=ASGITransport(app=fake.app)) as browser:
-        response = await browser.get(authorization_url)
-    assert response.status_code == 302, response.text
-    return {key: values[0] for key, values in parse_qs(urlsplit(response.headers["location"]).query).items()}
-
-
-async def connect(x: XClient, fake: FakeX, user: FakeUser | None = None) -> TokenSet:
-    """The whole connect flow: authorize with a fresh PKCE pair, approve, exchange the code."""
-    fake.signed_in = user or fake.signed_in
-    verifier = secrets.token_urlsafe(48)
-    redirect_uri = "http://localhost:3036/x/callback"
-    url = x.authorization_url(state="state-1", redirect_uri=redirect_uri, code_challenge=s256_challenge(verifier))
-    redirect = await approve(fake, url)
-    assert redirect["state"] == "state-1"
-    return await x.exchange_code(code=redirect["code"], redirect_uri=redirect_uri, code_verifier=verifier)
-
-
-def credentials(fake: FakeX, user: FakeUser | None = None, scopes: set[str] | None = None) -> Credentials:
-    """An account's credentials as if it had connected (for tests not about connecting)."""
-    user = user or fake.signed_in
-    assert user is not None
-    return Credentials(user.id, fake.issue_token(user, scopes))
-
-
 @pytest.fixture
 async def fake_x_server(fake_x: FakeX) -> AsyncIterator[str]:
     """The fake on a real loopback socket (uvicorn in this event loop); yields its base URL."""
     async with LoopbackServer(fake_x.app) as server:
         yield server.url
         fake_x.released.set()  # a hanging call ends, so the server can stop
-
-
-# --- the app against the fake on loopback ------------------------------------------------------
 
 
 @pytest.fixture
@@ -101,14 +67,6 @@ def twitter(app, fake_x: FakeX, fake_x_server: str) -> FakeX:
     settings.provider_timeout_seconds = 1
     fake_x.now = datetime.now(UTC)
     return fake_x
-
-
-async def follow_consent(authorization_url: str) -> dict[str, str]:
-    """The admin's browser over the network: X's authorize page approves and redirects back to us."""
-    async with AsyncClient() as browser:
-        response = await browser.get(authorization_url)
-    assert response.status_code == 302, response.text
-    return {key: values[0] for key, values in parse_qs(urlsplit(response.headers["location"]).query).items()}
 
 
 @pytest.fixture
@@ -136,12 +94,6 @@ def create_post(client, editor_headers):
         return response.json()
 
     return create
-
-
-def png_bytes(color=(200, 10, 10)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 3), color).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ reconnecting, configuration, disconnecting (revoked at X)."""
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from features.twitter.tests.conftest import BASE, REDIRECT_URI, follow_consent
+from features.twitter.tests.factories import BASE, REDIRECT_URI, follow_consent
 from features.twitter.tests.fake_x import Fault
 from shared.db import sqlite_file_path
 from tests.factories import assert_declared

@@ -15,7 +15,7 @@ from features.twitter.client import (
     MediaInvalid,
     XClient,
 )
-from features.twitter.tests.conftest import approve, connect, credentials
+from features.twitter.tests.factories import approve, connect, credentials
 from features.twitter.tests.fake_x import FakeTweet
 from shared.oauth import s256_challenge
 from shared.publishing import MediaToUpload, ProviderRejected, SegmentToPublish, SocialProvider, Unauthorized

@@ -8,7 +8,7 @@ import pytest
 from httpx import ASGITransport
 
 from features.twitter.client import XClient, parse_rate_limit
-from features.twitter.tests.conftest import credentials
+from features.twitter.tests.factories import credentials
 from features.twitter.tests.fake_x import Fault
 from shared import publishing
 from shared.publishing import Credentials, MediaToUpload, SegmentToPublish, failure_outcome

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from features.twitter.tests.conftest import BASE
+from features.twitter.tests.factories import BASE
 from features.twitter.tests.fake_x import Fault
 from features.twitter.worker import fetch_engagement
 from shared.db import utcnow

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from features.twitter.models import TwitterAccount
-from features.twitter.tests.conftest import BASE
+from features.twitter.tests.factories import BASE
 from features.twitter.tests.fake_x import Fault
 from features.twitter.worker import fetch_engagement
 from shared.db import utcnow

@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from features.twitter.models import TwitterMedia
-from features.twitter.tests.conftest import BASE, png_bytes
+from features.twitter.tests.factories import BASE, png_bytes
 from shared.db import utcnow
 
 

@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from sqlalchemy import update
 
 from features.twitter.models import TwitterAccount
-from features.twitter.tests.conftest import BASE, follow_consent
+from features.twitter.tests.factories import BASE, follow_consent
 from features.twitter.worker import publish_due_posts
 from shared.db import utcnow
 from tests.factories import assert_declared, job_context

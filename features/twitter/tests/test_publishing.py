@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from features.twitter.models import TwitterAccount, TwitterMedia, TwitterPost
-from features.twitter.tests.conftest import BASE
+from features.twitter.tests.factories import BASE
 from features.twitter.tests.fake_x import Fault
 from features.twitter.worker import publish_due_posts
 from shared.db import utcnow
@@ -222,7 +222,7 @@ async def test_a_rate_limited_deletion_is_429_as_declared_and_the_post_stays_pub
 
 
 def _png() -> bytes:
-    from features.twitter.tests.conftest import png_bytes
+    from features.twitter.tests.factories import png_bytes
 
     return png_bytes((1, 2, 3))
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from features.twitter.models import TwitterAccount
-from features.twitter.tests.conftest import BASE
+from features.twitter.tests.factories import BASE
 from features.twitter.tests.fake_x import Fault
 from shared.db import utcnow
 from tests.factories import database_bytes, debug_log_lines

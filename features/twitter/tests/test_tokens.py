@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from features.twitter.models import TwitterAccount
-from features.twitter.tests.conftest import connect
+from features.twitter.tests.factories import connect
 from features.twitter.tests.fake_x import Fault
 from features.twitter.tokens import fresh_credentials
 from shared.db import Database, sqlite_file_path

@@ -14,7 +14,7 @@ from twitter_text.regexp.valid_punycode import valid_punycode
 
 from features.twitter import tweet_url_paths, tweet_urls, weighing
 from features.twitter.schemas import MAX_RAW_TEXT
-from features.twitter.tests.conftest import BASE
+from features.twitter.tests.factories import BASE
 
 # Pieces the library's regexes branch on: TLDs and their prefixes (ASCII, IDN, one TLD inside another),
 # label and path characters, parentheses, protocols, t.co, case-folding look-alikes (KELVIN SIGN folds

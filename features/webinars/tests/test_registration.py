@@ -6,8 +6,9 @@ from sqlalchemy import func, update
 from sqlmodel import select
 
 from features.webinars.models import WebinarRegistration
-from features.webinars.tests.conftest import BASE, in_days, visitor
+from features.webinars.tests.factories import BASE, in_days
 from shared.mail import OutgoingMail
+from tests.factories import visitor
 
 
 async def _registrations(app, webinar_id):

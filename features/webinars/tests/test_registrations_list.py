@@ -1,7 +1,8 @@
 import csv
 import io
 
-from features.webinars.tests.conftest import BASE, visitor
+from features.webinars.tests.factories import BASE
+from tests.factories import visitor
 
 
 async def _register_three(client, webinar_id):

@@ -1,6 +1,7 @@
 from datetime import datetime
 
-from features.webinars.tests.conftest import BASE, in_days, visitor, webinar_body
+from features.webinars.tests.factories import BASE, in_days, webinar_body
+from tests.factories import visitor
 
 
 async def test_editor_creates_a_webinar_stored_in_utc_with_seats_left(client, editor_headers):

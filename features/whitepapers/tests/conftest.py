@@ -1,49 +1,6 @@
-import io
-import itertools
-
 import pytest
-from PIL import Image
 
-BASE = "/api/v1/business/whitepapers"
-PUBLIC_BASE_URL = "http://localhost:3036"
-_counter = itertools.count(1)
-
-
-def pdf_bytes(marker: str = "") -> bytes:
-    """A minimal PDF; the marker makes its bytes (and so its media item) distinct."""
-    return f"%PDF-1.4\n% {marker}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n".encode()
-
-
-def png_bytes(width=3, height=2, color=(200, 10, 10)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def local(url: str) -> str:
-    """A URL the app handed out, as a path the test client can request."""
-    assert url.startswith(PUBLIC_BASE_URL), url
-    return url.removeprefix(PUBLIC_BASE_URL)
-
-
-def whitepaper_body(document_media_id: int, slug: str = "grid-storage-guide", **overrides) -> dict:
-    return {
-        "slug": slug,
-        "title": {"en": "The grid storage guide", "de": "Der Netzspeicher-Leitfaden"},
-        "summary": {"en": "What to plan before you buy.", "de": "Was vor dem Kauf zu planen ist."},
-        "language": "en",
-        "document_media_id": document_media_id,
-        "status": "published",
-        **overrides,
-    }
-
-
-def visitor(**overrides) -> dict:
-    return {
-        "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "company": "Engines Ltd",
-        # No consent by default: with it the email slice mails a double opt-in too (its own tests cover that).
-        "language": "en", "consent_marketing": False, **overrides,
-    }
+from features.whitepapers.tests.factories import BASE, _counter, pdf_bytes, whitepaper_body
 
 
 @pytest.fixture
@@ -82,5 +39,3 @@ def create_whitepaper(client, editor_headers, new_document):
         return response.json()
 
     return create
-
-

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import jwt
 from sqlmodel import select
 
-from features.whitepapers.tests.conftest import BASE, PUBLIC_BASE_URL, local, pdf_bytes, visitor
+from features.whitepapers.tests.factories import BASE, PUBLIC_BASE_URL, local, pdf_bytes, visitor
 from shared.db import utcnow
 from shared.events import LeadCaptured
 from shared.mail import OutgoingMail

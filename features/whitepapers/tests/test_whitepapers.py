@@ -1,4 +1,5 @@
-from features.whitepapers.tests.conftest import BASE, local, pdf_bytes, png_bytes, whitepaper_body
+from features.whitepapers.tests.factories import BASE, local, pdf_bytes, whitepaper_body
+from tests.factories import png_bytes
 
 STAFF_ONLY_FIELDS = {"document_media_id", "cover_media_id", "status", "download_count", "created_at", "updated_at"}
 
@@ -172,7 +173,7 @@ async def test_a_document_made_private_is_still_served_by_its_links_and_its_old_
     from pathlib import Path
 
     from features.media.api import JOBS as MEDIA_JOBS
-    from features.whitepapers.tests.conftest import visitor
+    from features.whitepapers.tests.factories import visitor
     from shared.jobs import JobContext, JobRunner
 
     document = await new_document()
