@@ -135,7 +135,7 @@ class Figure:
         )
 
 
-async def per_period(session: AsyncSession, periods: StatsPeriods, figures: dict[str, Figure]) -> dict[str, Series]:
+async def per_period(session: AsyncSession, *, periods: StatsPeriods, figures: dict[str, Figure]) -> dict[str, Series]:
     """Each figure's series, all in one statement (a row per period, a column per figure)."""
     ranges = periods.ranges
     names = list(figures)

@@ -161,12 +161,12 @@ def _subject_of(message: Message) -> str:
     return str(make_header(decode_header(message["Subject"] or "")))[:500]
 
 
-async def queue_mail(session: AsyncSession, message: Message) -> None:
+async def queue_mail(session: AsyncSession, *, message: Message) -> None:
     """Stores a rendered message for delivery; it is sent only if the surrounding transaction commits."""
     await _queue(session, recipient=str(message["To"]), subject=_subject_of(message), message=message.as_bytes())
 
 
-async def queue_template(session: AsyncSession, template: str, *, recipient: str, params: dict[str, Any]) -> None:
+async def queue_template(session: AsyncSession, *, template: str, recipient: str, params: dict[str, Any]) -> None:
     """Stores a message to render at delivery with the renderer registered as `template`.
 
     One small insert in the caller's transaction: the mail exists if and only if the change does.
@@ -174,7 +174,9 @@ async def queue_template(session: AsyncSession, template: str, *, recipient: str
     await _queue(session, recipient=ascii_address(recipient), subject="", template=template, params=params)
 
 
-async def queue_templates(session: AsyncSession, template: str, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+async def queue_templates(
+    session: AsyncSession, *, template: str, messages: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
     """`queue_template` for many (recipient, params) at once: one statement run per row by the driver."""
     now = utcnow()  # a core insert skips the model's Python-side defaults
     rows = [
@@ -186,7 +188,7 @@ async def queue_templates(session: AsyncSession, template: str, messages: Sequen
         session.info[MAIL_QUEUED] = True
 
 
-async def forget_recipient(session: AsyncSession, address: str) -> int:
+async def forget_recipient(session: AsyncSession, *, address: str) -> int:
     """Removes every message to `address` not yet delivered (pending or failed), in the caller's
     transaction; returns how many. For an erased person: nothing queued for them goes out later.
 

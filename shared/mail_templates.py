@@ -115,15 +115,15 @@ class MailTemplate(Generic[P]):
     async def queue(self, session: AsyncSession, *, recipient: str, params: P) -> None:
         """Queues this mail in the caller's transaction: its name and parameters, nothing rendered."""
         checked = self.params.model_validate(params.model_dump())
-        await queue_template(session, self.name, recipient=recipient, params=checked.model_dump(mode="json"))
+        await queue_template(session, template=self.name, recipient=recipient, params=checked.model_dump(mode="json"))
 
-    async def queue_many(self, session: AsyncSession, messages: Sequence[tuple[str, P]]) -> None:
+    async def queue_many(self, session: AsyncSession, *, messages: Sequence[tuple[str, P]]) -> None:
         """`queue` for many (recipient, params) at once, in one statement (an import's opt-in mails)."""
         checked = [
             (recipient, self.params.model_validate(params.model_dump()).model_dump(mode="json"))
             for recipient, params in messages
         ]
-        await queue_templates(session, self.name, checked)
+        await queue_templates(session, template=self.name, messages=checked)
 
     async def __call__(self, session: AsyncSession, settings: Settings, params: dict[str, Any]) -> Message | None:
         """Renders a queued mail with what holds now; None when there is nothing to send any more."""

@@ -91,7 +91,7 @@ def sort_order(sort: str | None, columns: Mapping[str, Any], default: Sequence[A
 
 
 async def paginate(
-    session: AsyncSession, statement: SelectOfScalar[T], params: ListParams, order_by: Sequence[Any]
+    session: AsyncSession, *, statement: SelectOfScalar[T], params: ListParams, order_by: Sequence[Any]
 ) -> tuple[list[T], int]:
     total = (await session.exec(select(func.count()).select_from(statement.order_by(None).subquery()))).one()
     rows = await session.exec(statement.order_by(*order_by).limit(params.limit).offset(params.offset))

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -59,7 +59,10 @@ class Principal:
         return permission in ROLE_PERMISSIONS[self.role]
 
 
-PrincipalResolver = Callable[[AsyncSession, dict[str, Any]], Awaitable[Principal | None]]
+class PrincipalResolver(Protocol):
+    """Loads the signed-in user a token's claims name (the auth slice's `load_principal`)."""
+
+    def __call__(self, session: AsyncSession, *, claims: dict[str, Any]) -> Awaitable[Principal | None]: ...
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/v1/auth/login")
 
@@ -77,7 +80,7 @@ async def current_principal(
     resolver: PrincipalResolver = request.app.state.principal_resolver
     # Its own short read: the request's session may lock for writing, and should not yet.
     async with request.app.state.db.session(write=False) as session:
-        principal = await resolver(session, claims)
+        principal = await resolver(session, claims=claims)
     if principal is None:
         raise InvalidToken()
     request.state.principal = principal

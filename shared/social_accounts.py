@@ -64,7 +64,7 @@ async def store_connection(
 
 async def list_accounts(session: AsyncSession, *, network: Network, params: ListParams) -> tuple[list[Any], int]:
     table = network.tables.account
-    return await paginate(session, select(table), params, [col(table.id)])
+    return await paginate(session, statement=select(table), params=params, order_by=[col(table.id)])
 
 
 async def get_account(session: AsyncSession, *, network: Network, account_id: int) -> Any:

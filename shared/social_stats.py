@@ -21,7 +21,7 @@ async def publishing_stats(session: AsyncSession, *, tables: SocialTables, perio
     )
     published = (post.status == "published",)
     network = tables.network
-    return SliceStats(series=await per_period(session, periods, {
+    return SliceStats(series=await per_period(session, periods=periods, figures={
         f"posts_published.{network}": Figure(col(post.published_at), where=published),
         f"social_impressions.{network}": Figure(
             col(post.published_at), where=published,

@@ -53,3 +53,30 @@ def test_a_slice_middleware_is_mounted(settings):
     app = create_app(settings)
     mounted = {middleware.cls for middleware in app.user_middleware}
     assert all(cls in mounted for slice_ in registry.SLICES for cls in slice_.middleware)
+
+
+# Callbacks whose caller passes positions by protocol, and the kernel's statement helpers.
+POSITIONAL_BY_PROTOCOL = {
+    "_load", "_load_opt_in", "_load_confirmation", "_load_cancellation",  # mail loaders: (session, settings, params, served)
+    "__call__", "_refuse_flushed_writes", "_through_session",  # a loader's protocol; a SQLAlchemy event
+    "fetchall", "execute", "executemany",  # DriverStatement: (session, values), like the driver's own
+    "insert_or_update", "serialize_on", "delete_batch",  # statement builders: (session, table | key | model, *where)
+    "capture_lead",  # (session, bus, *, source, visitor): the bus goes with the session, as publish(event, session)
+}
+
+
+def test_functions_taking_a_session_take_the_rest_by_keyword():
+    """STYLE.md: session first, keyword-only after it, so a call reads as what it passes."""
+    import ast
+
+    offenders = []
+    for path in [*(ROOT / "features").rglob("*.py"), *(ROOT / "shared").rglob("*.py")]:
+        if "tests" in path.relative_to(ROOT).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name not in POSITIONAL_BY_PROTOCOL:
+                names = [a.arg for a in node.args.posonlyargs + node.args.args]
+                names = names[1:] if names[:1] in (["self"], ["cls"]) else names
+                if names[:1] == ["session"] and len(names) > 1 and not node.decorator_list:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert offenders == []

@@ -156,13 +156,13 @@ async def _record_restored_run(database_url: str, manifest: Manifest) -> str | N
             await session.exec(delete(WorkerHeartbeat))  # type: ignore[call-overload]
             await session.exec(update(JobSchedule).values(locked_by=None, locked_until=None))  # type: ignore[call-overload]
             if manifest.backup_run_id is not None:
-                await _mark_succeeded(session, manifest)
+                await _mark_succeeded(session, manifest=manifest)
         return await current_revision(database)
     finally:
         await database.dispose()
 
 
-async def _mark_succeeded(session: AsyncSession, manifest: Manifest) -> None:
+async def _mark_succeeded(session: AsyncSession, *, manifest: Manifest) -> None:
     run = await session.get(BackupRun, manifest.backup_run_id)
     if run is not None and run.status == "running":
         run.status, run.finished_at = "succeeded", manifest.created_at

@@ -42,7 +42,7 @@ LOCKOUT_WINDOW = timedelta(minutes=15)
 
 
 async def _issue_token_pair(
-    session: AsyncSession, settings: Settings, user: User, *, family_id: str | None = None
+    session: AsyncSession, *, settings: Settings, user: User, family_id: str | None = None
 ) -> TokenPair:
     secret = settings.secret_key.get_secret_value()
     family_id = family_id or uuid.uuid4().hex
@@ -62,7 +62,7 @@ async def _issue_token_pair(
     )
 
 
-async def _reserve_login_attempt(session: AsyncSession, account: str) -> int:
+async def _reserve_login_attempt(session: AsyncSession, *, account: str) -> int:
     """Counts this attempt as a failure before its password is checked (its reservation's id),
     or refuses it when the account has had its attempts in the window.
 
@@ -96,7 +96,7 @@ async def login(database: Database, settings: Settings, *, email: str, password:
         # The first statement waits for the write lock; only then is the time read, so a request
         # that queued is counted when it is admitted, in the order it is admitted.
         user = await get_user_by_email(session, email=email)
-        reservation_id = await _reserve_login_attempt(session, account)
+        reservation_id = await _reserve_login_attempt(session, account=account)
 
     # Unknown, inactive and deleted accounts are verified against a dummy hash: same time, same answer.
     check = await verify_password(user.hashed_password if can_log_in(user) else None, password)
@@ -118,10 +118,10 @@ async def login(database: Database, settings: Settings, *, email: str, password:
         await session.exec(  # type: ignore[call-overload]
             delete(FailedLogin).where(FailedLogin.email_digest == account, col(FailedLogin.id) <= reservation_id)
         )
-        return await _issue_token_pair(session, settings, user)
+        return await _issue_token_pair(session, settings=settings, user=user)
 
 
-async def _revoke_family(session: AsyncSession, family_id: str) -> None:
+async def _revoke_family(session: AsyncSession, *, family_id: str) -> None:
     await session.exec(  # type: ignore[call-overload]
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, col(RefreshToken.revoked_at).is_(None))
@@ -134,14 +134,14 @@ async def rotate_refresh_token(database: Database, settings: Settings, *, refres
     of one token are serialized: the second sees the first's `rotated_at`."""
     claims = decode_token(refresh_token, expected_type="refresh", secret=settings.secret_key.get_secret_value())
     async with database.session() as session:
-        outcome = await _rotate(session, settings, claims)
+        outcome = await _rotate(session, settings=settings, claims=claims)
     # A refusal that revoked a stolen login is raised only after that revocation committed.
     if isinstance(outcome, AppError):
         raise outcome
     return outcome
 
 
-async def _rotate(session: AsyncSession, settings: Settings, claims: dict[str, Any]) -> TokenPair | AppError:
+async def _rotate(session: AsyncSession, *, settings: Settings, claims: dict[str, Any]) -> TokenPair | AppError:
     # Locked on PostgreSQL: a second exchange waits here, then reads the first one's `rotated_at`.
     stored = await session.get(RefreshToken, claims["jti"], with_for_update=True)
     if stored is None or stored.revoked_at is not None:
@@ -153,21 +153,21 @@ async def _rotate(session: AsyncSession, settings: Settings, claims: dict[str, A
         if utcnow() - stored.rotated_at < timedelta(seconds=settings.refresh_reuse_grace_seconds):
             raise RefreshTokenRotated()
         # Later, someone else holds a copy of a token already exchanged.
-        await _revoke_family(session, stored.family_id)
+        await _revoke_family(session, family_id=stored.family_id)
         return RefreshTokenReused()
     user = await session.get(User, stored.user_id)
     if user is None or not can_log_in(user):
         raise InvalidToken()
     stored.rotated_at = utcnow()
     session.add(stored)
-    return await _issue_token_pair(session, settings, user, family_id=stored.family_id)
+    return await _issue_token_pair(session, settings=settings, user=user, family_id=stored.family_id)
 
 
 async def logout(
     session: AsyncSession, *, settings: Settings, principal: Principal, refresh_token: str | None
 ) -> None:
     """Ends the login behind the access token, and the one behind the refresh token if given."""
-    await _revoke_family(session, principal.login_id)
+    await _revoke_family(session, family_id=principal.login_id)
     if not refresh_token:
         return
     try:
@@ -175,10 +175,10 @@ async def logout(
     except InvalidToken:
         return  # a refresh token that is no token ends no other login; this one is over all the same
     if claims["sub"] == str(principal.user_id):
-        await _revoke_family(session, claims["fam"])
+        await _revoke_family(session, family_id=claims["fam"])
 
 
-async def load_principal(session: AsyncSession, claims: dict[str, Any]) -> Principal | None:
+async def load_principal(session: AsyncSession, *, claims: dict[str, Any]) -> Principal | None:
     """Who an access token speaks for, or None once its user or its login is gone.
 
     Every access token names its login (`fam`); revoking a login's refresh tokens (logout,

@@ -106,10 +106,10 @@ async def list_users(
             or_(*(text_contains(column, q) for column in (col(User.email), col(User.first_name), col(User.last_name))))
         )
     order = sort_order(sort, USER_SORT_COLUMNS, default=[col(User.id).asc()])
-    return await paginate(session, statement, params, order)
+    return await paginate(session, statement=statement, params=params, order_by=order)
 
 
-async def _is_last_active_admin(session: AsyncSession, user: User) -> bool:
+async def _is_last_active_admin(session: AsyncSession, *, user: User) -> bool:
     if user.role != Role.ADMIN or not can_log_in(user):
         return False
     others = (
@@ -129,11 +129,11 @@ async def update_user(session: AsyncSession, *, actor: Principal, user_id: int, 
     if "role" in changes and changes["role"] != user.role:
         if user.id == actor.user_id:
             raise PermissionDenied("You cannot change your own role")
-        if await _is_last_active_admin(session, user):
+        if await _is_last_active_admin(session, user=user):
             raise LastAdmin()
         user.role = changes["role"]
     if changes.get("is_active") is False and user.is_active:
-        await _deactivate(session, actor, user, deleted=False)
+        await _deactivate(session, actor=actor, user=user, deleted=False)
     elif changes.get("is_active") is True and not user.is_active:
         user.is_active, user.deleted_at = True, None
     for name in ("first_name", "last_name"):
@@ -144,10 +144,10 @@ async def update_user(session: AsyncSession, *, actor: Principal, user_id: int, 
     return user
 
 
-async def _deactivate(session: AsyncSession, actor: Principal, user: User, *, deleted: bool) -> None:
+async def _deactivate(session: AsyncSession, *, actor: Principal, user: User, deleted: bool) -> None:
     if user.id == actor.user_id:
         raise PermissionDenied("You cannot deactivate your own account")
-    if await _is_last_active_admin(session, user):
+    if await _is_last_active_admin(session, user=user):
         raise LastAdmin()
     user.is_active = False
     if deleted:
@@ -159,7 +159,7 @@ async def deactivate_user(session: AsyncSession, *, events: EventBus, actor: Pri
     """Soft-deletes a user: inactive, deleted_at set, every token revoked, UserRemoved published."""
     user = await get_user(session, user_id=user_id)
     if user.deleted_at is None:
-        await _deactivate(session, actor, user, deleted=True)
+        await _deactivate(session, actor=actor, user=user, deleted=True)
         user.updated_at = utcnow()
         session.add(user)
         await session.flush()

@@ -13,4 +13,4 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
         f"bookings_by_status.{status}": Figure(col(Booking.created_at), where=(Booking.status == status,))
         for status in STATUSES
     }
-    return SliceStats(series=await per_period(session, periods, figures))
+    return SliceStats(series=await per_period(session, periods=periods, figures=figures))

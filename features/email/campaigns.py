@@ -54,7 +54,7 @@ async def get_campaign(session: AsyncSession, *, campaign_id: int) -> Campaign:
     return campaign
 
 
-async def _template_for(session: AsyncSession, template_id: int) -> EmailTemplate:
+async def _template_for(session: AsyncSession, *, template_id: int) -> EmailTemplate:
     template = await session.get(EmailTemplate, template_id)
     if template is None:
         raise ValidationFailed("There is no template with this id", field="template_id")
@@ -62,7 +62,7 @@ async def _template_for(session: AsyncSession, template_id: int) -> EmailTemplat
 
 
 async def create_campaign(session: AsyncSession, *, data: CampaignCreate, created_by: int | None) -> Campaign:
-    await _template_for(session, data.template_id)
+    await _template_for(session, template_id=data.template_id)
     campaign = Campaign(
         name=data.name, template_id=data.template_id, audience=data.audience.model_dump(),
         scheduled_at=as_utc(data.scheduled_at) if data.scheduled_at else None,
@@ -83,7 +83,7 @@ async def list_campaigns(
     if q:
         statement = statement.where(text_contains(Campaign.name, q))
     order = sort_order(sort, SORT_COLUMNS, [col(Campaign.created_at).desc(), col(Campaign.id).desc()])
-    return await paginate(session, statement, params, order)
+    return await paginate(session, statement=statement, params=params, order_by=order)
 
 
 async def update_campaign(session: AsyncSession, *, campaign_id: int, data: CampaignUpdate) -> Campaign:
@@ -93,7 +93,7 @@ async def update_campaign(session: AsyncSession, *, campaign_id: int, data: Camp
     if frozen and campaign.status not in EDITABLE:
         raise InvalidTransition(f"{', '.join(sorted(frozen))} cannot change once a campaign has started")
     if data.template_id is not None:
-        await _template_for(session, data.template_id)
+        await _template_for(session, template_id=data.template_id)
         campaign.template_id = data.template_id
     if data.audience is not None:
         campaign.audience = data.audience.model_dump()
@@ -244,7 +244,7 @@ async def start_due_campaigns(session: AsyncSession, *, now: datetime) -> tuple[
 # --- pause, resume, cancel ---------------------------------------------------------------------
 
 
-async def _move(session: AsyncSession, campaign_id: int, allowed: tuple[str, ...], to: str) -> Campaign:
+async def _move(session: AsyncSession, *, campaign_id: int, allowed: tuple[str, ...], to: str) -> Campaign:
     campaign = await get_campaign(session, campaign_id=campaign_id)
     if campaign.status not in allowed:
         raise InvalidTransition(f"A campaign that is {campaign.status} cannot become {to}")
@@ -260,18 +260,18 @@ async def _move(session: AsyncSession, campaign_id: int, allowed: tuple[str, ...
 
 async def pause_campaign(session: AsyncSession, *, campaign_id: int) -> Campaign:
     """Takes effect before the next message: the sender claims only from sending campaigns."""
-    campaign = await _move(session, campaign_id, ("sending",), "paused")
+    campaign = await _move(session, campaign_id=campaign_id, allowed=("sending",), to="paused")
     campaign.status_reason = "paused by staff"
     return campaign
 
 
 async def resume_campaign(session: AsyncSession, *, campaign_id: int) -> Campaign:
-    return await _move(session, campaign_id, ("paused",), "sending")
+    return await _move(session, campaign_id=campaign_id, allowed=("paused",), to="sending")
 
 
 async def cancel_campaign(session: AsyncSession, *, campaign_id: int) -> Campaign:
     """Cancelled for good; its recipients not yet sent to are skipped."""
-    campaign = await _move(session, campaign_id, CANCELLABLE, "cancelled")
+    campaign = await _move(session, campaign_id=campaign_id, allowed=CANCELLABLE, to="cancelled")
     campaign.finished_at = campaign.updated_at
     await session.exec(  # type: ignore[call-overload]
         update(CampaignRecipient)
@@ -306,7 +306,7 @@ async def queue_test_send(
     message = campaign_message(
         settings, to=address, rendered=rendered, unsubscribe_url=link, campaign_id=campaign.id or 0, test=True
     )
-    await queue_mail(session, message)
+    await queue_mail(session, message=message)
 
 
 async def list_recipients(

@@ -49,7 +49,7 @@ def suppression_digest(settings: Settings, email: str) -> str:
     )
 
 
-async def suppressed_digests(session: AsyncSession, digests: Iterable[str]) -> set[str]:
+async def suppressed_digests(session: AsyncSession, *, digests: Iterable[str]) -> set[str]:
     """Which of these digests are in the suppression list."""
     wanted = list(digests)
     if not wanted:
@@ -76,7 +76,7 @@ def unique_tags(tags: Iterable[str]) -> list[str]:
 # --- views --------------------------------------------------------------------------------------
 
 
-async def to_views(session: AsyncSession, contacts: Sequence[Contact]) -> list[ContactStaffView]:
+async def to_views(session: AsyncSession, *, contacts: Sequence[Contact]) -> list[ContactStaffView]:
     """Contacts with their tags and sources: two set-based reads for any number of contacts."""
     ids = [contact.id for contact in contacts]
     tags: dict[int, list[str]] = defaultdict(list)
@@ -100,8 +100,8 @@ async def to_views(session: AsyncSession, contacts: Sequence[Contact]) -> list[C
     ]
 
 
-async def to_view(session: AsyncSession, contact: Contact) -> ContactStaffView:
-    [view] = await to_views(session, [contact])
+async def to_view(session: AsyncSession, *, contact: Contact) -> ContactStaffView:
+    [view] = await to_views(session, contacts=[contact])
     return view
 
 
@@ -115,7 +115,7 @@ async def get_contact(session: AsyncSession, *, contact_id: int) -> Contact:
     return contact
 
 
-async def _insert_ignoring_known(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+async def _insert_ignoring_known(session: AsyncSession, *, table: Any, rows: list[dict[str, Any]]) -> None:
     # One statement compiled once, run for every row by the driver (executemany): a thousand
     # rows in one multi-row VALUES would cost SQLAlchemy far more to compile than SQLite to run.
     if rows:
@@ -123,21 +123,21 @@ async def _insert_ignoring_known(session: AsyncSession, table: Any, rows: list[d
         await connection.execute(insert_or_update(session, table).on_conflict_do_nothing(), rows)
 
 
-async def add_tags(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def add_tags(session: AsyncSession, *, rows: list[dict[str, Any]]) -> None:
     """Adds (contact_id, tag) pairs, ignoring those already there: one statement."""
-    await _insert_ignoring_known(session, ContactTag.__table__, rows)
+    await _insert_ignoring_known(session, table=ContactTag.__table__, rows=rows)
 
 
-async def add_sources(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def add_sources(session: AsyncSession, *, rows: list[dict[str, Any]]) -> None:
     """Adds (contact_id, source, created_at) rows, ignoring those already there: one statement."""
-    await _insert_ignoring_known(session, ContactSource.__table__, rows)
+    await _insert_ignoring_known(session, table=ContactSource.__table__, rows=rows)
 
 
 async def create_contact(session: AsyncSession, *, settings: Settings, data: ContactCreate) -> ContactStaffView:
     """A contact staff add (source `staff`): `subscribed` attests consent, `pending` mails the opt-in link."""
     email = normalize_email(data.email)
     language = check_language(data.language, settings)
-    if await suppressed_digests(session, [suppression_digest(settings, email)]):
+    if await suppressed_digests(session, digests=[suppression_digest(settings, email)]):
         raise EmailSuppressed(field="email")
     if (await session.exec(select(Contact.id).where(Contact.email == email))).first() is not None:
         raise EmailTaken(field="email")
@@ -151,11 +151,11 @@ async def create_contact(session: AsyncSession, *, settings: Settings, data: Con
     session.add(contact)
     await session.flush()
     assert contact.id is not None
-    await add_tags(session, [{"contact_id": contact.id, "tag": tag} for tag in unique_tags(data.tags)])
-    await add_sources(session, [{"contact_id": contact.id, "source": "staff", "created_at": now}])
+    await add_tags(session, rows=[{"contact_id": contact.id, "tag": tag} for tag in unique_tags(data.tags)])
+    await add_sources(session, rows=[{"contact_id": contact.id, "source": "staff", "created_at": now}])
     if data.status == "pending":
         await queue_opt_in(session, contact_id=contact.id, email=email)
-    return await to_view(session, contact)
+    return await to_view(session, contact=contact)
 
 
 def _filtered(
@@ -191,8 +191,8 @@ async def list_contacts(
     """A page of contacts, newest first unless sorted otherwise, with their tags and sources."""
     order = sort_order(sort, SORT_COLUMNS, [col(Contact.id).desc()])
     statement = _filtered(email=email, status=status, tag=tag, source=source, q=q)
-    contacts, total = await paginate(session, statement, params, order)
-    return await to_views(session, contacts), total
+    contacts, total = await paginate(session, statement=statement, params=params, order_by=order)
+    return await to_views(session, contacts=contacts), total
 
 
 def _move(contact: Contact, status: str) -> bool:
@@ -225,13 +225,13 @@ async def update_contact(
     opt_in = _move(contact, changes["status"]) if changes.get("status") is not None else False
     if changes.get("tags") is not None:
         await session.exec(delete(ContactTag).where(col(ContactTag.contact_id) == contact_id))  # type: ignore[call-overload]
-        await add_tags(session, [{"contact_id": contact_id, "tag": tag} for tag in unique_tags(changes["tags"])])
+        await add_tags(session, rows=[{"contact_id": contact_id, "tag": tag} for tag in unique_tags(changes["tags"])])
     contact.updated_at = utcnow()
     session.add(contact)
     await session.flush()
     if opt_in:
         await queue_opt_in(session, contact_id=contact_id, email=contact.email)
-    return await to_view(session, contact)
+    return await to_view(session, contact=contact)
 
 
 async def erase_contact(session: AsyncSession, *, settings: Settings, contact_id: int) -> None:
@@ -243,7 +243,7 @@ async def erase_contact(session: AsyncSession, *, settings: Settings, contact_id
     await session.exec(  # type: ignore[call-overload]
         insert_or_update(session, Suppression.__table__).values(suppression).on_conflict_do_nothing()
     )
-    await forget_recipient(session, contact.email)
+    await forget_recipient(session, address=contact.email)
     await session.exec(delete(Contact).where(col(Contact.id) == contact_id))  # type: ignore[call-overload]
     session.expunge(contact)
 

@@ -85,7 +85,7 @@ async def import_contacts(
 @router.get("/{contact_id}", response_model=ContactStaffView, responses=error_responses(404))
 async def read_contact(contact_id: IdPath, _reader: CanRead, session: ReadSession) -> ContactStaffView:
     """One contact with its tags and sources."""
-    return await contacts.to_view(session, await contacts.get_contact(session, contact_id=contact_id))
+    return await contacts.to_view(session, contact=await contacts.get_contact(session, contact_id=contact_id))
 
 
 @router.put("/{contact_id}", response_model=ContactStaffView, responses=error_responses(404, 409))

@@ -203,7 +203,7 @@ async def store_batch(
     session: AsyncSession, *, rows: list[ParsedRow], status: ImportStatus, rejected: list[RejectedRow]
 ) -> tuple[int, int]:
     """Stores one batch in the caller's transaction; returns (imported, updated)."""
-    suppressed = await suppressed_digests(session, (row.digest for row in rows))
+    suppressed = await suppressed_digests(session, digests=(row.digest for row in rows))
     for row in rows:
         if row.digest in suppressed:
             rejected.append(RejectedRow(row=row.line, reason="email: the address belonged to an erased contact"))
@@ -255,9 +255,10 @@ async def store_batch(
         })
     if fills:
         await connection.execute(_FILL, fills)
-    await add_tags(session, [{"contact_id": ids[row.email], "tag": tag} for row in rows for tag in row.tags])
-    await add_sources(session, [{"contact_id": ids[row.email], "source": "import", "created_at": now} for row in rows])
-    await queue_opt_ins(session, to_confirm)
+    await add_tags(session, rows=[{"contact_id": ids[row.email], "tag": tag} for row in rows for tag in row.tags])
+    sources = [{"contact_id": ids[row.email], "source": "import", "created_at": now} for row in rows]
+    await add_sources(session, rows=sources)
+    await queue_opt_ins(session, contacts=to_confirm)
     return len(new), len(fills)
 
 

@@ -43,6 +43,7 @@ async def queue_opt_in(session: AsyncSession, *, contact_id: int, email: str) ->
     await OPT_IN.queue(session, recipient=email, params=OptInMail(contact_id=contact_id))
 
 
-async def queue_opt_ins(session: AsyncSession, contacts: list[tuple[int, str]]) -> None:
+async def queue_opt_ins(session: AsyncSession, *, contacts: list[tuple[int, str]]) -> None:
     """Queues the opt-in mail for many (contact id, address) at once: one statement."""
-    await OPT_IN.queue_many(session, [(email, OptInMail(contact_id=contact_id)) for contact_id, email in contacts])
+    messages = [(email, OptInMail(contact_id=contact_id)) for contact_id, email in contacts]
+    await OPT_IN.queue_many(session, messages=messages)

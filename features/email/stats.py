@@ -17,4 +17,4 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     bounces credited to one, each counted in the period it happened in."""
     columns = CampaignRecipient.__table__.c
     figures = {name: Figure(columns[column]) for name, column in _METRICS.items()}
-    return SliceStats(series=await per_period(session, periods, figures))
+    return SliceStats(series=await per_period(session, periods=periods, figures=figures))

@@ -72,7 +72,7 @@ async def list_templates(
     if q:
         statement = statement.where(text_contains(EmailTemplate.name, q))
     order = sort_order(sort, SORT_COLUMNS, [col(EmailTemplate.name), col(EmailTemplate.id)])
-    return await paginate(session, statement, params, order)
+    return await paginate(session, statement=statement, params=params, order_by=order)
 
 
 async def update_template(

@@ -33,12 +33,12 @@ def to_view(post: LinkedInPost, segment: LinkedInPostSegment) -> LinkedInPostSta
     })
 
 
-async def _check_account(session: AsyncSession, account_id: int) -> None:
+async def _check_account(session: AsyncSession, *, account_id: int) -> None:
     if await session.get(LinkedInAccount, account_id) is None:
         raise ValidationFailed("There is no LinkedIn account with this id", field="account_id")
 
 
-async def _check_images(session: AsyncSession, settings: Settings, media_ids: list[int]) -> None:
+async def _check_images(session: AsyncSession, *, settings: Settings, media_ids: list[int]) -> None:
     await media_api.require_images(session, settings=settings, media_ids=media_ids, field="media_ids")
 
 
@@ -46,8 +46,8 @@ async def create_post(
     session: AsyncSession, *, settings: Settings, actor_id: int, data: LinkedInPostCreate
 ) -> tuple[LinkedInPost, LinkedInPostSegment]:
     """A draft, or a scheduled post when `scheduled_at` is given."""
-    await _check_account(session, data.account_id)
-    await _check_images(session, settings, data.media_ids)
+    await _check_account(session, account_id=data.account_id)
+    await _check_images(session, settings=settings, media_ids=data.media_ids)
     check_future(data.scheduled_at)
     post = LinkedInPost(
         account_id=data.account_id, created_by=actor_id, scheduled_at=data.scheduled_at,
@@ -57,11 +57,11 @@ async def create_post(
     await session.flush()
     segment = LinkedInPostSegment(post_id=post.id, position=0, text=data.text, media_ids=data.media_ids)
     session.add(segment)
-    await _link_images(session, post.id, data.media_ids)
+    await _link_images(session, post_id=post.id, media_ids=data.media_ids)
     return post, segment
 
 
-async def _link_images(session: AsyncSession, post_id: int, media_ids: list[int]) -> None:
+async def _link_images(session: AsyncSession, *, post_id: int, media_ids: list[int]) -> None:
     await session.exec(delete(LinkedInPostImage).where(col(LinkedInPostImage.post_id) == post_id))  # type: ignore[call-overload]
     session.add_all(LinkedInPostImage(post_id=post_id, media_id=media_id) for media_id in media_ids)
     await session.flush()
@@ -85,7 +85,7 @@ async def list_posts(
     if account_id is not None:
         statement = statement.where(LinkedInPost.account_id == account_id)
     order = sort_order(sort, SORT_COLUMNS, [col(LinkedInPost.id).desc()])
-    posts, total = await paginate(session, statement, params, order)
+    posts, total = await paginate(session, statement=statement, params=params, order_by=order)
     segments = await segment_rows(session, tables=TABLES, post_ids=[p.id for p in posts])
     return [(post, segments[post.id][0]) for post in posts], total
 
@@ -101,12 +101,12 @@ async def update_post(
         if name in changes and changes[name] is None:
             raise ValidationFailed(f"{name} cannot be null", field=name)
     if "account_id" in changes:
-        await _check_account(session, changes["account_id"])
+        await _check_account(session, account_id=changes["account_id"])
         post.account_id = changes["account_id"]
     if "media_ids" in changes:
-        await _check_images(session, settings, changes["media_ids"])
+        await _check_images(session, settings=settings, media_ids=changes["media_ids"])
         segment.media_ids = changes["media_ids"]
-        await _link_images(session, post.id, changes["media_ids"])
+        await _link_images(session, post_id=post.id, media_ids=changes["media_ids"])
     if "text" in changes:
         segment.text = changes["text"]
     if "scheduled_at" in changes:

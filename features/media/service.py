@@ -124,7 +124,8 @@ async def list_media(
     statement = select(MediaItem)
     if kind:
         statement = statement.where(MediaItem.kind == kind)
-    return await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, [col(MediaItem.id).desc()]))
+    order = sort_order(sort, SORT_COLUMNS, [col(MediaItem.id).desc()])
+    return await paginate(session, statement=statement, params=params, order_by=order)
 
 
 async def get_media(session: AsyncSession, *, media_id: int) -> MediaItem:

@@ -12,7 +12,7 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     """`media_bytes_uploaded` per period (of the files still stored); `media_bytes` and `media_items`
     stored now, whatever the range."""
     uploaded = Figure(col(MediaItem.created_at), aggregate=func.sum(col(MediaItem.size)))
-    series = await per_period(session, periods, {"media_bytes_uploaded": uploaded})
+    series = await per_period(session, periods=periods, figures={"media_bytes_uploaded": uploaded})
     items, stored = (await session.exec(
         select(func.count(), func.coalesce(func.sum(col(MediaItem.size)), 0)).select_from(MediaItem)
     )).one()

@@ -59,7 +59,7 @@ def _apply_status(page: Page, status: str, publish_at: datetime | None, now: dat
     page.status, page.is_published = status, status == "published"
 
 
-async def _changed(session: AsyncSession, page: Page) -> None:
+async def _changed(session: AsyncSession, *, page: Page) -> None:
     page.version += 1
     page.updated_at = utcnow()
     session.add(page)
@@ -69,7 +69,7 @@ async def _changed(session: AsyncSession, page: Page) -> None:
 
 async def create_page(session: AsyncSession, *, settings: Settings, actor: Principal, data: PageCreate) -> Page:
     fields = _check_and_clean(data.model_dump(exclude={"status", "publish_at"}), settings)
-    await ensure_slug_free(session, Page, data.slug)
+    await ensure_slug_free(session, model=Page, slug=data.slug)
     page = Page(**fields, created_by=actor.user_id, updated_by=actor.user_id)
     _apply_status(page, data.status, data.publish_at, utcnow())
     session.add(page)
@@ -96,7 +96,8 @@ async def list_pages(
         statement = statement.where(Page.status == status)
     if q:
         statement = statement.where(localized_text_contains(Page.title, q))
-    return await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, [col(Page.id).desc()]))
+    order = sort_order(sort, SORT_COLUMNS, [col(Page.id).desc()])
+    return await paginate(session, statement=statement, params=params, order_by=order)
 
 
 def _snapshot(page: Page) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def _snapshot(page: Page) -> dict[str, Any]:
     }
 
 
-async def _record_revision(session: AsyncSession, page: Page, actor: Principal) -> None:
+async def _record_revision(session: AsyncSession, *, page: Page, actor: Principal) -> None:
     latest = (
         await session.exec(select(func.max(PageRevision.revision)).where(PageRevision.page_id == page.id))
     ).one()
@@ -134,14 +135,14 @@ async def update_page(
     if "slug" in changes and changes["slug"] is None:
         raise ValidationFailed("A page needs a slug", field="slug")
     if changes.get("slug") and changes["slug"] != page.slug:
-        await ensure_slug_free(session, Page, changes["slug"], except_id=page.id)
-    await _record_revision(session, page, actor)
+        await ensure_slug_free(session, model=Page, slug=changes["slug"], except_id=page.id)
+    await _record_revision(session, page=page, actor=actor)
     for name, value in changes.items():
         setattr(page, name, value)
     if data.status is not None or "publish_at" in data.model_fields_set:
         _apply_status(page, data.status or page.status, data.publish_at, utcnow())
     page.updated_by = actor.user_id
-    await _changed(session, page)
+    await _changed(session, page=page)
     return page
 
 
@@ -149,22 +150,22 @@ async def delete_page(session: AsyncSession, *, page_id: int) -> None:
     """Soft delete: gone from lists and public reads, its slug free for reuse."""
     page = await get_page(session, page_id=page_id)
     page.deleted_at = utcnow()
-    await _changed(session, page)
+    await _changed(session, page=page)
 
 
 async def restore_page(session: AsyncSession, *, page_id: int) -> Page:
     page = await get_page(session, page_id=page_id, include_deleted=True)
     if page.deleted_at is not None:
-        await ensure_slug_free(session, Page, page.slug, except_id=page.id)
+        await ensure_slug_free(session, model=Page, slug=page.slug, except_id=page.id)
         page.deleted_at = None
-        await _changed(session, page)
+        await _changed(session, page=page)
     return page
 
 
 async def list_revisions(session: AsyncSession, *, page_id: int, params: ListParams) -> tuple[list[PageRevision], int]:
     await get_page(session, page_id=page_id, include_deleted=True)
     statement = select(PageRevision).where(PageRevision.page_id == page_id)
-    return await paginate(session, statement, params, [col(PageRevision.revision).desc()])
+    return await paginate(session, statement=statement, params=params, order_by=[col(PageRevision.revision).desc()])
 
 
 async def restore_revision(
@@ -180,11 +181,11 @@ async def restore_revision(
     ).first()
     if stored is None:
         raise NotFound("Revision not found")
-    await _record_revision(session, page, actor)
+    await _record_revision(session, page=page, actor=actor)
     for name in LOCALIZED_FIELDS:
         setattr(page, name, stored.snapshot.get(name))
     page.updated_by = actor.user_id
-    await _changed(session, page)
+    await _changed(session, page=page)
     return page
 
 
@@ -234,7 +235,8 @@ async def public_page_summaries(
     session: AsyncSession, *, settings: Settings, language: str, params: ListParams
 ) -> tuple[list[PageSummaryVisitorView], int]:
     pages, total = await paginate(
-        session, _live_published(), params, [col(Page.published_at).desc(), col(Page.id).desc()]
+        session, statement=_live_published(), params=params,
+        order_by=[col(Page.published_at).desc(), col(Page.id).desc()],
     )
     default = settings.default_language
     return [

@@ -52,7 +52,7 @@ def to_view(post: TwitterPost, segments: list[TwitterPostSegment]) -> TwitterPos
     })
 
 
-async def _check_account(session: AsyncSession, account_id: int) -> None:
+async def _check_account(session: AsyncSession, *, account_id: int) -> None:
     if await session.get(TwitterAccount, account_id) is None:
         raise ValidationFailed("There is no X account with this id", field="account_id")
 
@@ -64,7 +64,7 @@ async def _check_texts(segments: list[TwitterSegmentIn]) -> None:
     await asyncio.to_thread(check_segments, [(segment.text, segment.media_ids) for segment in segments])
 
 
-async def _check_images(session: AsyncSession, settings: Settings, segments: list[TwitterSegmentIn]) -> None:
+async def _check_images(session: AsyncSession, *, settings: Settings, segments: list[TwitterSegmentIn]) -> None:
     """Each image a media item that is an image (422 naming the segment)."""
     for index, segment in enumerate(segments):
         await media_api.require_images(
@@ -72,7 +72,7 @@ async def _check_images(session: AsyncSession, settings: Settings, segments: lis
         )
 
 
-async def _link_images(session: AsyncSession, post_id: int, segments: list[TwitterSegmentIn]) -> None:
+async def _link_images(session: AsyncSession, *, post_id: int, segments: list[TwitterSegmentIn]) -> None:
     await session.exec(delete(TwitterPostImage).where(col(TwitterPostImage.post_id) == post_id))  # type: ignore[call-overload]
     used = dict.fromkeys(media_id for segment in segments for media_id in segment.media_ids)
     session.add_all(TwitterPostImage(post_id=post_id, media_id=media_id) for media_id in used)
@@ -89,8 +89,8 @@ def _segment_rows(post_id: int, segments: list[TwitterSegmentIn]) -> list[Twitte
 async def create_post(session: AsyncSession, *, settings: Settings, actor_id: int, data: TwitterPostCreate) -> Post:
     """A draft, or a scheduled post when `scheduled_at` is given; a tweet, or a thread of several segments."""
     await _check_texts(data.segments)
-    await _check_account(session, data.account_id)
-    await _check_images(session, settings, data.segments)
+    await _check_account(session, account_id=data.account_id)
+    await _check_images(session, settings=settings, segments=data.segments)
     check_future(data.scheduled_at)
     post = TwitterPost(
         account_id=data.account_id, created_by=actor_id, scheduled_at=data.scheduled_at,
@@ -100,7 +100,7 @@ async def create_post(session: AsyncSession, *, settings: Settings, actor_id: in
     await session.flush()
     segments = _segment_rows(post.id, data.segments)
     session.add_all(segments)
-    await _link_images(session, post.id, data.segments)
+    await _link_images(session, post_id=post.id, segments=data.segments)
     return post, segments
 
 
@@ -119,7 +119,7 @@ async def list_posts(
     if account_id is not None:
         statement = statement.where(TwitterPost.account_id == account_id)
     order = sort_order(sort, SORT_COLUMNS, [col(TwitterPost.id).desc()])
-    posts, total = await paginate(session, statement, params, order)
+    posts, total = await paginate(session, statement=statement, params=params, order_by=order)
     segments = await segment_rows(session, tables=TABLES, post_ids=[p.id for p in posts])
     return [(post, segments[post.id]) for post in posts], total
 
@@ -139,16 +139,16 @@ async def update_post(session: AsyncSession, *, settings: Settings, post_id: int
     if "account_id" in changes:
         if any(s.provider_post_id for s in segments):
             raise InvalidTransition("Part of this thread is on X already; it stays with its account")
-        await _check_account(session, changes["account_id"])
+        await _check_account(session, account_id=changes["account_id"])
         post.account_id = changes["account_id"]
     if data.segments is not None:
         if any(s.provider_post_id for s in segments):
             raise InvalidTransition("Part of this thread is on X already; its segments can no longer change")
-        await _check_images(session, settings, data.segments)
+        await _check_images(session, settings=settings, segments=data.segments)
         await session.exec(delete(TwitterPostSegment).where(col(TwitterPostSegment.post_id) == post_id))  # type: ignore[call-overload]
         segments = _segment_rows(post_id, data.segments)
         session.add_all(segments)
-        await _link_images(session, post_id, data.segments)
+        await _link_images(session, post_id=post_id, segments=data.segments)
     if "scheduled_at" in changes:
         check_future(changes["scheduled_at"])
         post.scheduled_at = post.next_attempt_at = changes["scheduled_at"]

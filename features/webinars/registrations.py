@@ -96,7 +96,7 @@ async def register(
     inserted = await _REGISTER.fetchall(session, row)
     if not inserted:
         # A repeat registration records nothing, so it is no news for capture_lead either.
-        existing = await _explain_refusal(session, webinar_id, visitor.email)
+        existing = await _explain_refusal(session, webinar_id=webinar_id, email_normalized=visitor.email)
         return RegistrationVisitorView.model_validate(existing), False
     registration_id = inserted[0][0]
     # The confirmation is rendered when it is sent: this request stores one small row.
@@ -107,7 +107,7 @@ async def register(
     ), True
 
 
-async def _explain_refusal(session: AsyncSession, webinar_id: int, email_normalized: str) -> WebinarRegistration:
+async def _explain_refusal(session: AsyncSession, *, webinar_id: int, email_normalized: str) -> WebinarRegistration:
     """Why the insert did nothing: raises the refusal, or returns the earlier registration."""
     webinar = await session.get(Webinar, webinar_id)
     if webinar is None:
@@ -142,7 +142,8 @@ async def list_registrations(
     """A webinar's registrants, in order of registration unless sorted otherwise."""
     order = _order(sort)
     await get_webinar(session, webinar_id=webinar_id)
-    return await paginate(session, _registrations_of(webinar_id, consent_marketing), params, order)
+    statement = _registrations_of(webinar_id, consent_marketing)
+    return await paginate(session, statement=statement, params=params, order_by=order)
 
 
 async def export_statement(

@@ -70,7 +70,7 @@ async def create_webinar(
     session: AsyncSession, *, settings: Settings, actor: Principal, data: WebinarCreate
 ) -> Webinar:
     fields = _clean(data.model_dump(exclude_none=True), settings)
-    await ensure_slug_free(session, Webinar, data.slug)
+    await ensure_slug_free(session, model=Webinar, slug=data.slug)
     webinar = Webinar(**fields, created_by=actor.user_id)
     if webinar.status == "cancelled":
         webinar.cancelled_at = utcnow()
@@ -125,14 +125,15 @@ async def list_webinars(
         case((upcoming, 0), else_=1), case((upcoming, Webinar.starts_at)).asc(),
         col(Webinar.starts_at).desc(), col(Webinar.id).desc(),
     ]
-    webinars, total = await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, default))
+    order = sort_order(sort, SORT_COLUMNS, default)
+    webinars, total = await paginate(session, statement=statement, params=params, order_by=order)
     counts = await registration_counts(session, webinar_ids=[w.id for w in webinars if w.id is not None])
     return [(w, counts.get(w.id or 0, 0)) for w in webinars], total
 
 
-async def _apply_changes(session: AsyncSession, webinar: Webinar, changes: dict[str, Any]) -> None:
+async def _apply_changes(session: AsyncSession, *, webinar: Webinar, changes: dict[str, Any]) -> None:
     if changes.get("slug") and changes["slug"] != webinar.slug:
-        await ensure_slug_free(session, Webinar, changes["slug"], except_id=webinar.id)
+        await ensure_slug_free(session, model=Webinar, slug=changes["slug"], except_id=webinar.id)
     if changes.get("capacity") is not None:
         taken = await registration_count(session, webinar_id=webinar.id or 0)
         if changes["capacity"] < taken:
@@ -157,7 +158,7 @@ async def update_webinar(
     was_cancelled = webinar.status == "cancelled"
     if was_cancelled and changes.get("status", "cancelled") != "cancelled":
         raise InvalidTransition(field="status")
-    await _apply_changes(session, webinar, changes)
+    await _apply_changes(session, webinar=webinar, changes=changes)
     _check_publishable(webinar)
     webinar.updated_at = utcnow()
     queued = 0

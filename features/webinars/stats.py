@@ -13,7 +13,7 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     """`webinar_registrations` per period (by when they registered); the webinars that started in the
     range (`webinars_held`) and, of those with a capacity, seats taken over seats (`webinar_fill_rate`)."""
     series = await per_period(
-        session, periods, {"webinar_registrations": Figure(col(WebinarRegistration.created_at))}
+        session, periods=periods, figures={"webinar_registrations": Figure(col(WebinarRegistration.created_at))}
     )
     taken = (
         select(func.count()).where(WebinarRegistration.webinar_id == Webinar.id)

@@ -36,7 +36,7 @@ CSV_COLUMNS = (
 
 
 async def _record_download(
-    session: AsyncSession, whitepaper_id: int, visitor: Visitor
+    session: AsyncSession, *, whitepaper_id: int, visitor: Visitor
 ) -> tuple[WhitepaperDownload, bool | None]:
     """Records the download; returns the record and the consent it held before (None for a new record).
 
@@ -77,7 +77,7 @@ async def request_download(
     """Records the lead and the download, publishes LeadCaptured when it is news, queues the mail for the link."""
     await get_whitepaper(session, whitepaper_id=whitepaper_id, published_only=True)  # 404 unless published
     visitor = visitor_from_form(form, language=served_language(form.language, settings))
-    lead, consent_before = await _record_download(session, whitepaper_id, visitor)
+    lead, consent_before = await _record_download(session, whitepaper_id=whitepaper_id, visitor=visitor)
     await capture_lead(
         session, events, source=f"whitepaper:{whitepaper_id}", visitor=visitor, consent_before=consent_before
     )
@@ -120,7 +120,7 @@ async def list_leads(
     """Who downloaded a whitepaper (a deleted one's leads included: leads are never lost)."""
     await get_whitepaper(session, whitepaper_id=whitepaper_id, include_deleted=True)
     order = sort_order(sort, LEAD_SORT_COLUMNS, [col(WhitepaperDownload.id).desc()])
-    return await paginate(session, _leads(whitepaper_id, consent_marketing), params, order)
+    return await paginate(session, statement=_leads(whitepaper_id, consent_marketing), params=params, order_by=order)
 
 
 async def export_statement(

@@ -42,24 +42,24 @@ def _check_fields(changes: dict[str, Any], settings: Settings) -> None:
             raise ValidationFailed(f"{name} cannot be null", field=name)
 
 
-async def _existing_media(session: AsyncSession, settings: Settings, media_id: int, *, field: str):
+async def _existing_media(session: AsyncSession, *, settings: Settings, media_id: int, field: str):
     try:
         return await media_api.get_media(session, settings=settings, media_id=media_id)
     except NotFound as exc:
         raise ValidationFailed(f"Media item {media_id} does not exist", field=field) from exc
 
 
-async def _take_document(session: AsyncSession, settings: Settings, media_id: int) -> None:
+async def _take_document(session: AsyncSession, *, settings: Settings, media_id: int) -> None:
     """Checks the item is a document and stops serving it publicly: it is reached by signed link only."""
-    item = await _existing_media(session, settings, media_id, field="document_media_id")
+    item = await _existing_media(session, settings=settings, media_id=media_id, field="document_media_id")
     if item.kind != "document":
         raise ValidationFailed("The document must be a PDF or office file, not an image", field="document_media_id")
     if item.is_public:
         await media_api.make_private(session, settings=settings, media_id=media_id)
 
 
-async def _check_cover(session: AsyncSession, settings: Settings, media_id: int) -> None:
-    item = await _existing_media(session, settings, media_id, field="cover_media_id")
+async def _check_cover(session: AsyncSession, *, settings: Settings, media_id: int) -> None:
+    item = await _existing_media(session, settings=settings, media_id=media_id, field="cover_media_id")
     if item.kind != "image":
         raise ValidationFailed("The cover must be an image", field="cover_media_id")
 
@@ -75,10 +75,10 @@ async def create_whitepaper(
 ) -> Whitepaper:
     fields = data.model_dump(exclude={"status"})
     _check_fields(fields, settings)
-    await ensure_slug_free(session, Whitepaper, data.slug)
-    await _take_document(session, settings, data.document_media_id)
+    await ensure_slug_free(session, model=Whitepaper, slug=data.slug)
+    await _take_document(session, settings=settings, media_id=data.document_media_id)
     if data.cover_media_id is not None:
-        await _check_cover(session, settings, data.cover_media_id)
+        await _check_cover(session, settings=settings, media_id=data.cover_media_id)
     whitepaper = Whitepaper(**fields, created_by=actor.user_id)
     _apply_status(whitepaper, data.status)
     session.add(whitepaper)
@@ -113,7 +113,7 @@ async def list_whitepapers(
     if slug:
         statement = statement.where(Whitepaper.slug == slug)
     default = [col(Whitepaper.published_at).desc(), col(Whitepaper.id).desc()]
-    return await paginate(session, statement, params, sort_order(sort, SORT_COLUMNS, default))
+    return await paginate(session, statement=statement, params=params, order_by=sort_order(sort, SORT_COLUMNS, default))
 
 
 async def update_whitepaper(
@@ -125,11 +125,11 @@ async def update_whitepaper(
     if "status" in data.model_fields_set and data.status is None:
         raise ValidationFailed("status cannot be null", field="status")
     if changes.get("slug") and changes["slug"] != whitepaper.slug:
-        await ensure_slug_free(session, Whitepaper, changes["slug"], except_id=whitepaper.id)
+        await ensure_slug_free(session, model=Whitepaper, slug=changes["slug"], except_id=whitepaper.id)
     if changes.get("document_media_id") is not None:
-        await _take_document(session, settings, changes["document_media_id"])
+        await _take_document(session, settings=settings, media_id=changes["document_media_id"])
     if changes.get("cover_media_id") is not None:
-        await _check_cover(session, settings, changes["cover_media_id"])
+        await _check_cover(session, settings=settings, media_id=changes["cover_media_id"])
     for name, value in changes.items():
         setattr(whitepaper, name, value)
     if data.status is not None:

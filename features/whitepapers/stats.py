@@ -11,5 +11,5 @@ async def stats(session: AsyncSession, *, periods: StatsPeriods) -> SliceStats:
     """`whitepaper_downloads` per period: the visitors who first downloaded a whitepaper then (one
     lead per visitor and whitepaper; asking again later adds none)."""
     return SliceStats(series=await per_period(
-        session, periods, {"whitepaper_downloads": Figure(col(WhitepaperDownload.created_at))}
+        session, periods=periods, figures={"whitepaper_downloads": Figure(col(WhitepaperDownload.created_at))}
     ))

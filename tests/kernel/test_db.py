@@ -235,4 +235,4 @@ async def test_a_read_session_refuses_writes_that_go_straight_to_the_driver(app)
 
     async with app.state.db.session(write=False) as session:
         with pytest.raises(ReadOnlySessionWrite):
-            await queue_mail(session, build_message(app.state.settings, to="a@example.com", subject="x", text="y"))
+            await queue_mail(session, message=build_message(app.state.settings, to="a@example.com", subject="x", text="y"))

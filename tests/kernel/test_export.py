@@ -12,7 +12,7 @@ from shared.mail import OutgoingMail, build_message, queue_mail
 async def _queue_rows(app, count: int) -> None:
     async with app.state.db.session() as session:
         for n in range(count):
-            await queue_mail(session, build_message(app.state.settings, to=f"r{n}@example.com", subject="s", text="t"))
+            await queue_mail(session, message=build_message(app.state.settings, to=f"r{n}@example.com", subject="s", text="t"))
 
 
 async def _download(response, *, hang_up_after: int | None = None) -> list[bytes]:

@@ -103,7 +103,7 @@ async def test_parameters_are_validated_when_queued_and_when_rendered(app, mailb
     from shared.mail import queue_template
 
     async with app.state.db.session() as session:  # a row stored by older code, say, with the wrong shape
-        await queue_template(session, template.name, recipient="ann@example.com", params={"nom": "Ada"})
+        await queue_template(session, template=template.name, recipient="ann@example.com", params={"nom": "Ada"})
     [row] = (await _deliver(app, template)).values()
     assert row.status == "pending" and row.last_error.startswith("ValidationError") and mailbox.messages == []
 
@@ -129,9 +129,9 @@ def test_a_default_language_no_mail_is_written_in_is_refused_at_start(tmp_path):
 async def test_many_mails_are_queued_in_one_statement_and_each_rendered_when_sent(app, mailbox, tmp_path):
     template = _template(tmp_path / "mail_texts")
     async with app.state.db.session() as session:
-        await template.queue_many(session, [])  # nothing to queue: nothing written
+        await template.queue_many(session, messages=[])  # nothing to queue: nothing written
         await template.queue_many(
-            session, [("ann@example.com", Greeting(name="Ada", language="de")), ("bob@bücher.example", Greeting(name="Bob"))]
+            session, messages=[("ann@example.com", Greeting(name="Ada", language="de")), ("bob@bücher.example", Greeting(name="Bob"))]
         )
         rows = (await session.exec(select(OutgoingMail).order_by(OutgoingMail.id))).all()
     assert [(r.recipient, r.template, r.params, r.status) for r in rows] == [
