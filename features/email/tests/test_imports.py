@@ -48,7 +48,8 @@ async def test_a_pending_import_queues_one_opt_in_mail_per_new_contact(app, uplo
 
     report = (await upload_csv("email,language\na@example.com,de\nb@example.com,\n", status="pending")).json()
     assert report["imported"] == 2
-    assert await deliver_due_mail(app.state.db, app.state.mailer) == 2
+    # Delivered by the time the import answered (each batch's commit hands delivery on): nothing is left.
+    assert await deliver_due_mail(app.state.db, app.state.mailer) == 0
     [german] = opt_in_mails(mailbox, "a@example.com")
     assert german["Content-Language"] == "de" and len(opt_in_mails(mailbox, "b@example.com")) == 1
     assert (await stored_contact(app, "a@example.com")).status == "pending"
