@@ -26,8 +26,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from features.admin import backup_files as files
 from features.admin import postgres_tools
 from features.admin.backup_files import BackupProblem, Manifest
-from features.admin.postgres_tools import ToolProblem
 from features.admin.models import BackupRun
+from features.admin.postgres_tools import ToolProblem
 from shared.config import Settings
 from shared.db import Database, sqlite_file_path, utcnow
 from shared.jobs import JobSchedule, WorkerHeartbeat, runners_seen_since
