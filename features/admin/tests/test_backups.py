@@ -392,3 +392,26 @@ async def test_restore_refuses_a_manifest_naming_a_file_outside_the_backup(app, 
     with pytest.raises(BackupProblem, match="not a valid manifest"):
         await restore_backup(settings, source=backup)
     assert (Path(settings.upload_dir) / "new.png").exists()
+
+
+async def test_restore_refuses_a_backup_of_the_other_engine_and_leaves_everything_in_place(app, settings, tmp_path):
+    backup = await _backup_then_change(app, settings, tmp_path)
+    manifest = json.loads((backup / "manifest.json").read_text())
+    manifest["database"]["engine"] = "sqlite" if engines.ON_POSTGRES else "postgresql"
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    await app.state.db.dispose()
+
+    with pytest.raises(BackupProblem, match="magnetiq db copy"):
+        await restore_backup(settings, source=backup)
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(3,)]
+    assert not list(tmp_path.glob("*before-restore*"))
+
+
+def test_postgresql_programs_are_given_the_connection_and_its_password_by_environment_only():
+    from features.admin.postgres_tools import libpq_environment
+
+    environment = libpq_environment("postgresql+asyncpg://app:s3cret@db.example:5433/magnetiq?ssl=require")
+
+    assert {key: environment[key] for key in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE")} \
+        == {"PGHOST": "db.example", "PGPORT": "5433", "PGUSER": "app", "PGPASSWORD": "s3cret",
+            "PGDATABASE": "magnetiq", "PGSSLMODE": "require"}
