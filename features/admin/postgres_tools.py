@@ -150,7 +150,9 @@ def restore(database_url: str, source: Path, *, server_major: int | None) -> Non
         )
         assert script.stdout is not None and load.stdin is not None
         try:
-            load.stdin.write(f"SET lock_timeout = '{LOCK_WAIT}';\nBEGIN;\n{_DROP_SCHEMA_OBJECTS}\n".encode())
+            # Notices (each table's cascade) would bury the one error an operator needs.
+            prelude = f"SET lock_timeout = '{LOCK_WAIT}';\nSET client_min_messages = warning;\nBEGIN;\n"
+            load.stdin.write(f"{prelude}{_DROP_SCHEMA_OBJECTS}\n".encode())
             while chunk := script.stdout.read(1 << 20):
                 load.stdin.write(chunk)
             if script.wait() == 0:

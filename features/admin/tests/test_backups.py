@@ -415,3 +415,57 @@ def test_postgresql_programs_are_given_the_connection_and_its_password_by_enviro
     assert {key: environment[key] for key in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE")} \
         == {"PGHOST": "db.example", "PGPORT": "5433", "PGUSER": "app", "PGPASSWORD": "s3cret",
             "PGDATABASE": "magnetiq", "PGSSLMODE": "require"}
+
+
+# --- PostgreSQL's restore: one transaction -------------------------------------------------------
+
+
+def _vouch_for(backup: Path) -> None:
+    """The manifest rewritten to match the copy as it now is (damage the SHA-256 would not see)."""
+    import hashlib
+
+    manifest = json.loads((backup / "manifest.json").read_text())
+    copy = backup / manifest["database"]["file"]
+    manifest["database"].update(size=copy.stat().st_size, sha256=hashlib.sha256(copy.read_bytes()).hexdigest())
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.postgres_only
+async def test_a_dump_that_breaks_off_while_loading_changes_nothing(app, settings, tmp_path):
+    """pg_restore fails halfway through the data: psql never gets the COMMIT, the server rolls back."""
+    await seed_outbox(settings, 2000, 2000)  # data blocks past the table of contents and the schema
+    backup = await _backup_then_change(app, settings, tmp_path)
+    copy = backup / COPY
+    copy.write_bytes(copy.read_bytes()[: copy.stat().st_size * 2 // 3])
+    _vouch_for(backup)
+    await app.state.db.dispose()
+
+    with pytest.raises(BackupProblem, match="nothing was changed"):
+        await restore_backup(settings, source=backup)
+
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(2003,)]
+    assert sorted(p.name for p in Path(settings.upload_dir).iterdir()) == ["new.png", "old.png"]
+    assert not list(tmp_path.glob("*before-restore*"))
+
+
+@pytest.mark.postgres_only
+async def test_a_restore_kept_from_a_table_by_another_session_gives_up_and_changes_nothing(
+    app, settings, tmp_path, monkeypatch
+):
+    from features.admin import postgres_tools
+
+    backup = await _backup_then_change(app, settings, tmp_path)
+    await app.state.db.dispose()
+    monkeypatch.setattr(postgres_tools, "LOCK_WAIT", "200ms")
+    holder = Database.from_url(settings.database_url)
+    try:
+        async with holder.session() as session:  # a transaction left open on the table: DROP must wait for it
+            await session.exec(select(BackupRun))
+            with pytest.raises(BackupProblem, match="lock timeout"):
+                await restore_backup(settings, source=backup)
+    finally:
+        await holder.dispose()
+
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(3,)]
+    assert sorted(p.name for p in Path(settings.upload_dir).iterdir()) == ["new.png", "old.png"]
+    assert not list(tmp_path.glob("*before-restore*"))
