@@ -146,6 +146,8 @@ async def filesystem_service(
     if database is not None and database.dialect == "postgresql":
         try:
             facts = await engine_facts(database)
+        except PoolTimeout:  # loaded, not broken (as the database service says)
+            return FilesystemService(status="warning", message=DATABASE_BUSY)
         except (SQLAlchemyError, OSError):
             return FilesystemService(status="unhealthy", message=DATABASE_UNREACHABLE)
         return FilesystemService(status="healthy", database_size_mb=round(facts.size_bytes / 1024 / 1024, 2))
