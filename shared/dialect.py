@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -210,6 +211,39 @@ async def serialize_on(session: AsyncSession, key: str) -> None:
     if is_postgresql(session):
         connection = await session.connection()
         await connection.execute(_ADVISORY_LOCK, {"key": key})
+
+
+# --- what the engine is ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What health reports of the database: its engine's name, version and size."""
+
+    name: str  # "SQLite" or "PostgreSQL", as /health/detailed's services.database.type says
+    version: str
+    size_bytes: int  # SQLite: the main file's pages (its WAL aside); PostgreSQL: pg_database_size
+
+
+async def engine_facts(session: AsyncSession) -> EngineFacts:
+    connection = await session.connection()
+    if is_postgresql(session):
+        version, size = (await connection.execute(text(
+            "SELECT current_setting('server_version'), pg_database_size(current_database())"
+        ))).one()
+        return EngineFacts("PostgreSQL", str(version).split(" ", 1)[0], int(size))
+    version = (await connection.execute(text("SELECT sqlite_version()"))).scalar_one()
+    pages = (await connection.execute(text("PRAGMA page_count"))).scalar_one()
+    page_size = (await connection.execute(text("PRAGMA page_size"))).scalar_one()
+    return EngineFacts("SQLite", str(version), int(pages) * int(page_size))
+
+
+async def refresh_planner_statistics(session: AsyncSession) -> None:
+    """PostgreSQL's ANALYZE of the database's tables: what SQLite's PRAGMA optimize does there.
+
+    Autovacuum analyzes too, but only past its thresholds; a daily ANALYZE keeps a table that grew
+    slowly from being planned on statistics of its first days."""
+    await (await session.connection()).execute(text("ANALYZE"))
 
 
 # --- errors ------------------------------------------------------------------------------------

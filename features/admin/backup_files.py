@@ -1,12 +1,13 @@
 """A backup on disk: the database copy, the media files and the manifest that vouches for both.
 
 A backup is a directory, or a .tar holding one directory, with:
-  manifest.json  time, migration revision, the database copy's size and SHA-256, every media file and its size
-  magnetiq.db    a consistent copy made by SQLite's online backup while the app keeps writing
+  manifest.json  time, migration revision, the database copy's engine, size and SHA-256, every media file and its size
+  magnetiq.db    on SQLite: a consistent copy made by SQLite's online backup while the app keeps writing
+  magnetiq.dump  on PostgreSQL: pg_dump's custom format, of one snapshot while the app keeps writing
   media/         UPLOAD_DIR's files, hard-linked when on the same filesystem (uploads are replaced, never
                  changed in place, so a link stays the file it was), copied otherwise
 
-Everything here is blocking file and SQLite work: callers run it in a thread.
+Everything here is blocking file, SQLite and pg_restore work: callers run it in a thread.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, field_validator
 
+from features.admin import postgres_tools
+
 MANIFEST = "manifest.json"
 DATABASE_FILE = "magnetiq.db"
 MEDIA_DIR = "media"
@@ -36,7 +39,11 @@ class BackupProblem(Exception):
         self.message = message
 
 
+Engine = Literal["sqlite", "postgresql"]
+
+
 class DatabaseCopy(BaseModel):
+    engine: Engine = "sqlite"  # manifests written before PostgreSQL was supported have none: SQLite's
     file: str = DATABASE_FILE
     size: int
     sha256: str
@@ -83,6 +90,16 @@ def check_database(path: Path) -> str | None:
     except sqlite3.DatabaseError as exc:
         return str(exc)
     return None if rows == [("ok",)] else "; ".join(str(row[0]) for row in rows[:3])
+
+
+def check_copy(path: Path, engine: Engine) -> str | None:
+    """None when the copy is sound, else the check it fails and why: SQLite's integrity_check of the
+    file, or whether pg_restore can read the dump."""
+    if engine == "postgresql":
+        problem = postgres_tools.check_dump(path)
+        return None if problem is None else f"pg_restore --list: {problem}"
+    problem = check_database(path)
+    return None if problem is None else f"integrity_check: {problem}"
 
 
 def database_revision(path: Path) -> str | None:
@@ -145,8 +162,8 @@ def verify(root: Path, manifest: Manifest) -> None:
         raise BackupProblem("the backup has no database copy")
     if database.stat().st_size != manifest.database.size or sha256_of(database) != manifest.database.sha256:
         raise BackupProblem("the database copy does not match the manifest's size and SHA-256 (damaged or changed)")
-    if problem := check_database(database):
-        raise BackupProblem(f"the database copy fails integrity_check: {problem}")
+    if problem := check_copy(database, manifest.database.engine):
+        raise BackupProblem(f"the database copy fails {problem}")
     media = root / MEDIA_DIR
     for item in manifest.media:
         path = media / item.path

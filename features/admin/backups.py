@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import shutil
 import sqlite3
 import tarfile
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import col, select
 
 from features.admin import backup_files as files
-from features.admin.backup_files import BackupProblem, Manifest
+from features.admin import postgres_tools
+from features.admin.backup_files import BackupProblem, Engine, Manifest
 from features.admin.models import BackupRun
+from features.admin.postgres_tools import ToolProblem
 from shared.config import Settings
 from shared.db import Database, sqlite_file_path, utcnow
 from shared.jobs import JobContext, PeriodicJob
@@ -41,19 +46,22 @@ async def take_backup(
     database: Database, settings: Settings, *, target: Path, trigger: str, now: datetime | None = None,
 ) -> BackupResult:
     """Copies the database and the media to `target` (a directory, or a .tar), verified, and records the run."""
-    source = sqlite_file_path(settings.database_url)
-    if source is None or not await asyncio.to_thread(Path(source).is_file):
-        raise BackupProblem("backup needs an existing SQLite database file (DATABASE_URL)")
+    if database.dialect == "sqlite":
+        source = sqlite_file_path(settings.database_url)
+        if source is None or not await asyncio.to_thread(Path(source).is_file):
+            raise BackupProblem("backup needs an existing SQLite database file (DATABASE_URL)")
     if await asyncio.to_thread(target.exists):
         raise BackupProblem(f"{target.name} exists; choose a new name")
     run_id = await _start_run(database, trigger=trigger, name=target.name, now=now)
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        manifest, size = await asyncio.to_thread(
-            _write_backup, source, Path(settings.upload_dir), target, run_id, now or utcnow()
-        )
-    except (BackupProblem, OSError, sqlite3.Error) as exc:
+        # Started after the run is recorded: the copy holds its own run, `running` (a restore completes it).
+        async with database_copier(database, settings) as copier:
+            manifest, size = await asyncio.to_thread(
+                _write_backup, copier, Path(settings.upload_dir), target, run_id, now or utcnow()
+            )
+    except (BackupProblem, OSError, sqlite3.Error, ToolProblem) as exc:
         problem = exc if isinstance(exc, BackupProblem) else BackupProblem(_reason(exc))
         await _finish_run(database, run_id, status="failed", error=problem.message)
         raise problem from None
@@ -67,14 +75,52 @@ async def take_backup(
     return BackupResult(path=target, manifest=manifest, size_bytes=size, seconds=round(loop.time() - started, 3))
 
 
-def _reason(exc: OSError | sqlite3.Error) -> str:
+@dataclass(frozen=True)
+class DatabaseCopier:
+    """How this engine's database is copied into a backup (blocking: called in a thread)."""
+
+    engine: Engine
+    file: str  # the copy's name in the backup
+    write: Callable[[Path], None]  # a consistent copy at the path
+    revision: Callable[[Path], str | None]  # the copy's migration revision
+
+
+@asynccontextmanager
+async def database_copier(database: Database, settings: Settings) -> AsyncIterator[DatabaseCopier]:
+    """SQLite: its online backup API, and the revision read from the copy. PostgreSQL: pg_dump of a
+    snapshot exported by a REPEATABLE READ transaction held open meanwhile, whose revision is read in
+    that same snapshot; every row committed before the backup began is in it, and none after."""
+    if database.dialect != "postgresql":
+        source = sqlite_file_path(settings.database_url)
+        assert source is not None
+        yield DatabaseCopier("sqlite", files.DATABASE_FILE, functools.partial(files.copy_database, source),
+                             files.database_revision)
+        return
+    async with database.engine.connect() as connection:
+        snapshot_connection = await connection.execution_options(isolation_level="REPEATABLE READ")
+        async with snapshot_connection.begin():
+            snapshot = (await snapshot_connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+            major = int((await snapshot_connection.execute(text("SHOW server_version_num"))).scalar_one()) // 10000
+            migrated = (await snapshot_connection.execute(text("SELECT to_regclass('alembic_version')"))).scalar()
+            revision = (await snapshot_connection.execute(text("SELECT version_num FROM alembic_version"))).scalar() \
+                if migrated else None
+            yield DatabaseCopier(
+                "postgresql", postgres_tools.DUMP_FILE,
+                lambda path: postgres_tools.dump(settings.database_url, path, server_major=major, snapshot=snapshot),
+                lambda _path: revision,
+            )
+
+
+def _reason(exc: OSError | sqlite3.Error | ToolProblem) -> str:
+    if isinstance(exc, ToolProblem):
+        return exc.message
     if isinstance(exc, OSError):
         return f"cannot write the backup: {exc.strerror or type(exc).__name__}"  # strerror carries no path
     return f"the database could not be copied: {exc}"
 
 
 def _write_backup(
-    source: str, upload_dir: Path, target: Path, run_id: int | None, now: datetime,
+    copier: DatabaseCopier, upload_dir: Path, target: Path, run_id: int | None, now: datetime,
 ) -> tuple[Manifest, int]:
     """The backup built beside `target` under a temporary name, then moved into place: never half a backup."""
     as_tar = target.suffix == ".tar"
@@ -87,15 +133,16 @@ def _write_backup(
         # Media before and after the database: every file a row of the copy names is in the backup
         # (one deleted in between stays as an unused file; one uploaded in between is linked afterwards).
         files.add_media(upload_dir, media)
-        database = root / files.DATABASE_FILE
-        files.copy_database(source, database)
+        database = root / copier.file
+        copier.write(database)
         files.add_media(upload_dir, media)
-        if problem := files.check_database(database):
-            raise BackupProblem(f"the copy fails integrity_check: {problem}")
+        if problem := files.check_copy(database, copier.engine):
+            raise BackupProblem(f"the copy fails {problem}")
         listed = files.list_media(media)
         manifest = Manifest(
-            created_at=now, revision=files.database_revision(database), backup_run_id=run_id,
-            database=files.DatabaseCopy(size=database.stat().st_size, sha256=files.sha256_of(database)),
+            created_at=now, revision=copier.revision(database), backup_run_id=run_id,
+            database=files.DatabaseCopy(engine=copier.engine, file=copier.file, size=database.stat().st_size,
+                                        sha256=files.sha256_of(database)),
             media=listed, media_bytes=sum(item.size for item in listed),
         )
         (root / files.MANIFEST).write_text(manifest.model_dump_json(indent=2))
@@ -115,10 +162,8 @@ def _write_backup(
 async def _has_backup_runs(database: Database) -> bool:
     """Whether the database has the backup_runs table (one not yet migrated to 0014 is backed up unrecorded)."""
     async with database.session(write=False) as session:
-        found = await session.exec(  # type: ignore[call-overload]
-            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'backup_runs'")
-        )
-        return found.first() is not None
+        connection = await session.connection()
+        return await connection.run_sync(lambda sync: inspect(sync).has_table(BackupRun.__tablename__))
 
 
 async def _start_run(database: Database, *, trigger: str, name: str, now: datetime | None) -> int | None:

@@ -50,12 +50,17 @@ async def check_database(database: Database, settings: Settings, probes: SystemP
     sizes = await probes.flights.run("database_file_sizes", health_api.database_file_sizes, settings)
     try:
         revision = None if state == "busy" else await current_revision(database)
+        facts = None if state == "busy" else await health_api.engine_facts(database)
     except (PoolTimeout, SQLAlchemyError):
-        state, revision = "busy", None
+        state, revision, facts = "busy", None, None
+    if sizes is None and facts is not None:  # PostgreSQL: no file here; pg_database_size, and the WAL is the server's
+        sizes = (facts.size_bytes, None)
     quick = await probes.quick_check(settings)
     head = head_revision()
     details = DatabaseCheck(
-        status="healthy", reachable=True, size_bytes=sizes[0] if sizes else None, wal_bytes=sizes[1] if sizes else None,
+        status="healthy", reachable=True,
+        engine=facts.name if facts else None, version=facts.version if facts else None,
+        size_bytes=sizes[0] if sizes else None, wal_bytes=sizes[1] if sizes else None,
         quick_check=quick.result if quick else "running", quick_check_at=quick.at if quick else None,
         revision=revision, head_revision=head, migrations_at_head=None if state == "busy" else revision == head,
     )
@@ -69,12 +74,13 @@ async def check_database(database: Database, settings: Settings, probes: SystemP
 
 
 async def check_disk(settings: Settings, probes: SystemProbes) -> DiskCheck:
-    """Free space of the file system under the data directory (the database's)."""
+    """Free space of the file system under the data directory (SQLite: the database's; PostgreSQL: UPLOAD_DIR's)."""
     free, total = await probes.disk_space(settings)
     exact = free / total * 100 if total else 0.0  # compared unrounded: 1.96 % is below 2 %
     status = "unhealthy" if exact < DISK_UNHEALTHY_PERCENT else "warning" if exact < DISK_WARNING_PERCENT else "healthy"
     percent = round(exact, 1)
     return DiskCheck(status=status, message=f"{percent}% free ({free / 1024**3:.1f} GiB)",
+                     filesystem_of="database" if settings.is_sqlite else "upload_dir",
                      free_bytes=free, total_bytes=total, free_percent=percent)
 
 

@@ -1,4 +1,8 @@
-"""Database upkeep by the worker: statistics, WAL size, free pages, and rows kept only as a record."""
+"""Database upkeep by the worker: statistics, WAL size, free pages, and rows kept only as a record.
+
+SQLite needs all of it from us. PostgreSQL's server checkpoints its own WAL and its autovacuum reclaims
+dead rows (and analyzes past its thresholds): there the worker runs ANALYZE daily and prunes; the WAL
+and VACUUM steps are the server's (server_does_its_own_upkeep)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.auth import api as auth_api
 from shared.db import SQLITE_BUSY_TIMEOUT_MS, Database, queued_writers, sqlite_file_path
-from shared.dialect import run_on_driver_thread
+from shared.dialect import refresh_planner_statistics, run_on_driver_thread
 from shared.jobs import MORE_WORK, JobContext, PeriodicJob, prune_idle_schedules
 from shared.mail import prune_finished_mail
 from shared.oauth import prune_expired_states
@@ -53,8 +57,18 @@ def _optimize(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA optimize=0x10002").close()
 
 
+def server_does_its_own_upkeep(database: Database) -> bool:
+    """PostgreSQL: its checkpointer bounds the WAL and autovacuum reclaims free space, no job of ours."""
+    return database.dialect == "postgresql"
+
+
 async def optimize_database(context: JobContext) -> None:
-    """Daily: SQLite refreshes the statistics the query planner needs, where they are stale."""
+    """Daily: the statistics the query planner needs refreshed: SQLite's PRAGMA optimize where they are
+    stale, PostgreSQL's ANALYZE (sampled, a fraction of a second on tables this size)."""
+    if server_does_its_own_upkeep(context.database):
+        async with context.database.session() as session:
+            await refresh_planner_statistics(session)
+        return
     if sqlite_file_path(context.settings.database_url) is None:
         return
     await _holding_write_turn(context.database, _optimize)
@@ -109,8 +123,12 @@ def _vacuum(connection: sqlite3.Connection) -> None:
 
 
 async def checkpoint_and_vacuum(context: JobContext) -> Upkeep | None:
-    """Truncates a WAL past MAINTENANCE_WAL_CHECKPOINT_MB; VACUUMs when many pages are free and all is quiet."""
+    """Truncates a WAL past MAINTENANCE_WAL_CHECKPOINT_MB; VACUUMs when many pages are free and all is quiet.
+
+    SQLite only: on PostgreSQL nothing (None), the server does both itself."""
     settings, database = context.settings, context.database
+    if server_does_its_own_upkeep(database):
+        return None
     path = sqlite_file_path(settings.database_url)
     if path is None:
         return None

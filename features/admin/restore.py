@@ -1,4 +1,8 @@
-"""`magnetiq restore PATH`: a verified backup put in place of the database and media, which are kept aside."""
+"""`magnetiq restore PATH`: a verified backup put in place of the database and media, which are kept aside.
+
+SQLite: the database file is moved aside and the copy put in its place. PostgreSQL: the database is
+dumped aside (pg_dump, a file beside UPLOAD_DIR) and the backup's dump loaded in one transaction that
+first drops what is there (features/admin/postgres_tools.py): a failure leaves the database as it was."""
 
 from __future__ import annotations
 
@@ -14,13 +18,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import delete, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import delete, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from features.admin import backup_files as files
+from features.admin import postgres_tools
 from features.admin.backup_files import BackupProblem, Manifest
 from features.admin.models import BackupRun
+from features.admin.postgres_tools import ToolProblem
 from shared.config import Settings
 from shared.db import Database, sqlite_file_path, utcnow
 from shared.jobs import JobSchedule, WorkerHeartbeat, runners_seen_since
@@ -40,14 +47,15 @@ class RestoreResult:
 
 async def processes_running(database_url: str, settings: Settings, *, now: datetime) -> list[str]:
     """Each process with a fresh heartbeat in the database, described for an operator."""
-    path = sqlite_file_path(database_url)
-    if path is None or not await asyncio.to_thread(Path(path).is_file):
-        return []
+    if _engine(database_url) == "sqlite":
+        path = sqlite_file_path(database_url)
+        if path is None or not await asyncio.to_thread(Path(path).is_file):
+            return []
     window = max(RUNNING_WITHIN, timedelta(seconds=3 * settings.worker_poll_seconds))
     database = Database.from_url(database_url)
     try:
         beats = await runners_seen_since(database, now - window)
-    except OperationalError:  # a database never migrated has no heartbeats table, and nobody runs on it
+    except (DBAPIError, OSError):  # a database never migrated (or not there) has no heartbeats, nobody runs on it
         return []
     finally:
         await database.dispose()
@@ -60,8 +68,9 @@ async def processes_running(database_url: str, settings: Settings, *, now: datet
 
 async def restore_backup(settings: Settings, *, source: Path, force: bool = False) -> RestoreResult:
     """Verifies `source`, moves the database and media aside, puts the backup's in place, migrates to head."""
+    engine = _engine(settings.database_url)
     database_path = sqlite_file_path(settings.database_url)
-    if database_path is None:
+    if engine == "sqlite" and database_path is None:
         raise BackupProblem("restore needs a SQLite database file (DATABASE_URL)")
     if not await asyncio.to_thread(source.exists):
         raise BackupProblem(f"{source.name}: no such backup")
@@ -71,13 +80,87 @@ async def restore_backup(settings: Settings, *, source: Path, force: bool = Fals
             "refusing to restore while these run against the database: " + "; ".join(running)
             + ". Stop them first (or, if they are gone for good, pass --force)"
         )
-    manifest, set_aside = await asyncio.to_thread(
-        _restore_files, source, Path(database_path), Path(settings.upload_dir), f"{now:%Y%m%dT%H%M%SZ}"
-    )
+    stamp = f"{now:%Y%m%dT%H%M%SZ}"
+    if engine == "postgresql":
+        major = await _server_major(settings.database_url)
+        manifest, set_aside = await asyncio.to_thread(
+            _restore_postgres, source, settings.database_url, major, Path(settings.upload_dir), stamp
+        )
+    else:
+        assert database_path is not None
+        manifest, set_aside = await asyncio.to_thread(
+            _restore_files, source, Path(database_path), Path(settings.upload_dir), stamp
+        )
     # Alembic's env.py runs its own event loop: it needs a thread without one.
     await asyncio.to_thread(command.upgrade, alembic_config(settings.database_url), "head")
     revision = await _record_restored_run(settings.database_url, manifest)
     return RestoreResult(manifest=manifest, set_aside=set_aside, revision=revision)
+
+
+def _engine(database_url: str) -> str:
+    return "postgresql" if make_url(database_url).get_backend_name() == "postgresql" else "sqlite"
+
+
+def _refuse_another_engine(manifest: Manifest, engine: str) -> None:
+    if manifest.database.engine != engine:
+        raise BackupProblem(
+            f"this is a backup of a {manifest.database.engine} database and DATABASE_URL names a {engine} one: "
+            "restore it onto its own engine, then move the data with `magnetiq db copy`"
+        )
+
+
+async def _server_major(database_url: str) -> int:
+    database = Database.from_url(database_url)
+    try:
+        async with database.engine.connect() as connection:
+            return int((await connection.execute(text("SHOW server_version_num"))).scalar_one()) // 10000
+    except (DBAPIError, OSError) as exc:
+        raise BackupProblem(f"the database did not answer ({type(exc).__name__}): create it and check DATABASE_URL") \
+            from None
+    finally:
+        await database.dispose()
+
+
+def _restore_postgres(
+    source: Path, database_url: str, major: int, upload_dir: Path, stamp: str,
+) -> tuple[Manifest, list[Path]]:
+    """Verified first; the current database dumped aside and the media moved aside; then the one
+    transaction that replaces the database, whose failure puts the media back and the dump away."""
+    data_dir = upload_dir.parent
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _unpacked(source, data_dir) as root:
+        manifest = files.read_manifest(root)
+        _refuse_another_engine(manifest, "postgresql")
+        files.verify(root, manifest)
+        name = make_url(database_url).database or "database"
+        aside_database = data_dir / f"{name}.before-restore-{stamp}.dump"
+        aside_media = upload_dir.with_name(f"{upload_dir.name}.before-restore-{stamp}")
+        for aside in (aside_database, aside_media):
+            if aside.exists():
+                raise BackupProblem(f"{aside.name} exists already; wait a second and run the restore again")
+        try:
+            postgres_tools.dump(database_url, aside_database, server_major=major)
+            moved = []
+            if upload_dir.exists():
+                os.replace(upload_dir, aside_media)
+                moved.append((upload_dir, aside_media))
+            try:
+                upload_dir.mkdir(parents=True)
+                for item in manifest.media:
+                    files.link_or_copy(root / files.MEDIA_DIR / item.path, upload_dir / item.path)
+                postgres_tools.restore(database_url, root / manifest.database.file, server_major=major)
+            except BaseException:
+                shutil.rmtree(upload_dir, ignore_errors=True)
+                for current, aside in moved:
+                    os.replace(aside, current)
+                raise
+        except ToolProblem as exc:
+            aside_database.unlink(missing_ok=True)  # the database was left as it was: nothing to keep
+            raise BackupProblem(exc.message) from None
+        except BaseException:
+            aside_database.unlink(missing_ok=True)
+            raise
+    return manifest, [aside_database, *(aside for _, aside in moved)]
 
 
 @contextmanager
@@ -105,6 +188,7 @@ def _restore_files(source: Path, database: Path, upload_dir: Path, stamp: str) -
     database.parent.mkdir(parents=True, exist_ok=True)
     with _unpacked(source, database.parent) as root:
         manifest = files.read_manifest(root)
+        _refuse_another_engine(manifest, "sqlite")
         files.verify(root, manifest)
         staged = database.with_name(f".{database.name}.restoring-{uuid.uuid4().hex[:8]}")
         shutil.copyfile(root / manifest.database.file, staged)

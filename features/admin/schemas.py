@@ -3,6 +3,7 @@
 A check's details are optional: one that timed out answers only `unhealthy` and "timed out after N s"."""
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -102,15 +103,19 @@ class BackupRunView(BaseModel):
 class DatabaseCheck(CheckResult):
     model_config = _examples({
         "status": "healthy", "message": "reachable, at migration head, quick_check ok", "reachable": True,
-        "size_bytes": 52_428_800, "wal_bytes": 4_120_032, "quick_check": "ok",
+        "engine": "SQLite", "version": "3.40.1", "size_bytes": 52_428_800, "wal_bytes": 4_120_032, "quick_check": "ok",
         "quick_check_at": "2030-01-20T08:28:00Z", "revision": "0012", "head_revision": "0012",
         "migrations_at_head": True,
     })
 
     reachable: bool | None = None
-    size_bytes: int | None = None
-    wal_bytes: int | None = None
-    quick_check: str | None = None  # "ok", "running" (its answer comes with a later call) or the first problem
+    engine: str | None = None  # "SQLite" or "PostgreSQL"
+    version: str | None = None  # SQLite's library or PostgreSQL's server
+    size_bytes: int | None = None  # SQLite: the file; PostgreSQL: pg_database_size
+    wal_bytes: int | None = None  # SQLite's write-ahead log; none on PostgreSQL (the server manages its WAL)
+    # "ok", "running" (its answer comes with a later call) or the first problem: SQLite's PRAGMA quick_check,
+    # PostgreSQL's data checksum failures counted in pg_stat_database (none to count when checksums are off)
+    quick_check: str | None = None
     quick_check_at: datetime | None = None  # when that answer was had: it is kept a few minutes per process
     revision: str | None = None
     head_revision: str | None = None
@@ -118,8 +123,11 @@ class DatabaseCheck(CheckResult):
 
 
 class DiskCheck(CheckResult):
-    model_config = _examples({"status": "healthy", "message": "38.2% free", "free_bytes": 41_020_000_000,
-                              "total_bytes": 107_374_182_400, "free_percent": 38.2})
+    model_config = _examples({"status": "healthy", "message": "38.2% free", "filesystem_of": "database",
+                              "free_bytes": 41_020_000_000, "total_bytes": 107_374_182_400, "free_percent": 38.2})
+
+    # SQLite: the database file's; PostgreSQL: UPLOAD_DIR's (the server's disk is the server's to watch)
+    filesystem_of: Literal["database", "upload_dir"] | None = None
 
     free_bytes: int | None = None
     total_bytes: int | None = None

@@ -39,15 +39,20 @@ class ServiceCheck(CheckResult):
 
 
 class DatabaseService(ServiceCheck):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "healthy", "type": "SQLite"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "healthy", "type": "SQLite", "version": "3.40.1", "size_bytes": 1331200},
+        {"status": "healthy", "type": "PostgreSQL", "version": "15.18", "size_bytes": 9073123},
+    ]})
 
-    type: str = "SQLite"
+    type: str = "SQLite"  # or "PostgreSQL"
+    version: str | None = None  # of the engine (SQLite's library, PostgreSQL's server)
+    size_bytes: int | None = None  # SQLite's main file; PostgreSQL's pg_database_size
 
 
 class FilesystemService(ServiceCheck):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "healthy", "database_size_mb": 1.27}]})
 
-    database_size_mb: float | None = None  # the database file and its write-ahead log
+    database_size_mb: float | None = None  # SQLite: the file and its write-ahead log; PostgreSQL: pg_database_size
 
 
 class MigrationsService(ServiceCheck):
@@ -61,7 +66,7 @@ class MigrationsService(ServiceCheck):
 
 
 _SERVICES_EXAMPLE = {
-    "database": {"status": "healthy", "type": "SQLite"},
+    "database": {"status": "healthy", "type": "SQLite", "version": "3.40.1", "size_bytes": 1331200},
     "filesystem": {"status": "healthy", "database_size_mb": 1.27},
     "migrations": {"status": "healthy", "revision": "0006", "head_revision": "0006", "at_head": True},
     "upload_dir": {"status": "healthy"},

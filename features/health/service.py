@@ -21,8 +21,10 @@ from features.health.schemas import (
     Services,
     Status,
 )
+from shared import dialect
 from shared.config import Settings
 from shared.db import Database, sqlite_file_path
+from shared.dialect import EngineFacts
 from shared.health_checks import SingleFlight, run_checks
 from shared.migrations import current_revision, head_revision
 
@@ -116,16 +118,39 @@ def upload_dir_writable(upload_dir: str) -> bool:
     return True
 
 
+def engine_label(database: Database) -> str:
+    return "PostgreSQL" if database.dialect == "postgresql" else "SQLite"
+
+
+async def engine_facts(database: Database) -> EngineFacts:
+    async with database.session(write=False) as session:
+        return await dialect.engine_facts(session)
+
+
 async def database_service(database: Database) -> DatabaseService:
-    state = await database_state(database)
-    if state == "busy":
-        return DatabaseService(status="warning", message=DATABASE_BUSY)
-    if state == "unreachable":
-        return DatabaseService(status="unhealthy", message=DATABASE_UNREACHABLE)
-    return DatabaseService(status="healthy")
+    """Reachable (its engine's name, version and size answer, in one session), busy or unreachable."""
+    label = engine_label(database)
+    try:
+        facts = await engine_facts(database)
+    except PoolTimeout:
+        return DatabaseService(status="warning", message=DATABASE_BUSY, type=label)
+    except (SQLAlchemyError, OSError):
+        return DatabaseService(status="unhealthy", message=DATABASE_UNREACHABLE, type=label)
+    return DatabaseService(status="healthy", type=facts.name, version=facts.version, size_bytes=facts.size_bytes)
 
 
-async def filesystem_service(settings: Settings, flights: SingleFlight) -> FilesystemService:
+async def filesystem_service(
+    settings: Settings, flights: SingleFlight, database: Database | None = None
+) -> FilesystemService:
+    """The seed's database size: SQLite's file and WAL; PostgreSQL's pg_database_size (its files are the server's)."""
+    if database is not None and database.dialect == "postgresql":
+        try:
+            facts = await engine_facts(database)
+        except PoolTimeout:  # loaded, not broken (as the database service says)
+            return FilesystemService(status="warning", message=DATABASE_BUSY)
+        except (SQLAlchemyError, OSError):
+            return FilesystemService(status="unhealthy", message=DATABASE_UNREACHABLE)
+        return FilesystemService(status="healthy", database_size_mb=round(facts.size_bytes / 1024 / 1024, 2))
     try:
         sizes = await flights.run("database_file_sizes", database_file_sizes, settings)
     except OSError:
@@ -164,7 +189,7 @@ async def detailed_health(
     """The seed's shape: unhealthy when the database is, degraded when any other service is not healthy."""
     services = Services(**await run_checks({
         "database": (DatabaseService, database_service(database)),
-        "filesystem": (FilesystemService, filesystem_service(settings, flights)),
+        "filesystem": (FilesystemService, filesystem_service(settings, flights, database)),
         "migrations": (MigrationsService, migrations_service(database)),
         "upload_dir": (ServiceCheck, upload_dir_service(settings, flights)),
     }, time_limit=time_limit))

@@ -159,8 +159,9 @@ def _backup(args: argparse.Namespace) -> None:
         finally:
             await database.dispose()
         manifest = result.manifest
+        checked = "pg_restore --list" if manifest.database.engine == "postgresql" else "integrity_check"
         print(
-            f"backup written to {result.path} and verified (integrity_check ok): database "
+            f"backup written to {result.path} and verified ({checked} ok): database "
             f"{manifest.database.size} bytes, sha256 {manifest.database.sha256}, revision {manifest.revision}, "
             f"{len(manifest.media)} media files ({manifest.media_bytes} bytes), {result.seconds} s"
         )

@@ -1,4 +1,5 @@
-"""Backups and restore on real SQLite files with real concurrent writers; scheduled backups with two runners."""
+"""Backups and restore on the real engine (SQLite files, or a PostgreSQL cluster with pg_dump and pg_restore)
+with real concurrent writers; scheduled backups with two runners."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sqlite3
 import tarfile
 import time
 from contextlib import closing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,21 +20,15 @@ from sqlmodel import select
 from features.admin.api import BackupProblem, restore_backup, take_backup
 from features.admin.backups import SCHEDULED_BACKUP_JOB, prune_scheduled_backups
 from features.admin.models import BackupRun
+from features.admin.tests.databases import copy_rows, database_name, execute, query, sound
 from shared.db import Database, PoolLimits, utcnow
 from shared.jobs import JobContext, JobRunner, WorkerHeartbeat
 from shared.mail import OUTBOX
 from shared.migrations import head_revision
+from tests import engines
 
 WRITERS = 20
-
-
-def rows(db: Path, sql: str, *params: object) -> list[tuple]:
-    with closing(sqlite3.connect(db, timeout=15)) as connection:
-        return connection.execute(sql, params).fetchall()
-
-
-def database_file(settings) -> Path:
-    return Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+COPY = "magnetiq.dump" if engines.ON_POSTGRES else "magnetiq.db"  # the database copy's name in a backup
 
 
 def put_media(settings, files: dict[str, bytes]) -> None:
@@ -43,16 +38,13 @@ def put_media(settings, files: dict[str, bytes]) -> None:
         path.write_bytes(data)
 
 
-def seed_outbox(db: Path, count: int, size: int) -> None:
-    """Bulk rows straight through sqlite3 (the backup has something to copy that takes a moment)."""
-    blob = os.urandom(size)
-    with closing(sqlite3.connect(db)) as connection:
-        connection.executemany(
-            "INSERT INTO mail_outbox (recipient, subject, message, status, attempts, next_attempt_at, created_at) "
-            "VALUES (?, 'seed', ?, 'sent', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
-            ((f"seed{n}@example.com", blob) for n in range(count)),
-        )
-        connection.commit()
+async def seed_outbox(settings, count: int, size: int) -> None:
+    """Bulk rows on a connection of their own (the backup has something to copy that takes a moment)."""
+    blob, then = os.urandom(size), datetime(2026, 1, 1, tzinfo=UTC)
+    await execute(settings.database_url, insert(OUTBOX), [
+        {"recipient": f"seed{n}@example.com", "subject": "seed", "message": blob, "status": "sent", "attempts": 1,
+         "next_attempt_at": then, "created_at": then} for n in range(count)
+    ])
 
 
 async def backup_runs(database: Database) -> list[BackupRun]:
@@ -66,8 +58,7 @@ async def backup_runs(database: Database) -> list[BackupRun]:
 async def test_a_restored_backup_taken_under_20_writers_has_every_row_acknowledged_before_it_began(
     app, settings, tmp_path
 ):
-    db = database_file(settings)
-    seed_outbox(db, 20_000, 1500)  # about 30 MB
+    await seed_outbox(settings, 20_000, 1500)  # about 30 MB
     put_media(settings, {"a.png": b"png" * 100, "2026/b.pdf": b"%PDF" * 50})
     writers_db = Database.from_url(settings.database_url, pool=PoolLimits(size=WRITERS, max_overflow=0))
     acknowledged: list[str] = []
@@ -125,10 +116,12 @@ async def test_a_restored_backup_taken_under_20_writers_has_every_row_acknowledg
     restored = await restore_backup(settings, source=result.path)
 
     assert restored.revision == head_revision()
-    present = {key for (key,) in rows(db, "SELECT recipient FROM mail_outbox WHERE subject = 'live'")}
+    present = {key for (key,) in await query(settings.database_url,
+                                             "SELECT recipient FROM mail_outbox WHERE subject = 'live'")}
     assert acknowledged_before <= present, f"{len(acknowledged_before - present)} acknowledged rows lost"
     assert present <= set(acknowledged)
-    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+    if not engines.ON_POSTGRES:  # PostgreSQL's restore is one transaction: it committed whole or not at all
+        assert await query(settings.database_url, "PRAGMA integrity_check") == [("ok",)]
     assert (Path(settings.upload_dir) / "2026" / "b.pdf").read_bytes() == b"%PDF" * 50
     assert restored.set_aside and all(path.exists() for path in restored.set_aside)
 
@@ -151,12 +144,13 @@ async def test_a_backup_holds_the_database_media_and_a_manifest_that_vouches_for
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["revision"] == head_revision()
     assert [(m["path"], m["size"]) for m in manifest["media"]] == [("a.png", 10), ("sub/b.pdf", 20)]
-    copy = root / "magnetiq.db"
+    copy = root / COPY
+    assert (manifest["database"]["engine"], manifest["database"]["file"]) == (engines.ENGINE, COPY)
     assert manifest["database"]["size"] == copy.stat().st_size
     import hashlib
 
     assert manifest["database"]["sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
-    assert rows(copy, "PRAGMA integrity_check") == [("ok",)]
+    assert sound(copy)
     assert not list(tmp_path.joinpath("out").glob(".*")), "no staging left behind"
     (run,) = await backup_runs(app.state.db)
     assert (run.trigger, run.status, run.name) == ("manual", "succeeded", name)
@@ -189,30 +183,31 @@ async def _backup_then_change(app, settings, tmp_path) -> Path:
     put_media(settings, {"old.png": b"old"})
     result = await take_backup(app.state.db, settings, target=tmp_path / "b", trigger="manual")
     put_media(settings, {"new.png": b"new"})
-    seed_outbox(database_file(settings), 3, 10)
+    await seed_outbox(settings, 3, 10)
     return result.path
 
 
 async def test_restore_keeps_the_current_database_and_media_aside_and_marks_its_own_run(app, settings, tmp_path):
     backup = await _backup_then_change(app, settings, tmp_path)
     await app.state.db.dispose()
-    db = database_file(settings)
+    url = settings.database_url
 
     restored = await restore_backup(settings, source=backup)
 
-    assert rows(db, "SELECT count(*) FROM mail_outbox") == [(0,)]
+    assert await query(url, "SELECT count(*) FROM mail_outbox") == [(0,)]
     assert sorted(p.name for p in Path(settings.upload_dir).iterdir()) == ["old.png"]
-    aside_db = next(p for p in restored.set_aside if p.name.startswith("magnetiq.db.before-restore-"))
+    # SQLite's file moved aside, or a pg_dump of the PostgreSQL database taken before it was replaced.
+    aside_db = next(p for p in restored.set_aside if p.name.startswith(f"{database_name(url)}.before-restore-"))
     aside_media = next(p for p in restored.set_aside if p.name.startswith("media.before-restore-"))
-    assert rows(aside_db, "SELECT count(*) FROM mail_outbox") == [(3,)], "the database that was there is kept"
+    assert copy_rows(aside_db, "SELECT count(*) FROM mail_outbox") == [(3,)], "the database that was there is kept"
     assert sorted(p.name for p in aside_media.iterdir()) == ["new.png", "old.png"]
     # The copy was taken while its own run said `running`; restored, it says how that run ended.
-    assert rows(db, "SELECT status, name FROM backup_runs") == [("succeeded", "b")]
+    assert await query(url, "SELECT status, name FROM backup_runs") == [("succeeded", "b")]
 
 
 async def test_restore_refuses_a_damaged_backup_and_leaves_everything_in_place(app, settings, tmp_path):
     backup = await _backup_then_change(app, settings, tmp_path)
-    copy = backup / "magnetiq.db"
+    copy = backup / COPY
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
@@ -221,7 +216,7 @@ async def test_restore_refuses_a_damaged_backup_and_leaves_everything_in_place(a
     with pytest.raises(BackupProblem, match="SHA-256"):
         await restore_backup(settings, source=backup)
 
-    assert rows(database_file(settings), "SELECT count(*) FROM mail_outbox") == [(3,)]
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(3,)]
     assert not list(tmp_path.glob("*before-restore*"))
 
 
@@ -247,10 +242,10 @@ async def test_restore_refuses_while_a_process_beats_unless_forced(app, settings
     with pytest.raises(BackupProblem, match="API pid 7 on web") as refused:
         await restore_backup(settings, source=backup)
     assert "pid 8" not in refused.value.message, "a heartbeat an hour old is a process gone"
-    assert rows(database_file(settings), "SELECT count(*) FROM mail_outbox") == [(3,)]
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(3,)]
 
     await restore_backup(settings, source=backup, force=True)
-    assert rows(database_file(settings), "SELECT count(*) FROM mail_outbox") == [(0,)]
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(0,)]
 
 
 async def test_restore_migrates_a_backup_from_an_older_revision_to_head(app, settings, tmp_path):
@@ -260,19 +255,31 @@ async def test_restore_migrates_a_backup_from_an_older_revision_to_head(app, set
 
     backup = await _backup_then_change(app, settings, tmp_path)
     await app.state.db.dispose()
-    old = tmp_path / "old.db"
-    with closing(sqlite3.connect(backup / "magnetiq.db")) as src, closing(sqlite3.connect(old)) as dst:
-        src.backup(dst)
-    await asyncio.to_thread(command.downgrade, alembic_config(f"sqlite+aiosqlite:///{old}"), "-1")
-    older = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{old}"})
-    older_backup = await take_backup(Database.from_url(older.database_url), older, target=tmp_path / "o.tar",
-                                     trigger="manual")
+    if engines.ON_POSTGRES:  # a database of its own, cloned from this test's (nothing is connected to it now)
+        old_name = engines.clone(database_name(settings.database_url))
+        old_url = engines.database_url(old_name)
+    else:
+        old = tmp_path / "old.db"
+        with closing(sqlite3.connect(backup / COPY)) as src, closing(sqlite3.connect(old)) as dst:
+            src.backup(dst)
+        old_url = f"sqlite+aiosqlite:///{old}"
+    try:
+        await asyncio.to_thread(command.downgrade, alembic_config(old_url), "-1")
+        older = settings.model_copy(update={"database_url": old_url})
+        old_database = Database.from_url(older.database_url)
+        try:
+            older_backup = await take_backup(old_database, older, target=tmp_path / "o.tar", trigger="manual")
+        finally:
+            await old_database.dispose()
+    finally:
+        if engines.ON_POSTGRES:
+            engines.drop(old_name)
     assert older_backup.manifest.revision != head_revision()
 
     restored = await restore_backup(settings, source=older_backup.path)
 
     assert restored.revision == head_revision()
-    assert rows(database_file(settings), "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert await query(settings.database_url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
 
 
 # --- the schedule --------------------------------------------------------------------------------
@@ -362,17 +369,17 @@ async def test_a_restored_scheduled_backup_holds_no_runner_or_claim_of_the_past(
     runner = JobRunner(_context(app, settings), [SCHEDULED_BACKUP_JOB], mode="standalone")
     assert await runner.run_due_jobs() == [SCHEDULED_BACKUP_JOB.name]  # beat, claimed, backed up while claimed
     (backup,) = Path(settings.backup_dir).iterdir()
-    copy = backup / "magnetiq.db"
-    assert rows(copy, "SELECT count(*) FROM worker_heartbeats") == [(1,)]
-    assert rows(copy, "SELECT locked_by IS NOT NULL FROM job_schedules") == [(1,)]
+    copy = backup / COPY
+    assert copy_rows(copy, "SELECT count(*) FROM worker_heartbeats") == [(1,)]
+    assert copy_rows(copy, "SELECT CAST(locked_by IS NOT NULL AS INTEGER) FROM job_schedules") == [(1,)]
     await app.state.db.dispose()
 
     await restore_backup(settings, source=backup, force=True)  # the runner above never stopped
 
-    db = database_file(settings)
-    assert rows(db, "SELECT count(*) FROM worker_heartbeats") == [(0,)]
-    assert rows(db, "SELECT locked_by, locked_until FROM job_schedules") == [(None, None)]
-    assert rows(db, "SELECT trigger, status FROM backup_runs") == [("scheduled", "succeeded")]
+    url = settings.database_url
+    assert await query(url, "SELECT count(*) FROM worker_heartbeats") == [(0,)]
+    assert await query(url, "SELECT locked_by, locked_until FROM job_schedules") == [(None, None)]
+    assert await query(url, "SELECT trigger, status FROM backup_runs") == [("scheduled", "succeeded")]
 
 
 async def test_restore_refuses_a_manifest_naming_a_file_outside_the_backup(app, settings, tmp_path):
@@ -385,3 +392,80 @@ async def test_restore_refuses_a_manifest_naming_a_file_outside_the_backup(app, 
     with pytest.raises(BackupProblem, match="not a valid manifest"):
         await restore_backup(settings, source=backup)
     assert (Path(settings.upload_dir) / "new.png").exists()
+
+
+async def test_restore_refuses_a_backup_of_the_other_engine_and_leaves_everything_in_place(app, settings, tmp_path):
+    backup = await _backup_then_change(app, settings, tmp_path)
+    manifest = json.loads((backup / "manifest.json").read_text())
+    manifest["database"]["engine"] = "sqlite" if engines.ON_POSTGRES else "postgresql"
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    await app.state.db.dispose()
+
+    with pytest.raises(BackupProblem, match="magnetiq db copy"):
+        await restore_backup(settings, source=backup)
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(3,)]
+    assert not list(tmp_path.glob("*before-restore*"))
+
+
+def test_postgresql_programs_are_given_the_connection_and_its_password_by_environment_only():
+    from features.admin.postgres_tools import libpq_environment
+
+    environment = libpq_environment("postgresql+asyncpg://app:s3cret@db.example:5433/magnetiq?ssl=require")
+
+    assert {key: environment[key] for key in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE")} \
+        == {"PGHOST": "db.example", "PGPORT": "5433", "PGUSER": "app", "PGPASSWORD": "s3cret",
+            "PGDATABASE": "magnetiq", "PGSSLMODE": "require"}
+
+
+# --- PostgreSQL's restore: one transaction -------------------------------------------------------
+
+
+def _vouch_for(backup: Path) -> None:
+    """The manifest rewritten to match the copy as it now is (damage the SHA-256 would not see)."""
+    import hashlib
+
+    manifest = json.loads((backup / "manifest.json").read_text())
+    copy = backup / manifest["database"]["file"]
+    manifest["database"].update(size=copy.stat().st_size, sha256=hashlib.sha256(copy.read_bytes()).hexdigest())
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.postgres_only
+async def test_a_dump_that_breaks_off_while_loading_changes_nothing(app, settings, tmp_path):
+    """pg_restore fails halfway through the data: psql never gets the COMMIT, the server rolls back."""
+    await seed_outbox(settings, 2000, 2000)  # data blocks past the table of contents and the schema
+    backup = await _backup_then_change(app, settings, tmp_path)
+    copy = backup / COPY
+    copy.write_bytes(copy.read_bytes()[: copy.stat().st_size * 2 // 3])
+    _vouch_for(backup)
+    await app.state.db.dispose()
+
+    with pytest.raises(BackupProblem, match="nothing was changed"):
+        await restore_backup(settings, source=backup)
+
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(2003,)]
+    assert sorted(p.name for p in Path(settings.upload_dir).iterdir()) == ["new.png", "old.png"]
+    assert not list(tmp_path.glob("*before-restore*"))
+
+
+@pytest.mark.postgres_only
+async def test_a_restore_kept_from_a_table_by_another_session_gives_up_and_changes_nothing(
+    app, settings, tmp_path, monkeypatch
+):
+    from features.admin import postgres_tools
+
+    backup = await _backup_then_change(app, settings, tmp_path)
+    await app.state.db.dispose()
+    monkeypatch.setattr(postgres_tools, "LOCK_WAIT", "200ms")
+    holder = Database.from_url(settings.database_url)
+    try:
+        async with holder.session() as session:  # a transaction left open on the table: DROP must wait for it
+            await session.exec(select(BackupRun))
+            with pytest.raises(BackupProblem, match="lock timeout"):
+                await restore_backup(settings, source=backup)
+    finally:
+        await holder.dispose()
+
+    assert await query(settings.database_url, "SELECT count(*) FROM mail_outbox") == [(3,)]
+    assert sorted(p.name for p in Path(settings.upload_dir).iterdir()) == ["new.png", "old.png"]
+    assert not list(tmp_path.glob("*before-restore*"))

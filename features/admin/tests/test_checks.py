@@ -4,6 +4,7 @@ import os
 import sqlite3
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -14,11 +15,13 @@ from features.admin.probes import SystemProbes, run_quick_check
 from features.admin.service import latest_backup
 from features.admin.tests.test_system_health import _backup, _disk
 from shared.db import utcnow
+from tests import engines
 
 
 @pytest.mark.parametrize(("free_percent", "status"), [(50, "healthy"), (10, "healthy"), (9.9, "warning"),
                                                       (2, "warning"), (1.96, "unhealthy"), (1.9, "unhealthy")])
 async def test_disk_is_a_warning_below_10_percent_free_and_unhealthy_below_2(settings, free_percent, status):
+    Path(settings.upload_dir).mkdir(parents=True)
     asked = []
 
     def statvfs(path):
@@ -29,8 +32,11 @@ async def test_disk_is_a_warning_below_10_percent_free_and_unhealthy_below_2(set
 
     assert check.status == status and check.free_percent == round(free_percent, 1)
     assert check.free_bytes == int(1_000_000 * free_percent / 100) * 4096 and check.total_bytes == 4096 * 1_000_000
-    # The data directory is the database's; statvfs ran in a thread, off the event loop.
-    assert asked == [(os.path.dirname(settings.database_url.split("///", 1)[1]), asked[0][1])]
+    # The data directory is the database file's on SQLite, UPLOAD_DIR's on PostgreSQL (the server's disk is
+    # the server's); statvfs ran in a thread, off the event loop.
+    measured = settings.upload_dir if engines.ON_POSTGRES else os.path.dirname(settings.database_url.split("///", 1)[1])
+    assert asked == [(measured, asked[0][1])]
+    assert check.filesystem_of == ("upload_dir" if engines.ON_POSTGRES else "database")
     assert asked[0][1] != threading.get_ident()
 
 
@@ -46,7 +52,9 @@ async def test_database_reports_size_wal_head_and_a_quick_check_kept_five_minute
     probes = SystemProbes(clock=lambda: now[0])
     first = await checks.check_database(app.state.db, app.state.settings, probes)
     assert first.status == "healthy" and first.quick_check == "ok" and first.migrations_at_head is True
-    assert first.size_bytes > 0 and first.wal_bytes is not None
+    assert first.engine == ("PostgreSQL" if engines.ON_POSTGRES else "SQLite") and first.version[0].isdigit()
+    # PostgreSQL's WAL is the server's own: nothing to report of it here.
+    assert first.size_bytes > 0 and (first.wal_bytes is None) == engines.ON_POSTGRES
 
     now[0] += timedelta(minutes=4)
     assert (await checks.check_database(app.state.db, app.state.settings, probes)).quick_check_at == first.quick_check_at

@@ -1,4 +1,5 @@
-"""Database upkeep on a real SQLite file: statistics, WAL truncation, VACUUM only when quiet, pruning."""
+"""Database upkeep on the real engine: statistics (PRAGMA optimize, or ANALYZE), SQLite's WAL truncation and
+VACUUM only when quiet (PostgreSQL's server does both), pruning on both."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
 from features.admin import maintenance
 from features.admin.maintenance import checkpoint_and_vacuum, optimize_database, prune_old_rows
+from features.admin.tests.databases import execute as execute_on
+from features.admin.tests.databases import query
 from shared.db import utcnow
 from shared.jobs import MORE_WORK, JobContext, JobSchedule
+from shared.mail import OUTBOX
 from shared.oauth import OAuthState
 from tests.factories import make_user
 
@@ -58,6 +63,7 @@ def fill_and_empty(db: Path, megabytes: int) -> None:
 # --- PRAGMA optimize -----------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # PRAGMA optimize and sqlite_stat1; PostgreSQL's ANALYZE: the test after it
 async def test_optimize_gives_the_query_planner_statistics(context, settings):
     db = database_file(settings)
     old = sql_time(utcnow())
@@ -70,9 +76,37 @@ async def test_optimize_gives_the_query_planner_statistics(context, settings):
     assert "mail_outbox" in tables
 
 
+@pytest.mark.postgres_only
+async def test_optimize_runs_analyze_on_postgresql(context, settings):
+    old = utcnow() - timedelta(days=1)
+    await insert_mail(settings, [(f"r{n}@x.example", "sent", old, old) for n in range(20)])
+    last_analyze = "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'mail_outbox'"
+    assert await query(settings.database_url, last_analyze) == [(False,)]
+
+    await optimize_database(context)
+
+    assert await query(settings.database_url, last_analyze) == [(True,)]
+
+
+@pytest.mark.postgres_only
+async def test_on_postgresql_the_wal_and_vacuum_are_left_to_the_server(context, settings):
+    """No checkpoint or VACUUM of ours: the server checkpoints its WAL, autovacuum reclaims dead rows."""
+    assert await query(settings.database_url, "SHOW autovacuum") == [("on",)]
+    old = utcnow() - timedelta(days=1)
+    await insert_mail(settings, [(f"r{n}@x.example", "sent", old, old) for n in range(50)])
+    await execute_on(settings.database_url, "DELETE FROM mail_outbox")
+    settings.maintenance_vacuum_free_ratio, settings.maintenance_quiet_seconds = 0.01, 1
+
+    assert await checkpoint_and_vacuum(context) is None
+
+    vacuums = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'mail_outbox'"
+    assert await query(settings.database_url, vacuums) == [(0,)]
+
+
 # --- WAL checkpoint ------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # SQLite's WAL and free pages; PostgreSQL's counterpart above
 async def test_a_wal_past_its_limit_is_checkpointed_and_truncated_and_a_small_one_left(context, settings):
     db = database_file(settings)
     wal = Path(f"{db}-wal")
@@ -100,6 +134,7 @@ async def test_a_wal_past_its_limit_is_checkpointed_and_truncated_and_a_small_on
 # --- VACUUM --------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # SQLite's WAL and free pages; PostgreSQL's counterpart above
 async def test_vacuum_runs_when_many_pages_are_free_and_the_database_is_quiet(context, settings):
     db = database_file(settings)
     fill_and_empty(db, 4)
@@ -115,6 +150,7 @@ async def test_vacuum_runs_when_many_pages_are_free_and_the_database_is_quiet(co
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
 
 
+@pytest.mark.sqlite_only  # SQLite's WAL and free pages; PostgreSQL's counterpart above
 async def test_no_vacuum_while_others_keep_writing(context, settings):
     db = database_file(settings)
     fill_and_empty(db, 4)
@@ -142,6 +178,7 @@ async def test_no_vacuum_while_others_keep_writing(context, settings):
     assert db.stat().st_size == before
 
 
+@pytest.mark.sqlite_only  # SQLite's WAL and free pages; PostgreSQL's counterpart above
 async def test_no_vacuum_with_few_free_pages_or_of_a_file_past_the_size_limit(context, settings):
     db = database_file(settings)
     assert (await checkpoint_and_vacuum(context)).reason == "few free pages"
@@ -158,31 +195,40 @@ MAIL = ("INSERT INTO mail_outbox (recipient, subject, status, attempts, next_att
         "VALUES (?, 's', ?, 1, ?, ?)")
 
 
+async def insert_mail(settings, mail: list[tuple]) -> None:
+    """(recipient, status, next_attempt_at, created_at) rows, on a connection of their own, on either engine."""
+    await execute_on(settings.database_url, insert(OUTBOX), [
+        {"recipient": r, "subject": "s", "status": status, "attempts": 1, "next_attempt_at": due, "created_at": made}
+        for r, status, due, made in mail
+    ])
+
+
 async def test_old_finished_mail_is_pruned_and_pending_or_recent_mail_kept(context, settings):
-    db = database_file(settings)
-    old, recent = sql_time(utcnow() - timedelta(days=31)), sql_time(utcnow() - timedelta(days=29))
-    execute(db, MAIL, (
+    old, recent = utcnow() - timedelta(days=31), utcnow() - timedelta(days=29)
+    await insert_mail(settings, [
         ("sent@x.example", "sent", old, old), ("failed@x.example", "failed", old, old),
         ("skipped@x.example", "skipped", old, old), ("pending@x.example", "pending", old, old),
         ("recent@x.example", "sent", recent, recent),
-    ))
+    ])
 
     assert await prune_old_rows(context) is None
 
-    assert sorted(r for (r,) in rows(db, "SELECT recipient FROM mail_outbox")) == ["pending@x.example",
-                                                                                   "recent@x.example"]
+    left = await query(settings.database_url, "SELECT recipient FROM mail_outbox")
+    assert sorted(r for (r,) in left) == ["pending@x.example", "recent@x.example"]
 
 
 async def test_tokens_expired_past_their_retention_are_pruned(app, context, settings):
-    db = database_file(settings)
+    url = settings.database_url
     user = await make_user(app, email="u@example.com")
-    long_ago, lately = sql_time(utcnow() - timedelta(days=8)), sql_time(utcnow() - timedelta(days=6))
-    live = sql_time(utcnow() + timedelta(days=1))
-    execute(db, "INSERT INTO auth_refresh_tokens (jti, user_id, family_id, expires_at, created_at) "
-                "VALUES (?, ?, 'f', ?, ?)",
-            (("gone", user.id, long_ago, long_ago), ("lately", user.id, lately, lately), ("live", user.id, live, live)))
-    execute(db, "INSERT INTO auth_password_reset_tokens (user_id, token_digest, expires_at, created_at) "
-                "VALUES (?, ?, ?, ?)", ((user.id, "d1", long_ago, long_ago), (user.id, "d2", lately, lately)))
+    long_ago, lately = utcnow() - timedelta(days=8), utcnow() - timedelta(days=6)
+    live = utcnow() + timedelta(days=1)
+    await execute_on(url, "INSERT INTO auth_refresh_tokens (jti, user_id, family_id, expires_at, created_at) "
+                          "VALUES (:jti, :user, 'f', :at, :at)",
+                     [{"jti": "gone", "user": user.id, "at": long_ago}, {"jti": "lately", "user": user.id, "at": lately},
+                      {"jti": "live", "user": user.id, "at": live}])
+    await execute_on(url, "INSERT INTO auth_password_reset_tokens (user_id, token_digest, expires_at, created_at) "
+                          "VALUES (:user, :digest, :at, :at)",
+                     [{"user": user.id, "digest": "d1", "at": long_ago}, {"user": user.id, "digest": "d2", "at": lately}])
     async with app.state.db.session() as session:
         for digest, expired in (("s-old", utcnow() - timedelta(days=8)), ("s-new", utcnow() - timedelta(days=1))):
             session.add(OAuthState(state_digest=digest, provider="x", redirect_uri="https://a.example/cb",
@@ -190,9 +236,9 @@ async def test_tokens_expired_past_their_retention_are_pruned(app, context, sett
 
     await prune_old_rows(context)
 
-    assert sorted(j for (j,) in rows(db, "SELECT jti FROM auth_refresh_tokens")) == ["lately", "live"]
-    assert rows(db, "SELECT token_digest FROM auth_password_reset_tokens") == [("d2",)]
-    assert rows(db, "SELECT state_digest FROM oauth_states") == [("s-new",)]
+    assert sorted(j for (j,) in await query(url, "SELECT jti FROM auth_refresh_tokens")) == ["lately", "live"]
+    assert await query(url, "SELECT token_digest FROM auth_password_reset_tokens") == [("d2",)]
+    assert await query(url, "SELECT state_digest FROM oauth_states") == [("s-new",)]
 
 
 async def test_schedules_of_jobs_that_stopped_running_are_pruned(app, context, settings):
@@ -206,18 +252,18 @@ async def test_schedules_of_jobs_that_stopped_running_are_pruned(app, context, s
 
     await prune_old_rows(context)
 
-    names = {name for (name,) in rows(database_file(settings), "SELECT name FROM job_schedules")}
+    names = {name for (name,) in await query(settings.database_url, "SELECT name FROM job_schedules")}
     assert names == {"running_now", "stuck_but_locked"}
 
 
 async def test_pruning_goes_in_batches_and_yields_when_its_turn_is_over(context, settings, monkeypatch):
-    db = database_file(settings)
-    old = sql_time(utcnow() - timedelta(days=40))
-    execute(db, MAIL, tuple((f"r{n}@x.example", "sent", old, old) for n in range(1200)))
+    old = utcnow() - timedelta(days=40)
+    await insert_mail(settings, [(f"r{n}@x.example", "sent", old, old) for n in range(1200)])
     monkeypatch.setattr(maintenance, "PRUNE_TURN_SECONDS", 0)
 
     assert await prune_old_rows(context) is MORE_WORK
-    assert rows(db, "SELECT count(*) FROM mail_outbox") == [(1200 - maintenance.PRUNE_BATCH,)]
+    count = "SELECT count(*) FROM mail_outbox"
+    assert await query(settings.database_url, count) == [(1200 - maintenance.PRUNE_BATCH,)]
     while await prune_old_rows(context) is MORE_WORK:
         pass
-    assert rows(db, "SELECT count(*) FROM mail_outbox") == [(0,)]
+    assert await query(settings.database_url, count) == [(0,)]

@@ -209,7 +209,7 @@ async def test_a_hung_disk_times_out_the_disk_check_under_its_limit_holding_one_
             body = (await client.get("/api/v1/admin/system-health", headers=admin_headers)).json()
             assert time.monotonic() - started < 0.5 + 1.0
             assert body["checks"]["disk"] == {"status": "unhealthy", "message": "timed out after 0.5 s",
-                                              "free_bytes": None, "total_bytes": None, "free_percent": None}
+                                              "filesystem_of": None, "free_bytes": None, "total_bytes": None, "free_percent": None}
     finally:
         release.set()
     assert len(calls) == 1 and calls[0] != threading.get_ident()  # in a thread, and not one more per request

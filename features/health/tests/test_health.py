@@ -1,6 +1,9 @@
 from alembic import command
 
 from shared.migrations import alembic_config
+from tests import engines
+
+ENGINE_TYPE = "PostgreSQL" if engines.ON_POSTGRES else "SQLite"
 
 
 async def forget_revision(app) -> None:
@@ -21,7 +24,9 @@ async def test_detailed_health_is_degraded_until_migrations_reach_head(app, clie
     await forget_revision(app)
     before = (await client.get("/api/v1/health/detailed")).json()
     services = before["services"]
-    assert before["status"] == "degraded" and services["database"] == {"status": "healthy", "type": "SQLite"}
+    database = services["database"]
+    assert before["status"] == "degraded" and (database["status"], database["type"]) == ("healthy", ENGINE_TYPE)
+    assert database["version"][0].isdigit() and database["size_bytes"] > 0
     assert services["migrations"]["status"] == "unhealthy" and services["migrations"]["at_head"] is False
     assert "magnetiq db upgrade" in services["migrations"]["message"]
     assert services["upload_dir"]["status"] == "healthy"
@@ -50,7 +55,9 @@ def test_detailed_health_is_healthy_at_head(tmp_path, app_factory):
     body = asyncio.run(probe())
     # What monitoring written against the seed's example reads, unchanged.
     assert body["status"] == "healthy" and body["version"] == "2.0.0" and body["environment"] == "test"
-    assert body["services"]["database"] == {"status": "healthy", "type": "SQLite"}
+    database = body["services"]["database"]
+    assert (database["status"], database["type"]) == ("healthy", "SQLite")
+    assert set(database) == {"status", "type", "version", "size_bytes"} and database["size_bytes"] > 0
     filesystem = body["services"]["filesystem"]
     assert filesystem["status"] == "healthy" and isinstance(filesystem["database_size_mb"], float)
     assert set(filesystem) == {"status", "database_size_mb"}
@@ -167,7 +174,8 @@ async def test_a_busy_pool_is_degraded_not_unhealthy(settings, app_factory, sche
     from httpx import ASGITransport, AsyncClient
     from sqlalchemy import text
 
-    shutil.copyfile(schema_template, settings.database_url.split("///", 1)[1])
+    if not engines.ON_POSTGRES:  # on PostgreSQL the database_url fixture cloned the template already
+        shutil.copyfile(schema_template, settings.database_url.split("///", 1)[1])
     settings.database_pool_size, settings.database_max_overflow = 1, 0
     settings.database_pool_timeout_seconds = 0.2
     app = app_factory(settings)
