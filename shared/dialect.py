@@ -211,6 +211,12 @@ async def serialize_on(session: AsyncSession, key: str) -> None:
         await connection.execute(_ADVISORY_LOCK, {"key": key})
 
 
+async def serialize_connection_on(connection: Any, key: str) -> None:
+    """serialize_on for a Core connection's transaction (the rate limiter's, shared/ratelimit.py)."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(_ADVISORY_LOCK, {"key": key})
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 
