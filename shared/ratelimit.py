@@ -241,8 +241,8 @@ class DatabaseWindowLimiter:
         now = self._clock()
         try:
             return await self._hit(key, now, record)
-        except PoolTimeout:
-            raise
+        except (PoolTimeout, ConnectionError, TimeoutError):
+            raise  # the request itself would wait for the same database: it answers 503 now, not after a second wait
         except (DBAPIError, OSError) as exc:
             if isinstance(exc, DBAPIError) and is_database_locked(exc):
                 raise
