@@ -245,6 +245,13 @@ def _mail_sink(args: argparse.Namespace) -> None:
         sys.exit(f"magnetiq: mail sink cannot start: {exc.strerror or exc}")
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="magnetiq", description="Magnetiq v2 backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -264,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("source", help="the database to read, at the newest revision (sqlite+aiosqlite:///data/magnetiq.db)")
     copy.add_argument("target", help="an empty database to fill (postgresql+asyncpg://user:password@host/db)")
     copy.add_argument("--replace", action="store_true", help="delete every row of a non-empty target first")
-    copy.add_argument("--batch-rows", type=int, default=1000, help="rows read and written at a time (memory bound)")
+    copy.add_argument(
+        "--batch-rows", type=_positive, default=1000, help="rows read and written at a time (bounds memory)"
+    )
     copy.set_defaults(handler=_db_copy)
 
     admin = commands.add_parser("create-admin", help="create an admin user")
