@@ -452,18 +452,20 @@ async def next_id(connection: Any, table: Any) -> int | None:
     column = counted_id_column(table)
     if column is None:
         return None
-    largest = (await connection.execute(select(func.max(column)))).scalar() or 0
-    given = 0
+    following = ((await connection.execute(select(func.max(column)))).scalar() or 0) + 1
     if connection.dialect.name == "postgresql":
+        # The last value handed out; NULL while none was (set_next_id hands out value - 1 for this reason).
         given = (await connection.execute(
             text("SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence(:table, :column) AS regclass))"),
             {"table": table.name, "column": column.name},
         )).scalar() or 0
+        following = max(following, given + 1)
     elif _never_reuses_ids(table):
         given = (await connection.execute(
             text("SELECT seq FROM sqlite_sequence WHERE name = :table"), {"table": table.name}
         )).scalar() or 0
-    return max(largest, given) + 1
+        following = max(following, given + 1)
+    return following
 
 
 async def set_next_id(connection: Any, table: Any, value: int) -> None:
@@ -475,9 +477,10 @@ async def set_next_id(connection: Any, table: Any, value: int) -> None:
     if column is None:
         return
     if connection.dialect.name == "postgresql":
+        # As if `value - 1` had been handed out (is_called), so next_id reads it back; 1 as never used.
         await connection.execute(
-            text("SELECT setval(pg_get_serial_sequence(:table, :column), :value, false)"),
-            {"table": table.name, "column": column.name, "value": value},
+            text("SELECT setval(pg_get_serial_sequence(:table, :column), :value, :called)"),
+            {"table": table.name, "column": column.name, "value": max(value - 1, 1), "called": value > 1},
         )
     elif _never_reuses_ids(table) and value > 1:
         await connection.execute(text("DELETE FROM sqlite_sequence WHERE name = :table"), {"table": table.name})

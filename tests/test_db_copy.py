@@ -254,3 +254,28 @@ def test_the_command_prints_counts_and_never_a_password(source_url, target_url, 
     printed = capsys.readouterr().out + str(failed.value.code)
     assert "did not answer" in str(failed.value.code)
     assert "s3cret-Passw0rd" not in printed and "magnetiq:***@127.0.0.1" in printed
+
+
+async def test_the_copy_goes_back_into_a_new_sqlite_file_with_its_id_counters(source_app, source_url, target_url, tmp_path):
+    from shared.dialect import next_id
+
+    await make_user(source_app, email="admin@example.com", role=Role.ADMIN)
+    with sqlite3.connect(source_url.removeprefix("sqlite+aiosqlite:///")) as connection:
+        # Two contacts, the later one erased: AUTOINCREMENT remembers its id, and so must every copy.
+        connection.executemany(
+            "INSERT INTO email_contacts (email, language, status, soft_bounces, created_at, updated_at)"
+            " VALUES (?, 'en', 'subscribed', 0, '2030-01-01 00:00:00.000000', '2030-01-01 00:00:00.000000')",
+            [("a@example.com",), ("b@example.com",)],
+        )
+        connection.execute("DELETE FROM email_contacts WHERE email = 'b@example.com'")
+    await copy_database(source_url, target_url, metadata=metadata)
+    back_url = f"sqlite+aiosqlite:///{tmp_path / 'back.db'}"
+    report = await copy_database(target_url, back_url, metadata=metadata)
+
+    assert not report.mismatched and await _row_counts(back_url) == await _row_counts(source_url)
+    contacts = metadata.tables["email_contacts"]
+    for url in (target_url, back_url):
+        engine = create_engine(url)
+        async with engine.connect() as connection:
+            assert await next_id(connection, contacts) == 3, url  # not 2: the erased contact's id stays unused
+        await engine.dispose()
