@@ -276,7 +276,12 @@ def create_engine(database_url: str, *, echo: bool = False, pool: PoolLimits | N
     # Bound values are visitors' emails and names, password hashes, tokens: errors and DEBUG's
     # statement echo show the SQL without them.
     if not is_sqlite:
-        return create_async_engine(database_url, echo=echo, hide_parameters=True, pool_pre_ping=True, **pool_args)
+        # asyncpg waits 60 s for a server that took the connection and says nothing: a request would hang
+        # that long. Opening a connection gets the pool's timeout instead (then 503 SERVICE_BUSY).
+        return create_async_engine(
+            database_url, echo=echo, hide_parameters=True, pool_pre_ping=True,
+            connect_args={"timeout": pool.timeout_seconds}, **pool_args,
+        )
     engine = create_async_engine(
         database_url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_reset_on_return=None, hide_parameters=True, **pool_args,

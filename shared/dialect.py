@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Index, Integer, String, bindparam, literal, select, text
+from sqlalchemy import Index, Integer, String, bindparam, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
@@ -246,6 +246,12 @@ async def refresh_planner_statistics(session: AsyncSession) -> None:
     await (await session.connection()).execute(text("ANALYZE"))
 
 
+async def serialize_connection_on(connection: Any, key: str) -> None:
+    """serialize_on for a Core connection's transaction (the rate limiter's, shared/ratelimit.py)."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(_ADVISORY_LOCK, {"key": key})
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 
@@ -472,3 +478,75 @@ class SessionTransaction(DriverTransaction):
 
     def rows_of_sql(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError("SQL compiled for SQLite does not run on PostgreSQL")
+
+
+# --- id counters (magnetiq db copy) -----------------------------------------------------------
+
+
+def counted_id_column(table: Any) -> Any | None:
+    """The column a table's ids are counted in (a single integer primary key the database numbers), or None."""
+    columns = list(table.primary_key.columns)
+    if len(columns) != 1:
+        return None
+    (column,) = columns
+    numbered = column.autoincrement is True or (column.autoincrement == "auto" and not column.foreign_keys)
+    return column if numbered and isinstance(column.type, Integer) else None
+
+
+def _never_reuses_ids(table: Any) -> bool:
+    # SQLite's AUTOINCREMENT keeps the highest id ever given in sqlite_sequence (erased contacts' ids too).
+    return bool(table.dialect_options["sqlite"].get("autoincrement"))
+
+
+async def next_id(connection: Any, table: Any) -> int | None:
+    """The id the database would give the table's next row (None for a table without counted ids).
+
+    Past the largest id stored and, where ids are never reused, past every id ever given: SQLite's
+    sqlite_sequence, PostgreSQL's sequence."""
+    column = counted_id_column(table)
+    if column is None:
+        return None
+    following = ((await connection.execute(select(func.max(column)))).scalar() or 0) + 1
+    if connection.dialect.name == "postgresql":
+        # The last value handed out; NULL while none was (set_next_id hands out value - 1 for this reason).
+        given = (await connection.execute(
+            text("SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence(:table, :column) AS regclass))"),
+            {"table": table.name, "column": column.name},
+        )).scalar() or 0
+        following = max(following, given + 1)
+    elif _never_reuses_ids(table):
+        given = (await connection.execute(
+            text("SELECT seq FROM sqlite_sequence WHERE name = :table"), {"table": table.name}
+        )).scalar() or 0
+        following = max(following, given + 1)
+    return following
+
+
+async def set_next_id(connection: Any, table: Any, value: int) -> None:
+    """Makes the table's next row get `value` (copied rows came with ids: the counter did not move).
+
+    PostgreSQL's sequence is set; SQLite numbers a plain table past its largest id by itself, and an
+    AUTOINCREMENT table past its sqlite_sequence entry, which is set."""
+    column = counted_id_column(table)
+    if column is None:
+        return
+    if connection.dialect.name == "postgresql":
+        # As if `value - 1` had been handed out (is_called), so next_id reads it back; 1 as never used.
+        await connection.execute(
+            text("SELECT setval(pg_get_serial_sequence(:table, :column), :value, :called)"),
+            {"table": table.name, "column": column.name, "value": max(value - 1, 1), "called": value > 1},
+        )
+    elif _never_reuses_ids(table) and value > 1:
+        await connection.execute(text("DELETE FROM sqlite_sequence WHERE name = :table"), {"table": table.name})
+        await connection.execute(
+            text("INSERT INTO sqlite_sequence (name, seq) VALUES (:table, :seq)"),
+            {"table": table.name, "seq": value - 1},
+        )
+
+
+def snapshot_options(dialect_name: str) -> dict[str, Any]:
+    """Execution options under which every statement of a read transaction sees one snapshot.
+
+    SQLite's read transaction does already (WAL); PostgreSQL's READ COMMITTED reads a fresh snapshot
+    per statement, REPEATABLE READ one for the whole transaction."""
+    return {"isolation_level": "REPEATABLE READ"} if dialect_name == "postgresql" else {}

@@ -302,6 +302,11 @@ def is_service_busy(exc: BaseException) -> bool:
     lock held past the busy timeout. The request changed nothing, so it can simply be retried."""
     if isinstance(exc, PoolTimeout):
         return True
+    if isinstance(exc, ConnectionError | TimeoutError):
+        # The database server could not be reached: it refused the connection (restarting, say) or took it
+        # and did not answer within the pool timeout (asyncpg's connect timeout, shared/db.py). Nothing
+        # else a request awaits raises these bare: provider calls raise httpx's errors.
+        return True
     if isinstance(exc, DBAPIError | sqlite3.OperationalError):
         # The driver's own error reaches here from statements run straight on it (DriverStatement).
         return is_database_locked(exc)
@@ -334,4 +339,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error_handler)  # type: ignore[arg-type]  # OperationalError among them
     app.add_exception_handler(sqlite3.OperationalError, _database_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(PoolTimeout, _database_error_handler)
+    app.add_exception_handler(ConnectionError, _database_error_handler)
+    app.add_exception_handler(TimeoutError, _database_error_handler)
     app.add_exception_handler(Exception, _unhandled_handler)

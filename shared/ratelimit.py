@@ -1,8 +1,10 @@
 """Per-client limits for public writes, shared by every process that serves the same database.
 
 With a SQLite file database the counts live in a small SQLite file beside it, so N processes
-(`magnetiq serve --workers N`) allow the limit once, not N times. Without one (an in-memory
-database in tests) they live in this process's memory.
+(`magnetiq serve --workers N`) allow the limit once, not N times. On PostgreSQL, where the processes
+may run on several machines, they live in the database itself (the `rate_limit_hits` table), so every
+machine allows the limit once between them. Without either (an in-memory database in tests) they live
+in this process's memory.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
+from sqlalchemy import BigInteger, Column, bindparam, delete, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Field, SQLModel
 
 from shared.config import Settings
-from shared.db import sqlite_file_path
+from shared.db import Database, sqlite_file_path
+from shared.dialect import driver_upsert, is_database_locked, serialize_connection_on
 from shared.errors import RateLimited
 
 logger = logging.getLogger("magnetiq.ratelimit")
@@ -168,6 +177,106 @@ class SharedWindowLimiter:
         return wait
 
 
+class RateLimitHits(SQLModel, table=True):
+    """Hits per client in one fixed window of one bucket, counted by every process of a PostgreSQL
+    database (SQLite counts in its side file instead: the table stays empty there)."""
+
+    __tablename__ = "rate_limit_hits"
+
+    bucket: str = Field(primary_key=True, max_length=64)
+    client: str = Field(primary_key=True, max_length=64)  # an address: kept two windows at most
+    window: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hits: int
+
+
+_HITS = RateLimitHits.__table__  # type: ignore[attr-defined]
+_COUNTS = select(_HITS.c.window, _HITS.c.hits).where(
+    _HITS.c.bucket == bindparam("bucket"), _HITS.c.client == bindparam("client"), _HITS.c.window >= bindparam("since")
+)
+
+
+def _count_hit(bucket: str, client: str, window: int) -> Any:
+    return driver_upsert(_HITS).values(bucket=bucket, client=client, window=window, hits=1).on_conflict_do_update(
+        index_elements=[_HITS.c.bucket, _HITS.c.client, _HITS.c.window], set_={"hits": _HITS.c.hits + 1}
+    )
+
+_PRUNE = delete(_HITS).where(_HITS.c.window < bindparam("before"))
+
+
+class DatabaseCounters:
+    """The database where every process counts hits (PostgreSQL), with this process's last prune."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.last_sweep = 0.0
+
+    def close(self) -> None:
+        """The engine is the app's own, disposed with it."""
+
+
+class DatabaseWindowLimiter:
+    """SharedWindowLimiter's estimate over the `rate_limit_hits` table: the processes of every machine
+    on one database allow the limit once between them.
+
+    One short transaction per hit on a connection of its own (never the request's, never a write lock
+    of the app's): a lock on this bucket and client (two hits of one client are counted one after the
+    other, other clients never wait), the two windows' counts, the upsert, and once a window per
+    process a prune of the windows no estimate reads any more. A pool or server too busy to answer
+    is the request's answer too (503 SERVICE_BUSY); any other failure leaves this process counting
+    alone, with a warning."""
+
+    def __init__(
+        self, counters: DatabaseCounters, bucket: str, limit: int, window_seconds: float,
+        clock: Callable[[], float] = time.time,  # wall time: machines share it (NTP), not monotonic clocks
+    ) -> None:
+        self.counters = counters
+        self.bucket = bucket
+        self.limit = limit
+        self.window = window_seconds
+        self._clock = clock
+        self._fallback = SlidingWindowLimiter(limit, window_seconds)
+        self._warned_at = -math.inf
+
+    async def hit(self, key: str, *, record: bool = True) -> float | None:
+        now = self._clock()
+        try:
+            return await self._hit(key, now, record)
+        except (PoolTimeout, ConnectionError, TimeoutError):
+            raise  # the request itself would wait for the same database: it answers 503 now, not after a second wait
+        except (DBAPIError, OSError) as exc:
+            if isinstance(exc, DBAPIError) and is_database_locked(exc):
+                raise
+            if now - self._warned_at >= self.window:
+                self._warned_at = now
+                logger.warning("rate limit table unavailable; this process counts alone", extra={"bucket": self.bucket})
+            return self._fallback.hit(key, record=record)
+
+    async def _hit(self, key: str, now: float, record: bool) -> float | None:
+        current = int(now // self.window)
+        names = {"bucket": self.bucket, "client": key}
+        async with self.counters.engine.begin() as connection:
+            await serialize_connection_on(connection, f"rate-limit:{self.bucket}:{key}")
+            rows = await connection.execute(_COUNTS, {**names, "since": current - 1})
+            counts = {window: hits for window, hits in rows.all()}
+            wait = _seconds_to_wait(
+                self.limit, self.window, now - current * self.window, counts.get(current - 1, 0), counts.get(current, 0)
+            )
+            if wait is None and record:
+                await connection.execute(_count_hit(self.bucket, key, current))
+            if now - self.counters.last_sweep >= self.window:  # forget windows no estimate uses any more
+                self.counters.last_sweep = now
+                await connection.execute(_PRUNE, {"before": current - 1})
+        return wait
+
+
+def counters_for(database: Database, database_url: str) -> CounterFile | DatabaseCounters | None:
+    """Where this process counts public writes: the SQLite side file, the PostgreSQL database, or
+    (an in-memory SQLite database) nowhere shared."""
+    if database.dialect == "postgresql":
+        return DatabaseCounters(database.engine)
+    return CounterFile.beside(database_url)
+
+
 def client_address(request: Request, trusted_proxies: list[str]) -> str:
     """The caller's address; X-Forwarded-For is believed only from a trusted proxy."""
     peer = request.client.host if request.client else "unknown"
@@ -195,20 +304,29 @@ def _is_trusted(address: str, trusted: list[str]) -> bool:
     return False
 
 
-def _limit(request: Request, bucket: str, *, record: bool) -> None:
+Limiter = SlidingWindowLimiter | SharedWindowLimiter | DatabaseWindowLimiter
+
+
+async def _limit(request: Request, bucket: str, *, record: bool) -> None:
     """Counts (or with `record` false, only asks about) one hit of the client in `bucket`;
     429 when it is past the limit."""
-    limiters: dict[str, SlidingWindowLimiter | SharedWindowLimiter] = request.app.state.rate_limiters
+    limiters: dict[str, Limiter] = request.app.state.rate_limiters
     settings: Settings = request.app.state.settings
     limiter = limiters.get(bucket)
     if limiter is None:
-        counters: CounterFile | None = request.app.state.rate_limit_counters
+        counters: CounterFile | DatabaseCounters | None = request.app.state.rate_limit_counters
         limit = settings.rate_limit_public_per_minute
         if counters is None:
             limiter = limiters[bucket] = SlidingWindowLimiter(limit, 60)
+        elif isinstance(counters, DatabaseCounters):
+            limiter = limiters[bucket] = DatabaseWindowLimiter(counters, bucket, limit, 60)
         else:
             limiter = limiters[bucket] = SharedWindowLimiter(counters, bucket, limit, 60)
-    retry_after = limiter.hit(client_address(request, settings.trusted_proxies), record=record)
+    client = client_address(request, settings.trusted_proxies)
+    if isinstance(limiter, DatabaseWindowLimiter):
+        retry_after = await limiter.hit(client, record=record)
+    else:
+        retry_after = limiter.hit(client, record=record)
     if retry_after is not None:
         raise RateLimited(math.ceil(retry_after))
 
@@ -217,7 +335,7 @@ def public_write_limit(bucket: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency that limits one kind of public write per client address."""
 
     async def check(request: Request) -> None:
-        _limit(request, bucket, record=True)
+        await _limit(request, bucket, record=True)
 
     check.__name__ = f"rate_limit_{bucket}"
     return check
@@ -233,10 +351,10 @@ class RefusedAttemptLimit:
     def __init__(self, bucket: str) -> None:
         self.bucket = bucket
 
-    def check(self, request: Request) -> None:
+    async def check(self, request: Request) -> None:
         """429 while the client is past the limit; counts nothing."""
-        _limit(request, self.bucket, record=False)
+        await _limit(request, self.bucket, record=False)
 
-    def refused(self, request: Request) -> None:
+    async def refused(self, request: Request) -> None:
         """Counts one refused attempt of the client."""
-        _limit(request, self.bucket, record=True)
+        await _limit(request, self.bucket, record=True)

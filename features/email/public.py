@@ -74,10 +74,10 @@ async def show_unsubscribe_page(token: LinkToken, session: ReadSession, settings
 async def unsubscribe(token: LinkToken, request: Request, session: WriteSession, settings: SettingsDep) -> Response:
     """Unsubscribe (the page's button, or a mail client's RFC 8058 one-click POST); idempotent.
     Only invalid links count against the rate limit."""
-    _refused_unsubscribes.check(request)
+    await _refused_unsubscribes.check(request)
     try:
         contact, changed = await contacts.unsubscribe(session, settings=settings, token=token)
     except NotFound:
-        _refused_unsubscribes.refused(request)
+        await _refused_unsubscribes.refused(request)
         raise
     return _answer(request, contact, changed, pages.unsubscribed_page(contact))

@@ -48,9 +48,9 @@ async def _webhook_caller(
     expected = settings.email_webhook_token.get_secret_value()
     if not expected:
         raise NotFound()
-    _refused_attempts.check(request)
+    await _refused_attempts.check(request)
     if x_webhook_token is None or not hmac.compare_digest(x_webhook_token.encode(), expected.encode()):
-        _refused_attempts.refused(request)
+        await _refused_attempts.refused(request)
         raise WebhookTokenRefused()
 
 

@@ -27,7 +27,7 @@ from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import CorsMiddleware, RequestContextMiddleware, RequestLimits
 from shared.permissions import declare_optional_security
-from shared.ratelimit import CounterFile
+from shared.ratelimit import counters_for
 from shared.security import use_password_hashing_for
 from shared.token_crypto import token_key_problem
 
@@ -174,7 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for event_type, handler in EVENT_SUBSCRIPTIONS:
         app.state.events.subscribe(event_type, handler)
     app.state.rate_limiters = {}
-    app.state.rate_limit_counters = CounterFile.beside(settings.database_url)
+    app.state.rate_limit_counters = counters_for(app.state.db, settings.database_url)
     app.state.caches = {}
     app.state.principal_resolver = auth_api.load_principal
     app.state.started_at = utcnow()

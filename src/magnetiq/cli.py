@@ -1,4 +1,4 @@
-"""The `magnetiq` command: serve, db upgrade, create-admin, worker, backup, restore, mail-sink."""
+"""The `magnetiq` command: serve, db upgrade, db copy, create-admin, worker, backup, restore, mail-sink."""
 
 from __future__ import annotations
 
@@ -84,6 +84,42 @@ def _db_upgrade(_args: argparse.Namespace) -> None:
     _ensure_parent_dir(settings.database_url)
     command.upgrade(alembic_config(settings.database_url), "head")
     print("database is at the newest revision")
+
+
+def _db_copy(args: argparse.Namespace) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from magnetiq.registry import metadata
+    from shared.database_copy import CopyFailed, CopyRefused, copy_database, safe_url
+
+    # URLs are printed without their passwords, here and in every message below.
+    print(f"copying {safe_url(args.source)} into {safe_url(args.target)}", flush=True)
+
+    def copied(table: str, rows: int) -> None:
+        if rows:  # progress through a large database; the counts of every table follow at the end
+            print(f"  {table}: {rows} rows copied", flush=True)
+
+    try:
+        report = asyncio.run(copy_database(
+            args.source, args.target, metadata=metadata, replace=args.replace, batch_rows=args.batch_rows,
+            progress=copied,
+        ))
+    except CopyRefused as exc:
+        sys.exit(f"magnetiq: db copy refused: {exc}")
+    except CopyFailed as exc:
+        sys.exit(f"magnetiq: db copy failed: {exc}")
+    except (OSError, SQLAlchemyError) as exc:  # a server that does not answer, a refused login
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1] or [type(exc).__name__]
+        sys.exit(f"magnetiq: db copy failed: a database did not answer: {reason[0]}")
+    width = max(len(table.name) for table in report.tables)
+    print(f"{'table'.ljust(width)}  {'source':>10}  {'target':>10}")
+    for table in report.tables:
+        mark = "" if table.matches else "  DIFFERS"
+        print(f"{table.name.ljust(width)}  {table.source:>10}  {table.target:>10}{mark}")
+    if report.mismatched:
+        names = ", ".join(table.name for table in report.mismatched)
+        sys.exit(f"magnetiq: db copy failed: the row counts differ in {names}; the target was rolled back")
+    print(f"copied {report.rows} rows of {len(report.tables)} tables in {report.seconds} s; every count matches")
 
 
 def _ensure_parent_dir(database_url: str) -> None:
@@ -210,6 +246,13 @@ def _mail_sink(args: argparse.Namespace) -> None:
         sys.exit(f"magnetiq: mail sink cannot start: {exc.strerror or exc}")
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="magnetiq", description="Magnetiq v2 backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply every migration").set_defaults(handler=_db_upgrade)
+    copy = db_commands.add_parser(
+        "copy", help="copy every table into another database (migrated to head first), verified by row counts"
+    )
+    copy.add_argument("source", help="the database to read, at the newest revision (sqlite+aiosqlite:///data/magnetiq.db)")
+    copy.add_argument("target", help="an empty database to fill (postgresql+asyncpg://user:password@host/db)")
+    copy.add_argument("--replace", action="store_true", help="delete every row of a non-empty target first")
+    copy.add_argument(
+        "--batch-rows", type=_positive, default=1000, help="rows read and written at a time (bounds memory)"
+    )
+    copy.set_defaults(handler=_db_copy)
 
     admin = commands.add_parser("create-admin", help="create an admin user")
     admin.add_argument("--email", required=True)

@@ -11,7 +11,8 @@ from sqlmodel import SQLModel
 import shared.db
 import shared.jobs
 import shared.mail
-import shared.oauth  # noqa: F401 (the kernel's own tables)
+import shared.oauth
+import shared.ratelimit  # noqa: F401 (the kernel's own tables)
 from shared.slices import Slice
 
 # In the order their routes are matched: the hottest (public reads, lead forms) first.

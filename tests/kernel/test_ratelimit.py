@@ -77,3 +77,68 @@ async def test_two_api_processes_on_one_database_allow_the_limit_once(app, app_f
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "RATE_LIMITED"
     finally:
         await other.state.db.dispose()
+
+
+# --- counted in the database (PostgreSQL: several machines) -----------------------------------------------
+# DatabaseWindowLimiter is what a PostgreSQL app uses; these tests run it on the suite's engine (SQLite's
+# apps keep their side file, but the limiter's statements run there too).
+
+
+async def _database_pair(app, settings, clock, limit=3, bucket="register"):
+    """Two limiters on two engines of one database: two machines."""
+    from shared.db import create_engine
+    from shared.ratelimit import DatabaseCounters, DatabaseWindowLimiter
+
+    other = create_engine(settings.database_url)
+    limiters = [DatabaseWindowLimiter(DatabaseCounters(engine), bucket, limit, 60, clock=clock)
+                for engine in (app.state.db.engine, other)]
+    return limiters, other
+
+
+async def test_machines_on_one_database_share_one_count_and_are_told_when_to_retry(app, settings):
+    now = [WINDOW_START + 20]
+    (first, second), other = await _database_pair(app, settings, lambda: now[0])
+    try:
+        assert [await first.hit("198.51.100.7"), await second.hit("198.51.100.7"), await first.hit("198.51.100.7")] == [None] * 3
+        assert await second.hit("198.51.100.7") == 60
+        assert await first.hit("203.0.113.9") is None  # per client
+        assert await first.hit("198.51.100.7", record=False) is not None  # asking counts nothing, and is refused
+        now[0] += 45  # 5 s into the next window: the previous one still counts for 55/60 of its hits
+        assert 0 < await second.hit("198.51.100.7") <= 60
+        now[0] += 60
+        assert await first.hit("198.51.100.7") is None
+    finally:
+        await other.dispose()
+
+
+async def test_concurrent_hits_from_two_machines_allow_the_limit_exactly(app, settings):
+    import asyncio
+
+    now = [WINDOW_START + 20]
+    (first, second), other = await _database_pair(app, settings, lambda: now[0], limit=5)
+    try:
+        answers = await asyncio.gather(*(limiter.hit("a") for _ in range(10) for limiter in (first, second)))
+    finally:
+        await other.dispose()
+    assert sum(answer is None for answer in answers) == 5  # the check and the count never interleave
+
+
+async def test_windows_no_estimate_reads_are_pruned(app, settings):
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from shared.ratelimit import RateLimitHits
+
+    now = [WINDOW_START + 20]
+    (limiter, _), other = await _database_pair(app, settings, lambda: now[0])
+    try:
+        for client in ("a", "b", "c"):
+            await limiter.hit(client)
+        now[0] += 180  # three windows later: the hits' window is of no use
+        await limiter.hit("d")
+        async with app.state.db.session(write=False) as session:
+            rows = (await session.exec(select(RateLimitHits.client))).all()
+            assert rows == ["d"], rows
+            assert (await session.exec(select(func.count()).select_from(RateLimitHits))).one() == 1
+    finally:
+        await other.dispose()
