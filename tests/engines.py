@@ -120,3 +120,110 @@ def clone(template: str) -> str:
 def drop(name: str) -> None:
     # FORCE: a test that left a connection behind (a second app, a killed subprocess) does not block it.
     admin().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- reading the test's database from outside the app ----------------------------------------------
+
+
+def _in_a_thread_of_its_own(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs `coroutine` on a new event loop in a new thread and waits for it.
+
+    Callable from anywhere, an SMTP server's loop or a synchronous test helper included: asyncpg's
+    connections belong to one loop, and a thread already running a loop cannot start another."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append((True, asyncio.run(coroutine)))
+        except BaseException as exc:  # handed to the caller's thread
+            result.append((False, exc))
+
+    thread = threading.Thread(target=run, name="postgres-outside", daemon=True)
+    thread.start()
+    thread.join(120)
+    if not result:
+        raise TimeoutError("a statement on a connection of its own did not finish in 120 s")
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
+
+
+async def _postgres_rows(url: str, statements: list[str]) -> list[list[tuple[Any, ...]]]:
+    import asyncpg
+
+    parsed = make_url(url)
+    connection = await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
+                                       password=parsed.password, database=parsed.database)
+    try:
+        return [[tuple(row) for row in await connection.fetch(sql)] for sql in statements]
+    finally:
+        await connection.close()
+
+
+def outside_the_app(database_url: str, *statements: str) -> list[list[tuple[Any, ...]]]:
+    """Each statement's rows, run in autocommit on a connection of its own (another client of the
+    database: a second writer, or a look at what is stored without the app's session)."""
+    from shared.db import sqlite_file_path
+
+    path = sqlite_file_path(database_url)
+    if path is None:
+        return _in_a_thread_of_its_own(_postgres_rows(database_url, list(statements)))
+    import sqlite3
+
+    connection = sqlite3.connect(path, timeout=15, isolation_level=None)
+    try:
+        return [connection.execute(sql).fetchall() for sql in statements]
+    finally:
+        connection.close()
+
+
+def _pg_dump_data(database_url: str) -> bytes:
+    """`pg_dump --data-only` of the database: every live row as text, values decompressed."""
+    import subprocess
+
+    from tests.postgres_cluster import bin_dir
+
+    libpq = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return subprocess.run([str(bin_dir() / "pg_dump"), "--data-only", "--no-owner", f"--dbname={libpq}"],
+                          check=True, capture_output=True, timeout=120).stdout
+
+
+def _postgres_files(database_url: str) -> bytes:
+    """The database's own files (tables, TOAST, indexes) after a CHECKPOINT wrote every changed page:
+    dead row versions too, which no query sees. Not the WAL, which the whole cluster shares."""
+    [[(directory,)], [(oid,)], _] = outside_the_app(
+        database_url, "SHOW data_directory", "SELECT oid FROM pg_database WHERE datname = current_database()",
+        "CHECKPOINT",
+    )
+    folder = Path(directory) / "base" / str(oid)
+    return b"".join(path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file())
+
+
+def stored_bytes(database_url: str) -> bytes:
+    """Every byte the database holds, for "no secret is stored in clear", whatever became of a row since.
+
+    SQLite: the file as it lies on disk with its -wal and -shm companions (free pages included).
+    PostgreSQL: a data-only pg_dump (what a backup holds; TOASTed values decompressed) followed by the
+    database's files after a CHECKPOINT (row versions an UPDATE or DELETE left behind)."""
+    from shared.db import sqlite_file_path
+
+    path = sqlite_file_path(database_url)
+    if path is None:
+        return _pg_dump_data(database_url) + _postgres_files(database_url)
+    database = Path(path)
+    return b"".join(p.read_bytes() for p in sorted(database.parent.glob(database.name + "*")))
+
+
+def stored_bytes_after_erasure(database_url: str) -> bytes:
+    """`stored_bytes` once the engine has reclaimed what was deleted, for "an erased person is gone".
+
+    SQLite overwrites deleted rows at once (secure_delete, shared/db.py); its WAL still holds the pages
+    as they were before, until a checkpoint copies them back and truncates it. PostgreSQL keeps dead
+    row versions in the table's and its indexes' pages until VACUUM (autovacuum in production) reclaims
+    them, so they are vacuumed here first."""
+    from shared.db import sqlite_file_path
+
+    statement = "PRAGMA wal_checkpoint(TRUNCATE)" if sqlite_file_path(database_url) else "VACUUM"
+    outside_the_app(database_url, statement)
+    return stored_bytes(database_url)
