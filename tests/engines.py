@@ -15,10 +15,13 @@ the list).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -227,3 +230,60 @@ def stored_bytes_after_erasure(database_url: str) -> bytes:
     statement = "PRAGMA wal_checkpoint(TRUNCATE)" if sqlite_file_path(database_url) else "VACUUM"
     outside_the_app(database_url, statement)
     return stored_bytes(database_url)
+
+
+# --- query plans -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """One read of a table in a query plan, as either engine describes it."""
+
+    table: str
+    index: str | None  # the index the read goes through; None when it reads the whole table
+    ranged: bool  # the index itself narrows the read to a range of one column (lo < c < hi), maybe after c0 = x
+
+
+_SQLITE_READ = re.compile(r"(?:SCAN|SEARCH) (?!bounds )(\w+)")
+_SQLITE_RANGE = re.compile(r"SEARCH \w+ USING (?:COVERING )?INDEX \w+ \((?:\w+=\? AND )?\w+>\? AND \w+<\?\)")
+# PostgreSQL's Index Cond for c >= lo AND c < hi: "((c >= ...) AND (c < ...))", after "(c0 = ...) AND" maybe.
+_POSTGRES_RANGE = re.compile(r"\((\w+) >=? .+\) AND \(\1 <=? .+\)\)$")
+
+
+async def table_reads(session: Any, statement: str, parameters: Any) -> list[TableRead]:
+    """The table reads of `statement` (as the driver ran it, with its parameters) in the engine's own plan.
+
+    SQLite: EXPLAIN QUERY PLAN's lines ("SEARCH t USING INDEX i (c>? AND c<?)"). PostgreSQL: EXPLAIN
+    (FORMAT JSON)'s nodes; a scan of an index with no Index Cond (the whole index, filtered) counts as
+    reading the whole table, and a Bitmap Heap Scan goes through its Bitmap Index Scans' indexes."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not ON_POSTGRES:
+        cursor = await driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        steps = [row[-1] for row in await cursor.fetchall()]
+        return [
+            TableRead(table=found.group(1), index=step.split(" USING ", 1)[1] if " USING " in step else None,
+                      ranged=bool(_SQLITE_RANGE.match(step)))
+            for step in steps if (found := _SQLITE_READ.match(step))
+        ]
+    plan = await driver.fetchval(f"EXPLAIN (FORMAT JSON) {statement}", *parameters)
+    plan = json.loads(plan) if isinstance(plan, str) else plan  # SQLAlchemy's asyncpg codec decodes JSON
+    reads: list[TableRead] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if "Relation Name" in node:
+            conditions = [(node.get("Index Name"), node.get("Index Cond"))]
+            if node["Node Type"] == "Bitmap Heap Scan":
+                conditions = [(child.get("Index Name"), child.get("Index Cond")) for child in node.get("Plans", [])
+                              if child["Node Type"] == "Bitmap Index Scan"]
+            narrowing = [(index, condition) for index, condition in conditions if index and condition]
+            reads.append(TableRead(
+                table=node["Relation Name"], index=narrowing[0][0] if narrowing else None,
+                ranged=any(_POSTGRES_RANGE.search(condition) for _, condition in narrowing),
+            ))
+        for child in node.get("Plans", []):
+            if node["Node Type"] != "Bitmap Heap Scan" or child["Node Type"] != "Bitmap Index Scan":
+                walk(child)
+
+    walk(plan[0]["Plan"])
+    return reads
