@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -113,9 +113,13 @@ def create_template(build_schema: Any) -> str:
     return name
 
 
-def clone(template: str) -> str:
-    """A new database, a copy of `template`; returns its name."""
-    name = f"test_{_worker()}_{uuid.uuid4().hex[:12]}"
+def new_database_name() -> str:
+    return f"test_{_worker()}_{uuid.uuid4().hex[:12]}"
+
+
+def clone(template: str, name: str | None = None) -> str:
+    """A new database, a copy of `template` (named `name`, or a fresh name); returns its name."""
+    name = name or new_database_name()
     admin().execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return name
 
@@ -179,6 +183,22 @@ def outside_the_app(database_url: str, *statements: str) -> list[list[tuple[Any,
         return [connection.execute(sql).fetchall() for sql in statements]
     finally:
         connection.close()
+
+
+def with_connection(database_url: str, body: Callable[[Any], T]) -> T:
+    """`body(connection)` (SQLAlchemy Core, synchronous) in one transaction on an engine of its own,
+    for a fixture that writes rows no request could: the same code on either engine's async driver."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> T:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(body)
+        finally:
+            await engine.dispose()
+
+    return _in_a_thread_of_its_own(run())
 
 
 def _pg_dump_data(database_url: str) -> bytes:
