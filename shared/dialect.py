@@ -368,6 +368,10 @@ class DriverStatement:
 
     async def _through_session(self, session: AsyncSession, values: Any) -> Any:
         self._refuse_in_read_session(session)
+        # A missing value is refused here as on SQLite (InvalidRequestError, before the database is
+        # reached); SQLAlchemy's execution would raise it wrapped in a StatementError instead.
+        for row in [values] if isinstance(values, dict) else values:
+            self._compiled.construct_params(row)
         connection = await session.connection()
         if isinstance(values, dict):
             return await connection.execute(self.bound(values))

@@ -26,6 +26,7 @@ from shared.security import digest
 from shared.token_crypto import TokenUnreadable, token_cipher
 
 STATE_LIFETIME = timedelta(minutes=10)
+REDIRECT_URI_MAX_LENGTH = 2083  # the column's length, which PostgreSQL enforces and SQLite does not
 
 
 class OAuthState(SQLModel, table=True):
@@ -33,7 +34,7 @@ class OAuthState(SQLModel, table=True):
 
     state_digest: str = Field(primary_key=True, max_length=64)  # SHA-256 hex of the state, never the state
     provider: str = Field(max_length=32)
-    redirect_uri: str = Field(max_length=2083)
+    redirect_uri: str = Field(max_length=REDIRECT_URI_MAX_LENGTH)
     code_verifier_encrypted: str | None = Field(default=None, max_length=500)
     created_by: int | None = Field(default=None, foreign_key="admin_users.id", ondelete="CASCADE")
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

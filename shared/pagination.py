@@ -86,8 +86,20 @@ def sort_order(sort: str | None, columns: Mapping[str, Any], default: Sequence[A
             f"Cannot sort by '{name}'; use one of: {', '.join(sorted(columns))}", field="sort"
         )
     column = columns[name]
+    descending = sort.startswith("-")
+    order = column.desc() if descending else column.asc()
+    if _nullable(column):
+        # A missing value sorts as the smallest on every engine: first ascending, last descending.
+        # That is SQLite's rule; PostgreSQL's default is the reverse. Left off a NOT NULL column,
+        # where it changes nothing, so PostgreSQL can still read the order from its index.
+        order = order.nulls_last() if descending else order.nulls_first()
     # The default order breaks ties so pages never repeat or skip rows.
-    return [column.desc() if sort.startswith("-") else column.asc(), *default]
+    return [order, *default]
+
+
+def _nullable(column: Any) -> bool:
+    """Whether a sort column may hold NULL (an expression, not a column, is taken to)."""
+    return bool(getattr(getattr(column, "expression", column), "nullable", True))
 
 
 async def paginate(

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
+from shared.oauth import REDIRECT_URI_MAX_LENGTH
 from shared.publishing import AccountStatus, PostStatus
 from shared.timefields import UtcDatetime
 
@@ -19,12 +20,19 @@ QueryTime = UtcDatetime  # a time in a query, in UTC
 MediaIds = Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(description="Media items (images)")]
 
 
+def _storable(url: HttpUrl) -> HttpUrl:
+    # HttpUrl bounds what was sent; its normalized text (what is stored) can be longer.
+    if len(str(url)) > REDIRECT_URI_MAX_LENGTH:
+        raise ValueError(f"URL should have at most {REDIRECT_URI_MAX_LENGTH} characters")
+    return url
+
+
 class AccountAuthorize(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"redirect_uri": "https://admin.example.com/oauth/callback"}]}
     )
 
-    redirect_uri: HttpUrl | None = Field(
+    redirect_uri: Annotated[HttpUrl, AfterValidator(_storable)] | None = Field(
         default=None, description="Where the provider sends the browser back; default: the configured one"
     )
 

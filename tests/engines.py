@@ -15,10 +15,13 @@ the list).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import threading
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,9 +113,13 @@ def create_template(build_schema: Any) -> str:
     return name
 
 
-def clone(template: str) -> str:
-    """A new database, a copy of `template`; returns its name."""
-    name = f"test_{_worker()}_{uuid.uuid4().hex[:12]}"
+def new_database_name() -> str:
+    return f"test_{_worker()}_{uuid.uuid4().hex[:12]}"
+
+
+def clone(template: str, name: str | None = None) -> str:
+    """A new database, a copy of `template` (named `name`, or a fresh name); returns its name."""
+    name = name or new_database_name()
     admin().execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return name
 
@@ -120,3 +127,183 @@ def clone(template: str) -> str:
 def drop(name: str) -> None:
     # FORCE: a test that left a connection behind (a second app, a killed subprocess) does not block it.
     admin().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- reading the test's database from outside the app ----------------------------------------------
+
+
+def _in_a_thread_of_its_own(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs `coroutine` on a new event loop in a new thread and waits for it.
+
+    Callable from anywhere, an SMTP server's loop or a synchronous test helper included: asyncpg's
+    connections belong to one loop, and a thread already running a loop cannot start another."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append((True, asyncio.run(coroutine)))
+        except BaseException as exc:  # handed to the caller's thread
+            result.append((False, exc))
+
+    thread = threading.Thread(target=run, name="postgres-outside", daemon=True)
+    thread.start()
+    thread.join(120)
+    if not result:
+        raise TimeoutError("a statement on a connection of its own did not finish in 120 s")
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
+
+
+async def _postgres_rows(url: str, statements: list[str]) -> list[list[tuple[Any, ...]]]:
+    import asyncpg
+
+    parsed = make_url(url)
+    connection = await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
+                                       password=parsed.password, database=parsed.database)
+    try:
+        return [[tuple(row) for row in await connection.fetch(sql)] for sql in statements]
+    finally:
+        await connection.close()
+
+
+def outside_the_app(database_url: str, *statements: str) -> list[list[tuple[Any, ...]]]:
+    """Each statement's rows, run in autocommit on a connection of its own (another client of the
+    database: a second writer, or a look at what is stored without the app's session)."""
+    from shared.db import sqlite_file_path
+
+    path = sqlite_file_path(database_url)
+    if path is None:
+        return _in_a_thread_of_its_own(_postgres_rows(database_url, list(statements)))
+    import sqlite3
+
+    connection = sqlite3.connect(path, timeout=15, isolation_level=None)
+    try:
+        return [connection.execute(sql).fetchall() for sql in statements]
+    finally:
+        connection.close()
+
+
+def with_connection(database_url: str, body: Callable[[Any], T]) -> T:
+    """`body(connection)` (SQLAlchemy Core, synchronous) in one transaction on an engine of its own,
+    for a fixture that writes rows no request could: the same code on either engine's async driver."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> T:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                return await connection.run_sync(body)
+        finally:
+            await engine.dispose()
+
+    return _in_a_thread_of_its_own(run())
+
+
+def _pg_dump_data(database_url: str) -> bytes:
+    """`pg_dump --data-only` of the database: every live row as text, values decompressed."""
+    import subprocess
+
+    from tests.postgres_cluster import bin_dir
+
+    libpq = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return subprocess.run([str(bin_dir() / "pg_dump"), "--data-only", "--no-owner", f"--dbname={libpq}"],
+                          check=True, capture_output=True, timeout=120).stdout
+
+
+def _postgres_files(database_url: str) -> bytes:
+    """The database's own files (tables, TOAST, indexes) after a CHECKPOINT wrote every changed page:
+    dead row versions too, which no query sees. Not the WAL, which the whole cluster shares."""
+    [[(directory,)], [(oid,)], _] = outside_the_app(
+        database_url, "SHOW data_directory", "SELECT oid FROM pg_database WHERE datname = current_database()",
+        "CHECKPOINT",
+    )
+    folder = Path(directory) / "base" / str(oid)
+    return b"".join(path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file())
+
+
+def stored_bytes(database_url: str) -> bytes:
+    """Every byte the database holds, for "no secret is stored in clear", whatever became of a row since.
+
+    SQLite: the file as it lies on disk with its -wal and -shm companions (free pages included).
+    PostgreSQL: a data-only pg_dump (what a backup holds; TOASTed values decompressed) followed by the
+    database's files after a CHECKPOINT (row versions an UPDATE or DELETE left behind)."""
+    from shared.db import sqlite_file_path
+
+    path = sqlite_file_path(database_url)
+    if path is None:
+        return _pg_dump_data(database_url) + _postgres_files(database_url)
+    database = Path(path)
+    return b"".join(p.read_bytes() for p in sorted(database.parent.glob(database.name + "*")))
+
+
+def stored_bytes_after_erasure(database_url: str) -> bytes:
+    """`stored_bytes` once the engine has reclaimed what was deleted, for "an erased person is gone".
+
+    SQLite overwrites deleted rows at once (secure_delete, shared/db.py); its WAL still holds the pages
+    as they were before, until a checkpoint copies them back and truncates it. PostgreSQL keeps dead
+    row versions in the table's and its indexes' pages until VACUUM (autovacuum in production) reclaims
+    them, so they are vacuumed here first."""
+    from shared.db import sqlite_file_path
+
+    statement = "PRAGMA wal_checkpoint(TRUNCATE)" if sqlite_file_path(database_url) else "VACUUM"
+    outside_the_app(database_url, statement)
+    return stored_bytes(database_url)
+
+
+# --- query plans -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """One read of a table in a query plan, as either engine describes it."""
+
+    table: str
+    index: str | None  # the index the read goes through; None when it reads the whole table
+    ranged: bool  # the index itself narrows the read to a range of one column (lo < c < hi), maybe after c0 = x
+
+
+_SQLITE_READ = re.compile(r"(?:SCAN|SEARCH) (?!bounds )(\w+)")
+_SQLITE_RANGE = re.compile(r"SEARCH \w+ USING (?:COVERING )?INDEX \w+ \((?:\w+=\? AND )?\w+>\? AND \w+<\?\)")
+# PostgreSQL's Index Cond for c >= lo AND c < hi: "((c >= ...) AND (c < ...))", after "(c0 = ...) AND" maybe.
+_POSTGRES_RANGE = re.compile(r"\((\w+) >=? .+\) AND \(\1 <=? .+\)\)$")
+
+
+async def table_reads(session: Any, statement: str, parameters: Any) -> list[TableRead]:
+    """The table reads of `statement` (as the driver ran it, with its parameters) in the engine's own plan.
+
+    SQLite: EXPLAIN QUERY PLAN's lines ("SEARCH t USING INDEX i (c>? AND c<?)"). PostgreSQL: EXPLAIN
+    (FORMAT JSON)'s nodes; a scan of an index with no Index Cond (the whole index, filtered) counts as
+    reading the whole table, and a Bitmap Heap Scan goes through its Bitmap Index Scans' indexes."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not ON_POSTGRES:
+        cursor = await driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        steps = [row[-1] for row in await cursor.fetchall()]
+        return [
+            TableRead(table=found.group(1), index=step.split(" USING ", 1)[1] if " USING " in step else None,
+                      ranged=bool(_SQLITE_RANGE.match(step)))
+            for step in steps if (found := _SQLITE_READ.match(step))
+        ]
+    plan = await driver.fetchval(f"EXPLAIN (FORMAT JSON) {statement}", *parameters)
+    plan = json.loads(plan) if isinstance(plan, str) else plan  # SQLAlchemy's asyncpg codec decodes JSON
+    reads: list[TableRead] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if "Relation Name" in node:
+            conditions = [(node.get("Index Name"), node.get("Index Cond"))]
+            if node["Node Type"] == "Bitmap Heap Scan":
+                conditions = [(child.get("Index Name"), child.get("Index Cond")) for child in node.get("Plans", [])
+                              if child["Node Type"] == "Bitmap Index Scan"]
+            narrowing = [(index, condition) for index, condition in conditions if index and condition]
+            reads.append(TableRead(
+                table=node["Relation Name"], index=narrowing[0][0] if narrowing else None,
+                ranged=any(_POSTGRES_RANGE.search(condition) for _, condition in narrowing),
+            ))
+        for child in node.get("Plans", []):
+            if node["Node Type"] != "Bitmap Heap Scan" or child["Node Type"] != "Bitmap Index Scan":
+                walk(child)
+
+    walk(plan[0]["Plan"])
+    return reads

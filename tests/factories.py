@@ -28,11 +28,12 @@ from httpx import AsyncClient
 from features.auth.api import UserCreate, UserStaffView, create_user
 from features.auth.models import RefreshToken
 from magnetiq.registry import metadata
-from shared.db import sqlite_file_path, utcnow
+from shared.db import utcnow
 from shared.logging import JsonFormatter, configure_logging
 from shared.migrations import stamp_head
 from shared.permissions import Role
 from shared.security import create_token
+from tests.engines import stored_bytes, stored_bytes_after_erasure
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -248,9 +249,13 @@ def debug_log_lines() -> Iterator[KeptLogLines]:
 
 
 def database_bytes(settings) -> bytes:
-    """The SQLite database file as it lies on disk, with its -wal and -shm companions."""
-    database = Path(sqlite_file_path(settings.database_url))
-    return b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    """Every byte the test's database holds, on either engine (tests/engines.py `stored_bytes`)."""
+    return stored_bytes(settings.database_url)
+
+
+def erased_database_bytes(settings) -> bytes:
+    """What the test's database holds once deleted rows are reclaimed (`stored_bytes_after_erasure`)."""
+    return stored_bytes_after_erasure(settings.database_url)
 
 
 def png_bytes(width: int = 3, height: int = 2, color: tuple[int, int, int] = (200, 10, 10)) -> bytes:

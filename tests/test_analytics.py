@@ -2,12 +2,12 @@
 
 import csv
 import io
-import re
 
 import pytest
 from sqlalchemy import event
 
 from tests.analytics_seed import Seeder
+from tests.engines import outside_the_app, table_reads
 
 URL = "/api/v1/admin/analytics"
 STATUSES = ("pending", "confirmed", "cancelled", "completed", "no_show")
@@ -196,6 +196,14 @@ async def test_the_longest_ranges_are_answered(client, admin_headers):
 
 
 async def test_every_figure_is_read_through_an_index(app, client, admin_headers, seeded):
+    # A real planner's choice, not a forced one: a few hundred rows of each kind and fresh statistics
+    # (what the worker's maintenance keeps up), so that reading a whole table costs more than going
+    # through an index. PostgreSQL's planner rightly scans a table of a few rows whole, and with
+    # enable_seqscan=off it picks between indexes on costs that tie at that size; SQLite's would
+    # choose the same either way.
+    async with app.state.db.session() as session:
+        await Seeder(session).volume(400)
+    outside_the_app(app.state.settings.database_url, "ANALYZE")
     statements: list[tuple[str, tuple]] = []
 
     def remember(_conn, _cursor, statement, parameters, _context, _many):
@@ -211,15 +219,6 @@ async def test_every_figure_is_read_through_an_index(app, client, admin_headers,
     assert len(statements) == 8  # a statement per slice
     async with app.state.db.session(write=False) as session:
         for statement, parameters in statements:
-            plan = await _plan(session, statement, parameters)
-            table_reads = [step for step in plan if re.match(r"(SCAN|SEARCH) (?!bounds )", step)]
-            assert table_reads and all(" USING " in step for step in table_reads), (statement, plan)
-            assert any(re.match(r"SEARCH \w+ USING (COVERING )?INDEX \w+ \((\w+=\? AND )?\w+>\? AND \w+<\?\)", step)
-                       for step in table_reads), (statement, plan)
-
-
-async def _plan(session, statement, parameters) -> list[str]:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    cursor = await raw.driver_connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
-    return [row[-1] for row in await cursor.fetchall()]
+            reads = await table_reads(session, statement, parameters)
+            assert reads and all(read.index for read in reads), (statement, reads)
+            assert any(read.ranged for read in reads), (statement, reads)

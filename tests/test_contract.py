@@ -26,7 +26,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import create_engine, insert
+from sqlalchemy import insert
 
 from features.auth.models import User
 from features.linkedin.models import LinkedInAccount, LinkedInPost, LinkedInPostSegment
@@ -39,15 +39,19 @@ from shared.db import utcnow
 from shared.permissions import Role
 from shared.security import create_token
 from shared.token_crypto import token_cipher
+from tests import engines
 from tests.factories import LoopbackServer
 
 # The app exists at import (schemathesis reads its OpenAPI document to generate the tests); its
 # database does not: the fixture below builds it when the test runs.
+# On PostgreSQL the database's name is chosen now and the database cloned from the suite's template
+# by the fixture, as a test's own would be (tests/engines.py).
 _WORKDIR = Path(tempfile.gettempdir()) / f"magnetiq-contract-{uuid.uuid4().hex}"
+_DATABASE = engines.new_database_name() if engines.ON_POSTGRES else None
 _SETTINGS = Settings(
     _env_file=None,
     environment="test",
-    database_url=f"sqlite+aiosqlite:///{_WORKDIR / 'contract.db'}",
+    database_url=engines.database_url(_DATABASE) if _DATABASE else f"sqlite+aiosqlite:///{_WORKDIR / 'contract.db'}",
     upload_dir=str(_WORKDIR / "media"),
     worker_enabled=False,
     smtp_port=1,  # nothing listens: mail stays queued, as it would with the server down
@@ -80,18 +84,19 @@ CHECKS = [
 def admin_id(schema_template) -> Iterator[int]:
     """The database, a copy of the suite's schema template, with one admin (whose tokens are minted)."""
     _WORKDIR.mkdir(parents=True, exist_ok=True)  # loading the schema ran the lifespan, which made media/
-    database = _WORKDIR / "contract.db"
-    shutil.copyfile(schema_template, database)
-    engine = create_engine(f"sqlite:///{database}")
-    with engine.begin() as connection:
-        new_id = connection.execute(
-            insert(User).values(
-                email="contract-admin@example.com", hashed_password="no password: tokens are minted",
-                first_name="Contract", last_name="Admin", role=Role.ADMIN, is_active=True,
-            )
-        ).inserted_primary_key[0]
-    engine.dispose()
+    if _DATABASE:
+        engines.clone(str(schema_template), _DATABASE)
+    else:
+        shutil.copyfile(schema_template, _WORKDIR / "contract.db")
+    new_id = engines.with_connection(_SETTINGS.database_url, lambda connection: connection.execute(
+        insert(User).values(
+            email="contract-admin@example.com", hashed_password="no password: tokens are minted",
+            first_name="Contract", last_name="Admin", role=Role.ADMIN, is_active=True,
+        )
+    ).inserted_primary_key[0])
     yield new_id
+    if _DATABASE:
+        engines.drop(_DATABASE)
     shutil.rmtree(_WORKDIR, ignore_errors=True)
 
 
@@ -136,8 +141,8 @@ def providers_on_fakes(admin_id: int) -> Iterator[FakeLinkedIn]:
     _SETTINGS.x_authorize_url, _SETTINGS.x_api_base_url = f"{x_server.url}/i/oauth2/authorize", x_server.url
     x_token, cipher = fake_x.issue_token(x_user), token_cipher(_SETTINGS)
     fake_x.access_tokens[x_token].expires_at = fake_x.now + timedelta(days=365)  # the fake's clock stands still
-    engine = create_engine(f"sqlite:///{_WORKDIR / 'contract.db'}")
-    with engine.begin() as connection:
+
+    def add_accounts_and_drafts(connection) -> None:
         account = connection.execute(insert(LinkedInAccount).values(
             provider_user_id=fake.member, display_name="Ada", scopes=[], status="active",
             access_token_encrypted=token_cipher(_SETTINGS).encrypt(token),
@@ -150,7 +155,8 @@ def providers_on_fakes(admin_id: int) -> Iterator[FakeLinkedIn]:
         )).inserted_primary_key[0]
         x_post = connection.execute(insert(TwitterPost).values(account_id=x_account, status="draft")).inserted_primary_key[0]
         connection.execute(insert(TwitterPostSegment).values(post_id=x_post, position=0, text="Contract", media_ids=[]))
-    engine.dispose()
+
+    engines.with_connection(_SETTINGS.database_url, add_accounts_and_drafts)
     yield fake
     for name, value in saved.items():
         setattr(_SETTINGS, name, value)

@@ -1,8 +1,5 @@
 """One person through every lead form: one normalized address in every table and every event."""
 
-import sqlite3
-from pathlib import Path
-
 from features.bookings.tests.conftest import monday as monday  # a fixture
 from features.bookings.tests.factories import berlin, booking_body
 from features.webinars.tests.conftest import create_webinar as create_webinar  # a fixture
@@ -10,6 +7,7 @@ from features.whitepapers.tests.conftest import create_whitepaper as create_whit
 from features.whitepapers.tests.conftest import new_document as new_document  # a fixture
 from features.whitepapers.tests.conftest import upload_media as upload_media  # a fixture
 from features.whitepapers.tests.factories import visitor as whitepaper_visitor
+from tests.engines import outside_the_app
 from tests.factories import visitor as webinar_visitor
 
 TYPED = " Grace@Example.COM "
@@ -17,12 +15,10 @@ STORED = "grace@example.com"
 
 
 def _stored_addresses(settings) -> dict[str, list[str]]:
-    path = Path(settings.database_url.split("///", 1)[1])
-    with sqlite3.connect(path) as connection:
-        return {
-            table: [email for (email,) in connection.execute(f"SELECT email FROM {table}")]
-            for table in ("webinar_registrations", "whitepaper_downloads", "bookings")
-        }
+    """Each table's addresses as stored, read past the app (its models could normalize on the way out)."""
+    tables = ("webinar_registrations", "whitepaper_downloads", "bookings")
+    rows = outside_the_app(settings.database_url, *(f"SELECT email FROM {table} ORDER BY id" for table in tables))
+    return {table: [email for (email,) in found] for table, found in zip(tables, rows, strict=True)}
 
 
 async def test_the_same_person_through_all_three_forms_is_one_address(

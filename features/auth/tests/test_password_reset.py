@@ -7,7 +7,7 @@ from sqlalchemy import update
 from features.auth.models import PasswordResetToken
 from shared.db import utcnow
 from shared.security import digest
-from tests.factories import TEST_PASSWORD, login_headers, make_user
+from tests.factories import TEST_PASSWORD, database_bytes, login_headers, make_user
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 
@@ -139,26 +139,19 @@ async def test_one_undeliverable_message_does_not_hold_up_the_batch(app, smtp_se
 
 async def test_no_usable_reset_token_is_ever_stored_not_even_in_the_mail_queue(app, client, smtp_server, settings):
     """A copy of the database (a backup, a leak) must not let anyone reset a password."""
-    import sqlite3
-
-    from shared.db import sqlite_file_path
     from shared.mail import OutgoingMail, deliver_due_mail
 
     user = await make_user(app, email="careful@example.com")
     await client.post("/api/v1/auth/forgot-password", json={"email": user.email})  # no SMTP yet: it stays queued
 
-    def dump() -> str:
-        with sqlite3.connect(sqlite_file_path(settings.database_url)) as connection:
-            return "\n".join(connection.iterdump())
-
-    queued = dump()
+    queued = database_bytes(settings)
     recorder, port = smtp_server
     app.state.settings.smtp_port = port
     async with app.state.db.session() as session:
         await session.exec(update(OutgoingMail).values(next_attempt_at=utcnow()))
     assert await deliver_due_mail(app.state.db, app.state.mailer) == 1
     token = _token_from(recorder.to(user.email)[0])
-    assert token not in queued and token not in dump()
+    assert token.encode() not in queued and token.encode() not in database_bytes(settings)
     assert (
         await client.post("/api/v1/auth/reset-password", json={"token": token, "new_password": NEW_PASSWORD})
     ).status_code == 204

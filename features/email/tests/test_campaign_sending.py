@@ -10,6 +10,7 @@ from sqlmodel import select
 from features.email.models import Campaign, CampaignRecipient, Contact
 from features.email.recipients import PAUSE_AFTER_FAILURES
 from features.email.tests.campaign_helpers import BASE, seed_contacts, send_all, sender_for
+from tests.engines import outside_the_app
 
 
 async def _start(client, editor_headers, campaign_id):
@@ -172,18 +173,14 @@ async def test_an_unsubscribe_while_the_next_message_is_claimed_and_rendered_is_
 ):
     # The sender claims and renders the next recipient while the server takes the current
     # message; it confirms that recipient right before its content leaves.
-    import sqlite3
-
-    from shared.db import sqlite_file_path
-
     await seed_contacts(app, 3)
     campaign = await create_campaign()
     await _start(client, editor_headers, campaign["id"])
 
     def unsubscribe_the_next(address: str) -> None:
         if address == "person0@example.com":  # person1 is claimed by now; a second writer unsubscribes it
-            with sqlite3.connect(sqlite_file_path(app.state.settings.database_url), timeout=15) as other:
-                other.execute("UPDATE email_contacts SET status = 'unsubscribed' WHERE email = 'person1@example.com'")
+            outside_the_app(app.state.settings.database_url,
+                            "UPDATE email_contacts SET status = 'unsubscribed' WHERE email = 'person1@example.com'")
 
     smtp.while_receiving = unsubscribe_the_next
     await send_all(app)

@@ -58,6 +58,16 @@ async def test_the_redirect_uri_given_at_authorize_is_the_one_exchanged(client, 
     assert other != REDIRECT_URI
 
 
+async def test_a_redirect_uri_longer_than_its_column_once_normalized_is_a_422(client, admin_headers, linkedin):
+    # 426 characters as sent; percent-encoded, 2,426: past the stored column (PostgreSQL refuses the row).
+    long = "https://admin.example.com/" + "ü" * 400
+    response = await client.post(f"{BASE}/accounts/authorize", json={"redirect_uri": long}, headers=admin_headers)
+    assert response.status_code == 422 and response.json()["error"]["field"] == "redirect_uri", response.text
+    fits = "https://admin.example.com/" + "ü" * 300  # 1,826 once encoded
+    assert (await client.post(f"{BASE}/accounts/authorize", json={"redirect_uri": fits},
+                              headers=admin_headers)).status_code == 200
+
+
 async def test_connecting_the_same_member_again_updates_the_account(connect_account, client, admin_headers):
     first = await connect_account()
     again = await connect_account()

@@ -222,7 +222,8 @@ async def test_delete_is_refused_while_something_references_the_item(app, client
                 "media_id INTEGER NOT NULL REFERENCES media_items(id) ON DELETE RESTRICT)"
             )
         )
-        await session.exec(text(f"INSERT INTO referrer (media_id) VALUES ({item['id']})"))
+        # The id spelled out: INTEGER PRIMARY KEY numbers rows itself on SQLite only.
+        await session.exec(text("INSERT INTO referrer (id, media_id) VALUES (1, :media)").bindparams(media=item["id"]))
     response = await client.delete(f"/api/v1/content/media/{item['id']}", headers=admin_headers)
     assert response.status_code == 409 and response.json()["error"]["code"] == "IN_USE"
     assert len(stored_files(settings)) == 1
@@ -234,7 +235,9 @@ async def test_private_items_are_not_served_publicly(app, client, upload):
 
     item = (await upload("secret.pdf", PDF)).json()
     async with app.state.db.session() as session:
-        await session.exec(text(f"UPDATE media_items SET is_public = 0 WHERE id = {item['id']}"))
+        await session.exec(
+            text("UPDATE media_items SET is_public = :public WHERE id = :id").bindparams(public=False, id=item["id"])
+        )
     assert (await client.get(item["url"].removeprefix("http://localhost:3036"))).status_code == 404
 
 

@@ -146,7 +146,10 @@ async def test_status_and_is_published_cannot_disagree_in_the_database(app, crea
     page = await create_page()
     with pytest.raises(IntegrityError):
         async with app.state.db.session() as session:
-            await session.exec(text(f"UPDATE pages SET is_published = 1 WHERE id = {page['id']}"))
+            # A bound boolean: 1 on SQLite, true on PostgreSQL (which refuses an integer for a boolean).
+            await session.exec(
+                text("UPDATE pages SET is_published = :published WHERE id = :id").bindparams(published=True, id=page["id"])
+            )
 
 
 async def test_scheduling_needs_a_future_publish_at(client, editor_headers):

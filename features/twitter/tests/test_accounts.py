@@ -1,13 +1,11 @@
 """Connecting X accounts through the API: the full OAuth 2.0 + PKCE flow against the fake, state reuse,
 reconnecting, configuration, disconnecting (revoked at X)."""
 
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from features.twitter.tests.factories import BASE, REDIRECT_URI, follow_consent
 from features.twitter.tests.fake_x import Fault
-from shared.db import sqlite_file_path
-from tests.factories import assert_declared
+from tests.factories import assert_declared, database_bytes
 
 
 async def test_the_full_connect_flow_stores_the_x_user(client, admin_headers, twitter):
@@ -87,8 +85,7 @@ async def test_disconnecting_revokes_at_x_and_fails_scheduled_posts(client, admi
 
 async def test_no_token_is_in_the_database_file_in_clear(app, connect_account, twitter):
     await connect_account()
-    path = Path(sqlite_file_path(app.state.settings.database_url))
-    stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    stored = database_bytes(app.state.settings)
     tokens = [*twitter.access_tokens, *twitter.refresh_tokens]
     assert tokens and not any(token.encode() in stored for token in tokens)
 

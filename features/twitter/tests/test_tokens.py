@@ -2,7 +2,6 @@
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -10,9 +9,10 @@ from features.twitter.models import TwitterAccount
 from features.twitter.tests.factories import connect
 from features.twitter.tests.fake_x import Fault
 from features.twitter.tokens import fresh_credentials
-from shared.db import Database, sqlite_file_path
+from shared.db import Database
 from shared.publishing import ProviderUnavailable, RateLimited, Unauthorized
 from shared.token_crypto import token_cipher
+from tests.factories import database_bytes
 
 
 @pytest.fixture
@@ -129,8 +129,7 @@ async def test_no_token_is_in_the_database_file_in_clear(app, x, fake_x, account
     account_id, tokens = account
     fake_x.advance(hours=2)
     credentials = await fresh(app, x, fake_x, account_id)
-    path = Path(sqlite_file_path(app.state.settings.database_url))
-    stored_bytes = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    stored_bytes = database_bytes(app.state.settings)
     refreshed = token_cipher(app.state.settings).decrypt((await stored(app, account_id)).refresh_token_encrypted)
     for secret in (tokens.access_token, tokens.refresh_token, credentials.access_token, refreshed):
         assert secret.encode() not in stored_bytes
