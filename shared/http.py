@@ -14,8 +14,9 @@ from shared.errors import RangeNotSatisfiable
 # Set on the scope of a HEAD request, which routing sees as a GET (shared/middleware.py).
 HEAD_REQUEST = "magnetiq.head"
 
-# SQLite integers are 64-bit; a larger id is simply not found, never an overflow.
-MAX_ID = 2**63 - 1
+# Keys are 32-bit integers on PostgreSQL (INTEGER), 64-bit on SQLite: one bound for both, so a request
+# gets the same answer on either engine (422 past it), never an overflow in the driver (a 500).
+MAX_ID = 2**31 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Numeric id")]
 
 

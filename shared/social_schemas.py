@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
+from shared.http import MAX_ID
 from shared.oauth import REDIRECT_URI_MAX_LENGTH
 from shared.publishing import AccountStatus, PostStatus
 from shared.timefields import UtcDatetime
@@ -17,7 +18,7 @@ ScheduledAt = Annotated[
     Field(description="When the worker publishes it, with an offset; stored in UTC. Null: a draft"),
 ]
 QueryTime = UtcDatetime  # a time in a query, in UTC
-MediaIds = Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(description="Media items (images)")]
+MediaIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(description="Media items (images)")]
 
 
 def _storable(url: HttpUrl) -> HttpUrl:

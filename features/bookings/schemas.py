@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.http import MAX_ID
 from shared.text import MULTI_LINE, SINGLE_LINE
 from shared.timefields import TimeZoneName, UtcDatetime
 from shared.visitors import VisitorFields
@@ -60,7 +61,7 @@ class BookingUpdate(BaseModel):
     )
 
     status: BookingStatus | None = None
-    assigned_to: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    assigned_to: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     notes: Notes | None = None
 
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from shared.http import MAX_ID
 from shared.i18n import LanguageCode, localized
 from shared.text import SINGLE_LINE
 from shared.visitors import Company, ReachableEmail, VisitorName
@@ -229,7 +230,7 @@ class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CAMPAIGN_EXAMPLE]})
 
     name: Name
-    template_id: int = Field(ge=1, le=2**63 - 1)
+    template_id: int = Field(ge=1, le=MAX_ID)
     audience: Audience = Audience()
     scheduled_at: AwareDatetime | None = Field(default=None, description="When `send` should start it; null: at once")
     track_opens: bool = False
@@ -240,7 +241,7 @@ class CampaignUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "June newsletter"}]})
 
     name: Name | None = None
-    template_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    template_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     audience: Audience | None = None
     scheduled_at: AwareDatetime | None = None
     track_opens: bool | None = None
@@ -342,7 +343,7 @@ class BounceReport(BaseModel):
 
     email: EmailStr
     type: BounceType
-    campaign_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    campaign_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 

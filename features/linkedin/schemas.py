@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.http import MAX_ID
 from shared.publishing import PostStatus
 from shared.social_schemas import MediaIds, ScheduledAt
 from shared.text import MULTI_LINE
@@ -37,7 +38,7 @@ _CREATE_EXAMPLE = {
 class LinkedInPostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CREATE_EXAMPLE]})
 
-    account_id: int = Field(ge=1, le=2**63 - 1)
+    account_id: int = Field(ge=1, le=MAX_ID)
     text: PostText
     media_ids: PostImages = []
     scheduled_at: ScheduledAt | None = None
@@ -48,7 +49,7 @@ class LinkedInPostUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"text": "We are hiring (updated)"}, {"scheduled_at": None}]}
     )
 
-    account_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    account_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     text: PostText | None = None
     media_ids: PostImages | None = None
     scheduled_at: ScheduledAt | None = Field(default=None, description="null makes a scheduled post a draft again")

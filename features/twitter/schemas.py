@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from features.twitter.segments import MAX_IMAGES_PER_TWEET, MAX_WEIGHTED_LENGTH
+from shared.http import MAX_ID
 from shared.publishing import PostStatus
 from shared.social_schemas import MediaIds, ScheduledAt
 from shared.text import MULTI_LINE
@@ -63,7 +64,7 @@ _CREATE_EXAMPLE = {
 class TwitterPostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CREATE_EXAMPLE]})
 
-    account_id: int = Field(ge=1, le=2**63 - 1)
+    account_id: int = Field(ge=1, le=MAX_ID)
     segments: Segments
     scheduled_at: ScheduledAt | None = None
 
@@ -74,7 +75,7 @@ class TwitterPostUpdate(BaseModel):
         json_schema_extra={"examples": [{"segments": [{"text": "We are hiring (updated)"}]}, {"scheduled_at": None}]},
     )
 
-    account_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    account_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     segments: Segments | None = None
     scheduled_at: ScheduledAt | None = Field(default=None, description="null makes a scheduled post a draft again")
 
