@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -206,6 +207,8 @@ def bench_processes(processes: int, env: dict[str, str], reference_env: dict[str
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (make bench-postgres installs it)")
+    # Terminated (make interrupted, a CI timeout): unwind, so the servers and the cluster are stopped.
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: sys.exit(143))
     load_before, started = os.getloadavg(), time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="magnetiq-pgbench-"))
     sink = start_smtp_sink()

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -96,8 +97,9 @@ def started(command: list[str], env: dict[str, str], port: int, *, workers: int,
             name: str) -> tuple[subprocess.Popen, str]:
     """Starts the server and waits until each of its processes has logged its startup: one
     process answering would not mean the others are ready (the socket is shared)."""
+    # A session of its own: killing the group reaches every worker, not only uvicorn's supervisor.
     process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     ready, tail = threading.Event(), deque(maxlen=20)
 
     def drain() -> None:  # read to the end, so a chatty server never blocks on a full pipe
@@ -117,7 +119,7 @@ def started(command: list[str], env: dict[str, str], port: int, *, workers: int,
                 return process, base
             except httpx.HTTPError:
                 time.sleep(0.1)
-    process.kill()
+    kill_group(process)
     raise SystemExit(f"server {name} did not start:\n{''.join(tail)}")
 
 
@@ -176,15 +178,27 @@ def start_smtp_sink() -> subprocess.Popen:
                              "-l", f"127.0.0.1:{SMTP_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def kill_group(process: subprocess.Popen) -> None:
+    """Kills the process and, when it leads its own session (`started`), every process in it."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
 def stop(servers: list[subprocess.Popen]) -> None:
+    """Asks each server to shut down (uvicorn's supervisor stops its workers), then kills what is left."""
     for server in servers:
         server.terminate()
     for server in servers:
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            kill_group(server)
 
 
 def _login(app_url: str) -> dict[str, str]:
