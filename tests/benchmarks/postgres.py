@@ -79,19 +79,26 @@ class Row:
     load: float  # the 1-minute load average right after the row was measured
 
 
-def create_database(url: str, name: str) -> str:
-    """A second database in the cluster, for the reference's table; its URL."""
+DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
+
+
+def prepare_cluster(url: str) -> str:
+    """Refuses a cluster that does not flush its commits (the figures would flatter PostgreSQL),
+    and creates a second database for the reference's table; its URL."""
     import asyncpg
 
-    async def create() -> None:
+    async def prepare() -> None:
         connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
+            settings = {name: await connection.fetchval(f"SHOW {name}") for name in DURABILITY}
+            if set(settings.values()) != {"on"}:
+                raise SystemExit(f"the benchmark cluster must be durable, not {settings}")
+            await connection.execute('CREATE DATABASE "reference"')
         finally:
             await connection.close()
 
-    asyncio.run(create())
-    return f"{url.rsplit('/', 1)[0]}/{name}"
+    asyncio.run(prepare())
+    return f"{url.rsplit('/', 1)[0]}/reference"
 
 
 def prepare_reference_insert(env: dict[str, str]) -> dict[str, str]:
@@ -215,9 +222,9 @@ def main() -> None:
     rows: list[Row] = []
     try:
         with cluster(BENCH_SETTINGS) as url:
-            print(f"PostgreSQL benchmark cluster at {url}", flush=True)
+            reference_env = prepare_reference_insert({"REFERENCE_DATABASE_URL": prepare_cluster(url)})
+            print(f"PostgreSQL benchmark cluster at {url} ({', '.join(DURABILITY)} on)", flush=True)
             env = prepare_magnetiq(workdir, url)
-            reference_env = prepare_reference_insert({"REFERENCE_DATABASE_URL": create_database(url, "reference")})
             (workdir / "sqlite").mkdir()
             sqlite = (prepare_magnetiq(workdir / "sqlite"),
                       prepare_reference_insert({"REFERENCE_DB_PATH": str(workdir / "sqlite" / "reference.db")}))
