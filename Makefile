@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres postgres lint bench soak browser clean
+.PHONY: install run test test-postgres postgres lint wrk bench bench-postgres soak browser clean
 
 install: $(STAMP)
 
@@ -53,11 +53,19 @@ test-postgres: install browser postgres
 	$(BIN)/python -m tests.postgres_cluster features tests
 
 # Load generator for the benchmarks: Debian's wrk.
-bench: install
+wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }
+
+bench: install wrk
 	$(BIN)/python -m tests.benchmarks.run
+
+# The HTTP benchmarks on PostgreSQL with 1, 2 and 4 API processes, and the registration against
+# SQLite at 4 (tests/benchmarks/postgres.py): a throwaway cluster with durability on, stopped and
+# deleted when the run ends, whatever its outcome. About 8 minutes.
+bench-postgres: install wrk postgres
+	$(BIN)/python -m tests.benchmarks.postgres
 
 # The soak test with faults (tests/soak): SOAK_SECONDS long (default 600), its report printed.
 SOAK_SECONDS ?= 600

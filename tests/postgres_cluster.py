@@ -3,7 +3,8 @@
 `make test-postgres` runs this. It makes a cluster in a temporary folder (initdb), starts it on a free
 loopback port (pg_ctl) as an unprivileged user (PostgreSQL refuses to run as root; as root we use
 `nobody`), runs pytest with DATABASE_URL pointing at it, then stops the cluster and deletes the folder.
-Durability is switched off: the cluster lives for one run and is never recovered.
+Durability is switched off: the cluster lives for one run and is never recovered (`make
+bench-postgres` starts one with durability on, tests/benchmarks/postgres.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,9 +48,16 @@ def _as_unprivileged(command: list[str]) -> list[str]:
     return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", *command]
 
 
+# The suite's cluster lives for one run and is never recovered: durability off.
+TEST_SETTINGS = {
+    "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+    "max_connections": "300", "shared_buffers": "128MB",
+}
+
+
 @contextmanager
-def cluster() -> Iterator[str]:
-    """Starts a cluster and yields its URL for SQLAlchemy's asyncpg dialect."""
+def cluster(settings: Mapping[str, str] = TEST_SETTINGS) -> Iterator[str]:
+    """Starts a cluster with these server settings and yields its URL for SQLAlchemy's asyncpg dialect."""
     binaries = bin_dir()
     root = Path(tempfile.mkdtemp(prefix="magnetiq-pg-"))
     data = root / "data"
@@ -63,8 +71,7 @@ def cluster() -> Iterator[str]:
             "--locale=C.UTF-8", "--no-sync", "--no-instructions")
         options = " ".join([
             f"-p {port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={root}",
-            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-            "-c max_connections=300", "-c shared_buffers=128MB",
+            *(f"-c {name}={value}" for name, value in settings.items()),
         ])
         run(binaries / "pg_ctl", "-D", data, "-o", options, "-l", root / "server.log", "-w", "start")
         try:

@@ -10,7 +10,6 @@ batches leave the write lock to public writes between them.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -106,20 +105,16 @@ def print_import_table(results: list[ImportResult]) -> bool:
 
 def bench_import_alone() -> list[ImportResult]:
     """The imports against a server of their own (and an SMTP sink for the registrations' mails)."""
-    from tests.benchmarks.run import BIN, SMTP_PORT, _login, prepare_magnetiq, start_server
+    from tests.benchmarks.run import _login, prepare_magnetiq, start_server, start_smtp_sink, stop
 
     workdir = Path(tempfile.mkdtemp(prefix="magnetiq-import-bench-"))
-    smtp_sink = subprocess.Popen([str(BIN / "python"), "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
-                                  "-l", f"127.0.0.1:{SMTP_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    servers = [smtp_sink]
+    servers = [start_smtp_sink()]
     try:
         app, app_url = start_server("magnetiq.app:create_app", prepare_magnetiq(workdir), factory=True)
         servers.append(app)
         return bench_import(app_url, _login(app_url))
     finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
+        stop(servers)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,21 +1,29 @@
 """The reference for public writes: a bare FastAPI app inserting one row through SQLModel's
-AsyncSession into a WAL SQLite file (REFERENCE_DB_PATH)."""
+AsyncSession into a WAL SQLite file (REFERENCE_DB_PATH), or into the database at
+REFERENCE_DATABASE_URL (PostgreSQL, for `make bench-postgres`) with SQLAlchemy's default pool.
 
+`python -m tests.benchmarks.reference_insert_app` creates the table and exits: the benchmark does
+so before starting several processes, which would otherwise race to create it."""
+
+import asyncio
 import os
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from pydantic import BaseModel
-from sqlalchemy import event
+from sqlalchemy import Column, DateTime, event
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-engine = create_async_engine(f"sqlite+aiosqlite:///{os.environ['REFERENCE_DB_PATH']}")
+URL = os.environ.get("REFERENCE_DATABASE_URL") or f"sqlite+aiosqlite:///{os.environ['REFERENCE_DB_PATH']}"
+engine = create_async_engine(URL)
 
 
 @event.listens_for(engine.sync_engine, "connect")
 def _pragmas(connection, _record):
+    if not URL.startswith("sqlite"):
+        return
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -28,7 +36,7 @@ class Lead(SQLModel, table=True):
     first_name: str
     last_name: str
     email: str
-    created_at: datetime
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True)))  # asyncpg refuses aware values otherwise
 
 
 class LeadIn(BaseModel):
@@ -54,3 +62,7 @@ async def register(body: LeadIn) -> dict:
         session.add(lead)
         await session.commit()
         return {"id": lead.id}
+
+
+if __name__ == "__main__":
+    asyncio.run(create_table())

@@ -9,18 +9,23 @@ CSV contact import (import_contacts.py) and the admin analytics over a seeded ye
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
+import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,6 +38,8 @@ DURATION = os.environ.get("BENCH_DURATION", "10s")
 # Write benchmarks alternate reference and ours this many times (ABAB...), so a slow spell of
 # the machine weighs on both sides alike.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+# Starting the app imports every slice: several seconds a process on a loaded machine.
+STARTUP_SECONDS = 90
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -65,27 +72,64 @@ def free_port() -> int:
 SMTP_PORT = str(free_port())
 
 
-def start_server(target: str, env: dict[str, str], *, factory: bool = False) -> tuple[subprocess.Popen, str]:
+def start_server(target: str, env: dict[str, str], *, factory: bool = False,
+                 workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """A uvicorn server of `workers` processes on a free loopback port, once every process is up."""
     port = free_port()
     command = [str(BIN / "python"), "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1", "--no-access-log", "--log-level", "warning"]
+               "--workers", str(workers), "--no-access-log", "--log-level", "info"]
     if factory:  # ours, as `magnetiq serve` runs it
         command += ["--factory", "--http", "magnetiq.http:BoundedHttpToolsProtocol"]
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    return started(command, env, port, workers=workers, name=target)
+
+
+def serve_magnetiq(env: dict[str, str], *, workers: int) -> tuple[subprocess.Popen, str]:
+    """`magnetiq serve --workers N`, as an operator runs it."""
+    port = free_port()
+    command = [str(BIN / "magnetiq"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    return started(command, env, port, workers=workers, name=f"magnetiq serve --workers {workers}")
+
+
+STARTUP_LINE = "Application startup complete."
+
+
+def started(command: list[str], env: dict[str, str], port: int, *, workers: int,
+            name: str) -> tuple[subprocess.Popen, str]:
+    """Starts the server and waits until each of its processes has logged its startup: one
+    process answering would not mean the others are ready (the socket is shared)."""
+    # A session of its own: killing the group reaches every worker, not only uvicorn's supervisor.
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    ready, tail = threading.Event(), deque(maxlen=20)
+
+    def drain() -> None:  # read to the end, so a chatty server never blocks on a full pipe
+        count = 0
+        for line in process.stdout:
+            tail.append(line)
+            count += STARTUP_LINE in line
+            if count >= workers:
+                ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{base}/docs", timeout=1)
-            return process, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"server {target} did not start")
+    if ready.wait(timeout=STARTUP_SECONDS):
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/docs", timeout=1)
+                return process, base
+            except httpx.HTTPError:
+                time.sleep(0.1)
+    kill_group(process)
+    raise SystemExit(f"server {name} did not start:\n{''.join(tail)}")
 
 
-def wrk(name: str, url: str, *, script: str | None = None, script_args: tuple[str, ...] = ()) -> Result:
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url]
+def wrk(name: str, url: str, *, script: str | None = None, script_args: tuple[str, ...] = (),
+        headers: dict[str, str] | None = None, duration: str = DURATION, timeout: str | None = None) -> Result:
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}", "--latency", url]
+    if timeout:  # how long wrk waits for an answer before counting a timeout (its default: 2 s)
+        command[1:1] = ["--timeout", timeout]
+    for header, value in (headers or {}).items():
+        command[1:1] = ["-H", f"{header}: {value}"]
     if script:
         command[1:1] = ["-s", script]
         command += ["--", *script_args]
@@ -112,9 +156,12 @@ PAGE = {
 }
 
 
-def prepare_magnetiq(workdir: Path) -> dict[str, str]:
+def prepare_magnetiq(workdir: Path, database_url: str | None = None) -> dict[str, str]:
+    """Settings for our server on a fresh database (a SQLite file in workdir unless given), at head,
+    with the benchmark's admin."""
     env = {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}", "UPLOAD_DIR": str(workdir / "media"),
+        "DATABASE_URL": database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "UPLOAD_DIR": str(workdir / "media"),
         "ENVIRONMENT": "test", "WORKER_ENABLED": "false", "RATE_LIMIT_PUBLIC_PER_MINUTE": "100000000",
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": SMTP_PORT,
     }
@@ -123,6 +170,35 @@ def prepare_magnetiq(workdir: Path) -> dict[str, str]:
     subprocess.run([str(BIN / "magnetiq"), "create-admin", "--email", "bench@example.com", "--password",
                     "bench-password-long"], env=run_env, check=True, capture_output=True)
     return env
+
+
+def start_smtp_sink() -> subprocess.Popen:
+    """A real SMTP server that accepts and drops mail: confirmations cost what they cost."""
+    return subprocess.Popen([str(BIN / "python"), "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
+                             "-l", f"127.0.0.1:{SMTP_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """Kills the process and, when it leads its own session (`started`), every process in it."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def stop(servers: list[subprocess.Popen]) -> None:
+    """Asks each server to shut down (uvicorn's supervisor stops its workers), then kills what is left."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            kill_group(server)
 
 
 def _login(app_url: str) -> dict[str, str]:
@@ -157,33 +233,76 @@ def publish_webinar(app_url: str, headers: dict[str, str], slug: str) -> int:
     return created.json()["id"]
 
 
+def registration_url(app_url: str, webinar_id: int) -> str:
+    return f"{app_url}/api/v1/business/webinars/{webinar_id}/register"
+
+
+def alternate(runs: list[tuple[str, Callable[[int], Result]]], *, rounds: int = ROUNDS) -> list[Result]:
+    """Runs each (label, run of a round number) in turn, `rounds` times (ABAB...), so a slow spell
+    of the machine weighs on every side alike; each one's rounds as one result."""
+    results: list[list[Result]] = [[] for _ in runs]
+    for round_number in range(1, rounds + 1):
+        for (_label, run), done in zip(runs, results, strict=True):
+            done.append(run(round_number))
+    return [combined(label, done) for (label, _run), done in zip(runs, results, strict=True)]
+
+
+def alternate_registrations(workdir: Path, targets: list[tuple[str, str]], *, rounds: int = ROUNDS,
+                            **wrk_options: Any) -> list[tuple[Result, Path]]:
+    """Registers new visitors at each (label, url) in turn (`alternate`); per target its result
+    and the folder where register.lua wrote the address of each 201."""
+    script = str(Path(__file__).with_name("register.lua"))
+    folders = [workdir / f"accepted-{label}" for label, _url in targets]
+    for folder in folders:
+        folder.mkdir()
+
+    def registering(label: str, url: str, folder: Path) -> Callable[[int], Result]:
+        return lambda round_number: wrk(label, url, script=script, script_args=(str(folder), str(round_number)),
+                                        **wrk_options)
+
+    runs = [(label, registering(label, url, folder)) for (label, url), folder in zip(targets, folders, strict=True)]
+    return list(zip(alternate(runs, rounds=rounds), folders, strict=True))
+
+
+def stored_emails(database_url: str, webinar_id: int) -> set[str]:
+    """The addresses registered for the webinar, read from the database itself (either engine)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def read() -> set[str]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    text("SELECT email FROM webinar_registrations WHERE webinar_id = :id"), {"id": webinar_id})
+                return {row[0] for row in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def check_registrations(result: Result, accepted_dir: Path, stored: set[str]) -> None:
+    """Counts every accepted registration missing from the database as an error, and says how
+    many were accepted and stored in the row's name."""
+    accepted = {line for path in accepted_dir.glob("accepted-*.txt") for line in path.read_text().split()}
+    assert len(accepted) == result.created, "every 201 carries its address"
+    missing = accepted - stored
+    result.errors += len(missing)
+    # (Requests in flight when wrk stops are stored but never read: stored may exceed accepted.)
+    result.name += f" ({len(accepted)} accepted, {len(accepted) - len(missing)} of them stored)"
+
+
 def bench_registration(app_url: str, headers: dict[str, str], servers: list, workdir: Path, database: Path) -> list:
     webinar_id = publish_webinar(app_url, headers, "benchmark-webinar")
-    reference_db = workdir / "reference.db"
     reference, reference_url = start_server("tests.benchmarks.reference_insert_app:app",
-                                            {"REFERENCE_DB_PATH": str(reference_db)})
+                                            {"REFERENCE_DB_PATH": str(workdir / "reference.db")})
     servers.append(reference)
-    script = str(Path(__file__).with_name("register.lua"))
-    reference_accepted, accepted_dir = workdir / "reference-accepted", workdir / "accepted"
-    reference_accepted.mkdir()
-    accepted_dir.mkdir()
-    baselines, rounds = [], []
-    for round_number in range(1, ROUNDS + 1):
-        baselines.append(wrk("reference", f"{reference_url}/register", script=script,
-                             script_args=(str(reference_accepted), str(round_number))))
-        rounds.append(wrk("ours", f"{app_url}/api/v1/business/webinars/{webinar_id}/register", script=script,
-                          script_args=(str(accepted_dir), str(round_number))))
-    baseline = combined(f"reference: bare FastAPI insert via AsyncSession ({ROUNDS} rounds)", baselines)
-    ours = combined(f"public webinar registration ({ROUNDS} rounds, alternating)", rounds)
-    accepted = {line for path in accepted_dir.glob("accepted-*.txt") for line in path.read_text().split()}
-    stored = {row[0] for row in sqlite3.connect(database).execute(
-        "SELECT email FROM webinar_registrations WHERE webinar_id = ?", (webinar_id,)
-    )}
-    assert len(accepted) == ours.created, "every 201 carries its address"
-    missing = accepted - stored
-    ours.errors += len(missing)  # every accepted registration must be in the database
-    # (Requests in flight when wrk stops are stored but never read: stored may exceed accepted.)
-    ours.name += f" ({len(accepted)} accepted, {len(accepted) - len(missing)} of them stored)"
+    (baseline, _), (ours, accepted_dir) = alternate_registrations(
+        workdir, [("reference", f"{reference_url}/register"), ("ours", registration_url(app_url, webinar_id))])
+    baseline.name = f"reference: bare FastAPI insert via AsyncSession ({ROUNDS} rounds)"
+    ours.name = f"public webinar registration ({ROUNDS} rounds, alternating)"
+    check_registrations(ours, accepted_dir, stored_emails(f"sqlite+aiosqlite:///{database}", webinar_id))
     return [(baseline, None), (ours, (baseline, 0.50))]
 
 
@@ -211,9 +330,7 @@ def bench_http() -> list:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (make bench installs it)")
     workdir = Path(tempfile.mkdtemp(prefix="magnetiq-bench-"))
-    # A real SMTP server that accepts and drops mail: confirmations cost what they cost.
-    smtp_sink = subprocess.Popen([str(BIN / "python"), "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
-                                  "-l", f"127.0.0.1:{SMTP_PORT}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    smtp_sink = start_smtp_sink()
     env = prepare_magnetiq(workdir)
     app, app_url = start_server("magnetiq.app:create_app", env, factory=True)
     servers = [smtp_sink, app]
@@ -222,9 +339,7 @@ def bench_http() -> list:
         results = bench_public_page(app_url, headers, servers)
         results += bench_registration(app_url, headers, servers, workdir, workdir / "bench.db")
     finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
+        stop(servers)
         shutil.rmtree(workdir, ignore_errors=True)
     return results
 
