@@ -23,7 +23,18 @@ from sqlmodel import Field, SQLModel
 from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.dialect import DriverTransaction, SessionTransaction, python_casefold, run_on_driver_thread
+from shared.dialect import (
+    DEFERRED_WRITES,
+    PENDING_BEGIN,
+    DriverTransaction,
+    SessionTransaction,
+    catch_up,
+    commit_with_what_is_owed,
+    forget_what_is_owed,
+    owes_the_driver,
+    python_casefold,
+    run_on_driver_thread,
+)
 
 # Set before any table exists so every constraint gets a stable name (Alembic batch mode needs them).
 SQLModel.metadata.naming_convention = {
@@ -171,22 +182,25 @@ class _WriterQueue:
         self._holder = None
         self._lock.release()
 
-    async def begin(self, raw_connection: Any, mode: str, info: dict[str, Any]) -> None:
+    async def claim(self, mode: str, info: dict[str, Any]) -> None:
+        """Takes the write turn for a transaction that may write; its BEGIN is left pending, to
+        travel to the driver with the transaction's first statement (shared/dialect.py)."""
         if mode == "IMMEDIATE" and not info.get(self.HOLDS):
             await self.take_turn()
             info[self.HOLDS] = True
+        info[PENDING_BEGIN] = mode
+
+    async def catch_up(self, raw_connection: Any, info: dict[str, Any]) -> None:
+        """Sends what the transaction owes (its BEGIN, deferred writes) ahead of a statement SQLAlchemy runs."""
         try:
-            # BEGIN leaves no rows: its cursor needs no close (another trip); the GC finalizes it.
-            await raw_connection.execute(f"BEGIN {mode}")
+            await run_on_driver_thread(raw_connection, catch_up, info)
         except sqlite3.OperationalError as exc:
-            self.release(info)
-            # Another process held the lock past busy_timeout. Raised inside SQLAlchemy's begin
-            # event the driver's error would escape unwrapped: wrap it as the dialect does, so
-            # callers see one kind of error and the API answers 503, not 500.
-            raise OperationalError(f"BEGIN {mode}", None, exc) from None
-        except BaseException:
-            self.release(info)
-            raise
+            if not raw_connection.in_transaction:
+                self.release(info)  # the BEGIN itself failed: the turn goes to the next writer now
+            # Another process held the lock past busy_timeout. Raised inside SQLAlchemy's
+            # before-execute event the driver's error would escape unwrapped: wrap it as the dialect
+            # does, so callers see one kind of error and the API answers 503, not 500.
+            raise OperationalError("BEGIN", None, exc) from None
 
     def release(self, info: dict[str, Any]) -> None:
         if info.pop(self.HOLDS, False):
@@ -239,8 +253,30 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         # while BEGIN IMMEDIATE waits its turn.
         mode = connection.get_execution_options().get(_BEGIN_MODE, "IMMEDIATE")
         pooled = connection.connection
-        # Straight to the driver: one trip to aiosqlite's thread instead of three (cursor, execute, close).
-        pooled.dbapi_connection.run_async(lambda raw: writers.begin(raw, mode, pooled.info))
+        pooled.dbapi_connection.run_async(lambda _raw: writers.claim(mode, pooled.info))
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _before_execute(connection: Any, _cursor: Any, _statement: Any, _parameters: Any, _context: Any,
+                        _executemany: bool) -> None:
+        pooled = connection.connection
+        if owes_the_driver(pooled.info):
+            pooled.dbapi_connection.run_async(lambda raw: writers.catch_up(raw, pooled.info))
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        pooled = connection.connection
+        if DEFERRED_WRITES in pooled.info:
+            # The deferred writes and the COMMIT in one trip; the driver's own commit is then skipped.
+            pooled.dbapi_connection.run_async(
+                lambda raw: run_on_driver_thread(raw, commit_with_what_is_owed, pooled.info)
+            )
+        forget_what_is_owed(pooled.info)  # a BEGIN never sent: nothing to commit
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_rollback(connection: Any) -> None:
+        forget_what_is_owed(connection.connection.info)
+
+    _skip_driver_calls_outside_a_transaction(engine.sync_engine.dialect)
 
     # The pool's own reset rolls back every returned connection, even one whose transaction was
     # just committed: a wasted trip per request. This one rolls back only a connection still in a
@@ -251,11 +287,34 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
             if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
                 dbapi_connection.rollback()
         finally:
+            forget_what_is_owed(record.info)
             writers.release(record.info)
 
     @event.listens_for(engine.sync_engine.pool, "invalidate")
     def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
         writers.release(record.info)
+
+
+def _skip_driver_calls_outside_a_transaction(dialect: Any) -> None:
+    """COMMIT and ROLLBACK become no trip at all when the driver has no transaction open: a
+    transaction whose BEGIN never went out, or whose deferred writes went with its COMMIT
+    (the commit hook above). For SQLite they would be no-ops, each a trip to
+    aiosqlite's thread."""
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def in_transaction(dbapi_connection: Any) -> bool:
+        driver = dbapi_connection.driver_connection
+        return driver is None or driver._connection is None or driver.in_transaction
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if in_transaction(dbapi_connection):
+            commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if in_transaction(dbapi_connection):
+            rollback(dbapi_connection)
+
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -36,6 +36,13 @@ class Visitor:
     company: str | None
     language: str
     consent_marketing: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """The details as a flat dict (dataclasses.asdict copies recursively, on every public form)."""
+        return {name: getattr(self, name) for name in _VISITOR_FIELDS}
+
+
+_VISITOR_FIELDS = tuple(field.name for field in fields(Visitor))
 
 
 @dataclass(frozen=True, kw_only=True)

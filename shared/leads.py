@@ -11,8 +11,6 @@ each person once per source.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.events import EventBus, LeadCaptured, Visitor
@@ -36,7 +34,7 @@ async def capture_lead(
     None when this submission created the record, else the consent the record held before it."""
     is_news = consent_before is None or (visitor.consent_marketing and not consent_before)
     if is_news:
-        await bus.publish(LeadCaptured(**asdict(visitor), source=source), session)
+        await bus.publish(LeadCaptured(**visitor.as_dict(), source=source), session)
     return is_news
 
 

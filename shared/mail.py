@@ -224,7 +224,9 @@ def _row(now: datetime, **values: Any) -> dict[str, Any]:
 
 
 async def _queue(session: AsyncSession, **values: Any) -> None:
-    await _QUEUE.execute(session, _row(utcnow(), **values))  # a core insert skips the model's Python-side defaults
+    # A core insert skips the model's Python-side defaults. Nothing in the transaction reads the
+    # row back: it is written with the commit, in the same trip.
+    await _QUEUE.defer(session, _row(utcnow(), **values))
     session.info[MAIL_QUEUED] = True
 
 

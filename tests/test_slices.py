@@ -59,7 +59,7 @@ def test_a_slice_middleware_is_mounted(settings):
 POSITIONAL_BY_PROTOCOL = {
     "_load", "_load_opt_in", "_load_confirmation", "_load_cancellation",  # mail loaders: (session, settings, params, served)
     "__call__", "_refuse_flushed_writes", "_through_session",  # a loader's protocol; a SQLAlchemy event
-    "fetchall", "execute", "executemany",  # DriverStatement: (session, values), like the driver's own
+    "fetchall", "execute", "executemany", "defer",  # DriverStatement: (session, values), like the driver's own
     "insert_or_update", "serialize_on", "delete_batch",  # statement builders: (session, table | key | model, *where)
     "capture_lead",  # (session, bus, *, source, visitor): the bus goes with the session, as publish(event, session)
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -146,7 +145,7 @@ async def create_booking(
         raise SlotTaken(field="starts_at")
     visitor = visitor_from_form(data, language=served_language(data.language, settings))
     booking = Booking(
-        **asdict(visitor), **data.model_dump(include={"topic", "message", "phone", "starts_at", "duration_minutes"}),
+        **visitor.as_dict(), **data.model_dump(include={"topic", "message", "phone", "starts_at", "duration_minutes"}),
         timezone=data.timezone or settings.booking_timezone, ends_at=ends_at,
     )
     session.add(booking)

@@ -2,7 +2,7 @@
 
 This runs inside every webinar registration, whitepaper download and booking, the hottest write
 paths, so it is a few statements compiled once and sent straight to the driver, together in one
-trip to its thread:
+trip to its thread (without consent, in the commit's trip):
 
 - a new address: one INSERT of the contact (which also refuses a suppressed address) and one
   of its source;
@@ -75,10 +75,15 @@ async def record_lead(event: LeadCaptured, session: AsyncSession, settings: Sett
         }),
         (_ADD_SOURCE, {"source": event.source, "email": event.email, "now": now}),
     ]
-    if event.consent_marketing:  # matches only a known no_consent contact (a new one is pending already)
-        steps.append((_ASK_AGAIN, {"email": event.email, "now": now}))
+    if not event.consent_marketing:
+        # Nothing to ask and nothing in the transaction reads the contact back: written with the commit.
+        for statement, values in steps:
+            await statement.defer(session, values)
+        return
+    # Matches only a known no_consent contact (a new one is pending already).
+    steps.append((_ASK_AGAIN, {"email": event.email, "now": now}))
     # None depends on another's result: one trip to the driver for all of them.
-    new_contact, _, *asked_again = await run_together(session, *steps)
-    to_ask = new_contact or (asked_again[0] if asked_again else [])
-    if event.consent_marketing and to_ask:
+    new_contact, _, asked_again = await run_together(session, *steps)
+    to_ask = new_contact or asked_again
+    if to_ask:
         await queue_opt_in(session, contact_id=to_ask[0][0], email=event.email)

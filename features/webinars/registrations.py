@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Boolean, String, bindparam, exists, func, insert, or_
@@ -91,7 +90,7 @@ async def register(
     """
     visitor = visitor_from_form(data, language=served_language(data.language, settings))
     created_at = utcnow()
-    row = {**asdict(visitor), "email_normalized": visitor.email, "created_at": created_at, "webinar_id": webinar_id}
+    row = {**visitor.as_dict(), "email_normalized": visitor.email, "created_at": created_at, "webinar_id": webinar_id}
     await serialize_on(session, f"webinar-seats:{webinar_id}")  # PostgreSQL: the count and insert below, alone
     inserted = await _REGISTER.fetchall(session, row)
     if not inserted:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import update
@@ -57,10 +56,10 @@ async def _record_download(
     consent_before = None if lead is None else lead.consent_marketing
     if lead is None:
         lead = WhitepaperDownload(
-            whitepaper_id=whitepaper_id, created_at=now, last_downloaded_at=now, **asdict(visitor)
+            whitepaper_id=whitepaper_id, created_at=now, last_downloaded_at=now, **visitor.as_dict()
         )
     else:
-        lead.sqlmodel_update({**asdict(visitor), "times": lead.times + 1, "last_downloaded_at": now})
+        lead.sqlmodel_update({**visitor.as_dict(), "times": lead.times + 1, "last_downloaded_at": now})
     session.add(lead)
     await session.exec(  # type: ignore[call-overload]
         update(Whitepaper)

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy.exc import ArgumentError, InvalidRequestError
 from sqlmodel import select
 
@@ -15,6 +15,7 @@ _INSERT = DriverStatement(
         {name: bindparam(name, type_=column.type) for name, column in OUTBOX.columns.items() if name != "id"}
     ).returning(OUTBOX.c.id)
 )
+_COUNT = DriverStatement(select(func.count()).select_from(OUTBOX))
 WHEN = datetime(2031, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
 
 
@@ -165,3 +166,77 @@ def test_an_expanding_in_is_refused_when_the_statement_is_built():
 
     with pytest.raises(ValueError, match="expanding IN"):
         DriverStatement(update(OUTBOX).where(OUTBOX.c.status.in_(("a", "b"))).values(status="sent"))
+
+
+@pytest.fixture
+async def trips(app, monkeypatch):
+    """Every trip to an aiosqlite connection's thread while the test runs, once the pool has a connection."""
+    import aiosqlite
+
+    async with app.state.db.session() as session:
+        await session.connection()
+    seen, run_in_thread = [], aiosqlite.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):
+        seen.append(fn)
+        return await run_in_thread(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return seen
+
+
+async def _recipients(app) -> list[str]:
+    async with app.state.db.session(write=False) as session:
+        return sorted(r.recipient for r in (await session.exec(select(OutgoingMail))).all())
+
+
+@pytest.mark.sqlite_only  # counts trips to aiosqlite's thread, or SQLite's write lock: SQLite's mechanism
+async def test_a_transaction_sends_its_begin_with_its_first_statement_and_deferred_writes_with_its_commit(app, trips):
+    async with app.state.db.session() as session:
+        await _INSERT.fetchall(session, _row())
+        assert len(trips) == 1  # BEGIN IMMEDIATE and the insert
+        await _INSERT.defer(session, _row(recipient="b@example.com"))
+        await _INSERT.defer(session, _row(recipient="c@example.com"))
+        assert len(trips) == 1
+    assert len(trips) == 2  # the two deferred inserts and COMMIT; SQLAlchemy's own commit sends nothing
+    assert await _recipients(app) == ["a@example.com", "b@example.com", "c@example.com"]
+    trips.clear()
+    async with app.state.db.session():
+        pass
+    assert trips == []  # a writing unit of work that ran nothing: no BEGIN, no COMMIT
+
+
+@pytest.mark.sqlite_only  # counts trips to aiosqlite's thread, or SQLite's write lock: SQLite's mechanism
+async def test_a_deferred_write_runs_ahead_of_the_next_statement_in_the_same_trip(app, trips):
+    async with app.state.db.session() as session:
+        await _INSERT.defer(session, _row())
+        assert await _COUNT.fetchall(session, {}) == [(1,)] and len(trips) == 1  # BEGIN, the deferred insert, the count: one trip
+        await _INSERT.defer(session, _row(recipient="b@example.com"))
+        # A statement SQLAlchemy runs sees it too (its own trips, the deferred write ahead of them).
+        assert (await session.exec(select(func.count()).select_from(OutgoingMail))).one() == 2
+
+
+async def test_deferred_writes_roll_back_with_the_transaction_and_leave_nothing_behind(app):
+    with pytest.raises(RuntimeError):
+        async with app.state.db.session() as session:
+            await _INSERT.fetchall(session, _row())
+            await _INSERT.defer(session, _row(recipient="b@example.com"))
+            raise RuntimeError("undo")
+    async with app.state.db.session() as session:  # the same pooled connection: nothing is owed any more
+        await _INSERT.defer(session, _row(recipient="c@example.com"))
+    assert await _recipients(app) == ["c@example.com"]
+
+
+async def test_a_deferred_write_that_fails_fails_the_commit_and_nothing_of_the_transaction_is_stored(app):
+    from sqlite3 import IntegrityError as SQLiteIntegrityError
+
+    from sqlalchemy.exc import IntegrityError
+
+    # SQLite raises at the commit, PostgreSQL (which runs it at once) at the call: either way, nothing stays.
+    with pytest.raises((IntegrityError, SQLiteIntegrityError)):
+        async with app.state.db.session() as session:
+            await _INSERT.fetchall(session, _row())
+            await _INSERT.defer(session, _row(recipient=None))  # NOT NULL
+    async with app.state.db.session() as session:
+        await _INSERT.fetchall(session, _row(recipient="b@example.com"))
+    assert await _recipients(app) == ["b@example.com"]
