@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
-from sqlalchemy import JSON, ColumnElement, DateTime, delete, event, select
+from sqlalchemy import JSON, ColumnElement, DateTime, delete, event, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -23,7 +23,14 @@ from sqlmodel import Field, SQLModel
 from sqlmodel import Session as SQLModelSession
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.dialect import DriverTransaction, SessionTransaction, python_casefold, run_on_driver_thread
+from shared.dialect import (
+    DriverTransaction,
+    SessionTransaction,
+    compaction_statements,
+    is_database_locked,
+    python_casefold,
+    run_on_driver_thread,
+)
 
 # Set before any table exists so every constraint gets a stable name (Alembic batch mode needs them).
 SQLModel.metadata.naming_convention = {
@@ -375,6 +382,34 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+COMPACTION_ATTEMPTS = 3
+
+
+async def compact_tables(database: Database, *, tables: Sequence[str]) -> None:
+    """Rewrites `tables` so that rows deleted from them leave no bytes in the database's files (an
+    erased person): dialect.compaction_statements, nothing on SQLite. Call it after the deleting
+    transaction committed, never inside one: VACUUM refuses a transaction block.
+
+    A table whose lock is not had in time (a long transaction on it) is tried again a little later."""
+    statements = compaction_statements(database.dialect, tables)
+    if not statements:
+        return
+    for attempt in range(1, COMPACTION_ATTEMPTS + 1):
+        async with database.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                for statement in statements:
+                    await autocommit.execute(text(statement))
+                return
+            except Exception as exc:
+                if attempt == COMPACTION_ATTEMPTS or not is_database_locked(exc):
+                    raise
+            finally:
+                # Closed, not pooled: it carries the compaction's session settings (its lock timeout).
+                await connection.invalidate()
+        await asyncio.sleep(attempt)
 
 
 T = TypeVar("T")

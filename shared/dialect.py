@@ -196,6 +196,32 @@ def driver_upsert(table: Any) -> Any:
     return postgresql_insert(table)
 
 
+# --- erasure -----------------------------------------------------------------------------------
+
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# How long a compaction waits for a table's lock: a VACUUM (FULL) queued behind a long transaction
+# would stall every request queued behind it in turn; it gives up instead and is tried again.
+COMPACTION_LOCK_TIMEOUT_MS = 3000
+
+
+def compaction_statements(dialect_name: str, tables: Sequence[str]) -> list[str]:
+    """What leaves no byte of the rows deleted from `tables` in the database's files; run in autocommit
+    (outside any transaction block) on a connection of its own, once the deleting transaction committed.
+
+    SQLite: nothing, secure_delete (shared/db.py) overwrote them as they went. PostgreSQL keeps a
+    deleted row's bytes: plain VACUUM marks its space free without overwriting it (the last row of a
+    page stays as it was in the page's free space) and a B-tree keeps the key until its page is
+    reused. VACUUM (FULL) writes each table, its TOAST and its indexes anew and unlinks the old files,
+    so REINDEX is not needed on top. It holds the table's exclusive lock while it copies (tables of
+    personal data are small: contacts, their tags and sources, the outbox)."""
+    if dialect_name != "postgresql":
+        return []
+    for table in tables:
+        if not _TABLE_NAME.match(table):
+            raise ValueError(f"not a table name: {table!r}")
+    return [f"SET lock_timeout = {COMPACTION_LOCK_TIMEOUT_MS}", *(f'VACUUM (FULL) "{table}"' for table in tables)]
+
+
 # --- serializing writers ----------------------------------------------------------------------
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
