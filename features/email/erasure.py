@@ -28,6 +28,6 @@ async def _compact_erased_rows(context: JobContext) -> None:
 
 # Due when an erasure commits; the weekly interval only repeats what an interrupted run may have missed.
 COMPACT_ERASED_ROWS_JOB = PeriodicJob(
-    name="compact_erased_rows", interval=timedelta(days=7), run=_compact_erased_rows,
+    name="email.compact_erased_rows", interval=timedelta(days=7), run=_compact_erased_rows,
     lease=timedelta(minutes=2), renew_lease=True,
 )
