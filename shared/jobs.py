@@ -120,11 +120,14 @@ class JobRunner:
 
     async def run_if_due(self, names: Iterable[str]) -> None:
         """Runs each named job this runner knows that is due and not claimed by another runner: what a
-        committed transaction made due (run_after_commit), run after the response, with no worker."""
+        committed transaction made due (run_after_commit), run after the response, with no worker.
+
+        Again while it is due once a run ends: a request that found the job running left its turn to
+        this run (with no worker, nobody else would take it)."""
         for name in names:
             job = self.jobs.get(name)
             try:
-                if job is not None and await self._claim(job):
+                while job is not None and await self._claim(job):
                     await self._run(job)
             except Exception:  # a busy database: the job stays due and a worker's runner takes it
                 logger.exception("job after commit failed", extra={"job": name})

@@ -46,6 +46,17 @@ async def test_erasure_removes_the_person_and_keeps_only_the_digest(app, client,
     assert b"erase.me@example.com" not in stored and b"stays@example.com" in stored
 
 
+async def test_erasure_removes_the_mail_already_sent_to_the_person_too(app, client, create_contact, admin_headers,
+                                                                       mailbox):
+    contact = await create_contact("sent.to@example.com")  # pending: the opt-in mail goes out at once
+    assert len(opt_in_mails(mailbox, "sent.to@example.com")) == 1
+    assert (await client.delete(f"{CONTACTS}/{contact['id']}", headers=admin_headers)).status_code == 204
+    async with app.state.db.session(write=False) as session:
+        assert (await session.exec(select(OutgoingMail))).all() == []  # not even as a record of what was sent
+    await app.state.db.dispose()
+    assert b"sent.to@example.com" not in erased_database_bytes(app.state.settings).lower()
+
+
 async def test_an_erased_address_never_comes_back(app, client, create_contact, admin_headers, editor_headers,
                                                   webinar, mailbox, upload_csv):
     contact = await create_contact("gone@example.com", status="subscribed")
