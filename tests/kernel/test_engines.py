@@ -4,6 +4,7 @@ engine's mechanism."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -58,6 +59,32 @@ async def test_json_columns_are_jsonb_and_instants_timestamptz_on_postgresql(app
         )
     assert types["params"] == "jsonb"
     assert types["next_attempt_at"] == "timestamp with time zone"
+
+
+@pytest.mark.postgres_only
+async def test_a_compaction_gives_up_on_a_table_a_long_transaction_holds_and_leaves_no_setting_behind(
+    app, monkeypatch
+):
+    """VACUUM (FULL) waits for every lock on its table and, while it waits, holds up everyone after it:
+    the lock timeout makes it give up (a busy error, for the job to try later) instead."""
+    import shared.db
+    from shared.dialect import COMPACTION_LOCK_TIMEOUT_MS, is_database_locked
+
+    monkeypatch.setattr(shared.db, "COMPACTION_ATTEMPTS", 1)
+    async with app.state.db.engine.connect() as reader:
+        await reader.execute(text("SELECT count(*) FROM mail_outbox"))  # its transaction holds the table
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(Exception) as refused:
+            await shared.db.compact_tables(app.state.db, tables=["mail_outbox"])
+        waited = asyncio.get_running_loop().time() - started
+    assert is_database_locked(refused.value)
+    assert COMPACTION_LOCK_TIMEOUT_MS / 1000 <= waited < COMPACTION_LOCK_TIMEOUT_MS / 1000 + 5
+    await shared.db.compact_tables(app.state.db, tables=["mail_outbox"])  # free now: done
+    # Every connection the pool holds (three at once: more than it kept) waits for locks as long as ever.
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(3):
+            connection = await stack.enter_async_context(app.state.db.engine.connect())
+            assert (await connection.execute(text("SHOW lock_timeout"))).scalar() == "0"
 
 
 @pytest.mark.sqlite_only
