@@ -7,6 +7,7 @@ and the migrations; no slice spells engine-specific SQL or matches driver messag
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -220,6 +221,35 @@ def compaction_statements(dialect_name: str, tables: Sequence[str]) -> list[str]
         if not _TABLE_NAME.match(table):
             raise ValueError(f"not a table name: {table!r}")
     return [f"SET lock_timeout = {COMPACTION_LOCK_TIMEOUT_MS}", *(f'VACUUM (FULL) "{table}"' for table in tables)]
+
+
+# The transactions of the server that hold a snapshot or an xid (the horizon VACUUM may not pass).
+_HOLDING_BACK = text(
+    "SELECT pid, xact_start, CAST(backend_xmin AS text), CAST(backend_xid AS text) FROM pg_stat_activity"
+    " WHERE pid <> pg_backend_pid() AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)"
+)
+
+
+async def wait_for_older_transactions(connection: Any, *, timeout_seconds: float, poll_seconds: float = 0.05) -> bool:
+    """Waits until every transaction that was running when called has ended or moved on to a newer
+    snapshot; returns False if some still run after `timeout_seconds`.
+
+    VACUUM (FULL) copies a deleted row that a running transaction could still see (one whose snapshot
+    is older than the delete's commit): it lies in the new file as before. So a compaction first lets
+    those transactions go by. Transactions of other roles are visible to a role with pg_read_all_stats
+    only. SQLite: nothing to wait for (True)."""
+    if connection.dialect.name != "postgresql":
+        return True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds
+    older = set(rows_of(await connection.execute(_HOLDING_BACK)))
+    while older:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(poll_seconds)
+        # The same pid, transaction start, xmin and xid: still the same snapshot, still older.
+        older &= set(rows_of(await connection.execute(_HOLDING_BACK)))
+    return True
 
 
 # --- serializing writers ----------------------------------------------------------------------

@@ -225,12 +225,17 @@ async def run_after_commit(session: AsyncSession, *, job: PeriodicJob) -> None:
     """Makes `job` due now, in the session's transaction: a rollback asks nothing. Once it commits, a
     request runs the job after its response (due_jobs_hook: no worker needed); should that never
     happen (the process stopped first), the schedule row says it is due and the next runner takes it."""
-    now = utcnow()
-    statement = insert_or_update(session, JobSchedule.__table__).values(name=job.name, next_run_at=now)
+    await make_due(session, job=job, at=utcnow())
+    session.info.setdefault(DUE_AFTER_COMMIT, set()).add(job.name)
+
+
+async def make_due(session: AsyncSession, *, job: PeriodicJob, at: datetime) -> None:
+    """Has `job` run from `at` on, whatever its schedule said, in the session's transaction; a run
+    going on then keeps it (a job's own run asking to be tried again later, say)."""
+    statement = insert_or_update(session, JobSchedule.__table__).values(name=job.name, next_run_at=at)
     await session.exec(  # type: ignore[call-overload]
         statement.on_conflict_do_update(index_elements=["name"], set_={"next_run_at": statement.excluded.next_run_at})
     )
-    session.info.setdefault(DUE_AFTER_COMMIT, set()).add(job.name)
 
 
 def due_jobs_hook(runner: JobRunner) -> CommitHook:

@@ -1,5 +1,7 @@
 """DELETE /contacts/{id} is erasure: the person is gone, the address lives on only as a keyed digest."""
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import select
 
@@ -170,3 +172,26 @@ async def test_a_committed_erasure_is_compacted_by_a_worker_if_its_process_stopp
     assert await runner.run_due_jobs() == [COMPACT_ERASED_ROWS_JOB.name]  # the erasure made it due
     assert compactions == [(ERASED_FROM, True, False)]
     assert await runner.run_due_jobs() == []
+
+
+@pytest.mark.postgres_only
+async def test_a_compaction_held_up_by_an_older_transaction_is_tried_again_ten_minutes_later(
+    app, create_contact, monkeypatch
+):
+    from sqlalchemy import text
+
+    import shared.db
+
+    monkeypatch.setattr(shared.db, "COMPACTION_WAIT_SECONDS", 0.2)
+    contact = await create_contact("held.up@example.com")
+    runner = JobRunner(job_context(app), [COMPACT_ERASED_ROWS_JOB], mode="standalone")
+    async with app.state.db.engine.connect() as connection:
+        older = await connection.execution_options(isolation_level="REPEATABLE READ")
+        await older.execute(text("SELECT count(*) FROM job_schedules"))  # a long backup's snapshot, say
+        async with app.state.db.session() as session:
+            await erase_contact(session, settings=app.state.settings, contact_id=contact["id"])
+        assert await runner.run_due_jobs() == [COMPACT_ERASED_ROWS_JOB.name]
+        await older.commit()
+    schedule = await compaction_schedule(app)
+    assert schedule.last_error is None
+    assert timedelta(minutes=9) < schedule.next_run_at - schedule.last_finished_at < timedelta(minutes=11)
