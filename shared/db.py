@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
-from sqlalchemy import JSON, ColumnElement, DateTime, delete, event, select
+from sqlalchemy import JSON, ColumnElement, DateTime, delete, event, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -30,10 +30,13 @@ from shared.dialect import (
     SessionTransaction,
     catch_up,
     commit_with_what_is_owed,
+    compaction_statements,
     forget_what_is_owed,
+    is_database_locked,
     owes_the_driver,
     python_casefold,
     run_on_driver_thread,
+    wait_for_older_transactions,
 )
 
 # Set before any table exists so every constraint gets a stable name (Alembic batch mode needs them).
@@ -434,6 +437,40 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+COMPACTION_ATTEMPTS = 3
+COMPACTION_WAIT_SECONDS = 60.0  # for transactions older than the compaction to end
+
+
+async def compact_tables(database: Database, *, tables: Sequence[str]) -> bool:
+    """Rewrites `tables` so that rows deleted from them leave no bytes in the database's files (an
+    erased person): dialect.compaction_statements, nothing on SQLite. Call it after the deleting
+    transaction committed, never inside one: VACUUM refuses a transaction block.
+
+    It first lets the transactions running at the call go by (a row one of them could still see is
+    copied, not dropped); False when some were still running after COMPACTION_WAIT_SECONDS and the
+    rewrite went ahead without them, so rows deleted before the call may be left for a later one.
+    A table whose lock is not had in time (a long transaction on it) is tried again a little later."""
+    statements = compaction_statements(database.dialect, tables)
+    if not statements:
+        return True
+    for attempt in range(1, COMPACTION_ATTEMPTS + 1):
+        async with database.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                passed = await wait_for_older_transactions(autocommit, timeout_seconds=COMPACTION_WAIT_SECONDS)
+                for statement in statements:
+                    await autocommit.execute(text(statement))
+                return passed
+            except Exception as exc:
+                if attempt == COMPACTION_ATTEMPTS or not is_database_locked(exc):
+                    raise
+            finally:
+                # Closed, not pooled: it carries the compaction's session settings (its lock timeout).
+                await connection.invalidate()
+        await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")
 
 
 T = TypeVar("T")

@@ -7,6 +7,7 @@ and the migrations; no slice spells engine-specific SQL or matches driver messag
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -194,6 +195,61 @@ def driver_upsert(table: Any) -> Any:
     PostgreSQL's construct: SQLite's compiler renders its ON CONFLICT clause too (the same SQL as
     SQLite's own construct), while PostgreSQL's compiler cannot render SQLite's."""
     return postgresql_insert(table)
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# How long a compaction waits for a table's lock: a VACUUM (FULL) queued behind a long transaction
+# would stall every request queued behind it in turn; it gives up instead and is tried again.
+COMPACTION_LOCK_TIMEOUT_MS = 3000
+
+
+def compaction_statements(dialect_name: str, tables: Sequence[str]) -> list[str]:
+    """What leaves no byte of the rows deleted from `tables` in the database's files; run in autocommit
+    (outside any transaction block) on a connection of its own, once the deleting transaction committed.
+
+    SQLite: nothing, secure_delete (shared/db.py) overwrote them as they went. PostgreSQL keeps a
+    deleted row's bytes: plain VACUUM marks its space free without overwriting it (the last row of a
+    page stays as it was in the page's free space) and a B-tree keeps the key until its page is
+    reused. VACUUM (FULL) writes each table, its TOAST and its indexes anew and unlinks the old files,
+    so REINDEX is not needed on top. It holds the table's exclusive lock while it copies (tables of
+    personal data are small: contacts, their tags and sources, the outbox)."""
+    if dialect_name != "postgresql":
+        return []
+    for table in tables:
+        if not _TABLE_NAME.match(table):
+            raise ValueError(f"not a table name: {table!r}")
+    return [f"SET lock_timeout = {COMPACTION_LOCK_TIMEOUT_MS}", *(f'VACUUM (FULL) "{table}"' for table in tables)]
+
+
+# The transactions of the server that hold a snapshot or an xid (the horizon VACUUM may not pass).
+_HOLDING_BACK = text(
+    "SELECT pid, xact_start, CAST(backend_xmin AS text), CAST(backend_xid AS text) FROM pg_stat_activity"
+    " WHERE pid <> pg_backend_pid() AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)"
+)
+
+
+async def wait_for_older_transactions(connection: Any, *, timeout_seconds: float, poll_seconds: float = 0.05) -> bool:
+    """Waits until every transaction that was running when called has ended or moved on to a newer
+    snapshot; returns False if some still run after `timeout_seconds`.
+
+    VACUUM (FULL) copies a deleted row that a running transaction could still see (one whose snapshot
+    is older than the delete's commit): it lies in the new file as before. So a compaction first lets
+    those transactions go by. Transactions of other roles are visible to a role with pg_read_all_stats
+    only. SQLite: nothing to wait for (True)."""
+    if connection.dialect.name != "postgresql":
+        return True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds
+    older = set(rows_of(await connection.execute(_HOLDING_BACK)))
+    while older:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(poll_seconds)
+        # The same pid, transaction start, xmin and xid: still the same snapshot, still older.
+        older &= set(rows_of(await connection.execute(_HOLDING_BACK)))
+    return True
 
 
 # --- serializing writers ----------------------------------------------------------------------

@@ -13,16 +13,18 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import case, delete, literal, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.config import Settings
-from shared.db import Database, JSONDocument, UTCDateTime, delete_batch, utcnow
+from shared.db import CommitHook, Database, JSONDocument, UTCDateTime, delete_batch, utcnow
 from shared.dialect import insert_or_update
 from shared.mail import Mailer, deliver_due_mail
 
@@ -116,6 +118,20 @@ class JobRunner:
                 ran.append(job.name)
         return ran
 
+    async def run_if_due(self, names: Iterable[str]) -> None:
+        """Runs each named job this runner knows that is due and not claimed by another runner: what a
+        committed transaction made due (run_after_commit), run after the response, with no worker.
+
+        Again while it is due once a run ends: a request that found the job running left its turn to
+        this run (with no worker, nobody else would take it)."""
+        for name in names:
+            job = self.jobs.get(name)
+            try:
+                while job is not None and await self._claim(job):
+                    await self._run(job)
+            except Exception:  # a busy database: the job stays due and a worker's runner takes it
+                logger.exception("job after commit failed", extra={"job": name})
+
     async def _beat(self) -> None:
         async with self.context.database.session() as session:
             beat = await session.get(WorkerHeartbeat, self.worker_id)
@@ -169,13 +185,19 @@ class JobRunner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewer
         finished = utcnow()
+        # Made due again while it ran (run_after_commit: the run may have begun before that change
+        # committed): it stays due, so it runs once more.
+        next_run_at = case(
+            (col(JobSchedule.next_run_at) > col(JobSchedule.last_started_at), col(JobSchedule.next_run_at)),
+            else_=literal(finished + job.interval, UTCDateTime()),
+        )
         async with self.context.database.session() as session:
             await session.exec(  # type: ignore[call-overload]
                 update(JobSchedule)
                 .where(JobSchedule.name == job.name, JobSchedule.locked_by == self.worker_id)
                 .values(
-                    locked_by=None, locked_until=None, last_finished_at=finished,
-                    next_run_at=finished + job.interval, last_error=error,
+                    locked_by=None, locked_until=None, last_finished_at=finished, next_run_at=next_run_at,
+                    last_error=error,
                 )
             )
         return result
@@ -193,6 +215,37 @@ class JobRunner:
                     )
             except Exception:  # a busy database: the next renewal comes well before the lease ends
                 logger.warning("job lease renewal failed", extra={"job": job.name})
+
+
+# Set on a session whose transaction made jobs due (their names); the commit hook runs them then.
+DUE_AFTER_COMMIT = "magnetiq_jobs_due_after_commit"
+
+
+async def run_after_commit(session: AsyncSession, *, job: PeriodicJob) -> None:
+    """Makes `job` due now, in the session's transaction: a rollback asks nothing. Once it commits, a
+    request runs the job after its response (due_jobs_hook: no worker needed); should that never
+    happen (the process stopped first), the schedule row says it is due and the next runner takes it."""
+    await make_due(session, job=job, at=utcnow())
+    session.info.setdefault(DUE_AFTER_COMMIT, set()).add(job.name)
+
+
+async def make_due(session: AsyncSession, *, job: PeriodicJob, at: datetime) -> None:
+    """Has `job` run from `at` on, whatever its schedule said, in the session's transaction; a run
+    going on then keeps it (a job's own run asking to be tried again later, say)."""
+    statement = insert_or_update(session, JobSchedule.__table__).values(name=job.name, next_run_at=at)
+    await session.exec(  # type: ignore[call-overload]
+        statement.on_conflict_do_update(index_elements=["name"], set_={"next_run_at": statement.excluded.next_run_at})
+    )
+
+
+def due_jobs_hook(runner: JobRunner) -> CommitHook:
+    """The Database commit hook that hands on the jobs a committed transaction made due to `runner`."""
+
+    def after_commit(info: dict[str, Any]) -> Callable[[], Awaitable[None]] | None:
+        names = info.pop(DUE_AFTER_COMMIT, None)
+        return partial(runner.run_if_due, sorted(names)) if names else None
+
+    return after_commit
 
 
 def heartbeat_stale_after(settings: Settings) -> timedelta:

@@ -189,15 +189,13 @@ async def queue_templates(
 
 
 async def forget_recipient(session: AsyncSession, *, address: str) -> int:
-    """Removes every message to `address` not yet delivered (pending or failed), in the caller's
-    transaction; returns how many. For an erased person: nothing queued for them goes out later.
+    """Removes every message to `address`, in the caller's transaction; returns how many. For an erased
+    person: nothing queued for them goes out later, and no record of what was sent keeps the address.
 
     A message a delivery has already claimed may still leave; its outcome then updates no row."""
     addresses = {address, ascii_address(address)}  # queued mail is addressed in punycode
     result = await session.exec(  # type: ignore[call-overload]
-        delete(OutgoingMail).where(
-            col(OutgoingMail.recipient).in_(addresses), col(OutgoingMail.status).in_(("pending", "failed"))
-        )
+        delete(OutgoingMail).where(col(OutgoingMail.recipient).in_(addresses))
     )
     return result.rowcount or 0
 

@@ -239,16 +239,16 @@ def stored_bytes(database_url: str) -> bytes:
 
 
 def stored_bytes_after_erasure(database_url: str) -> bytes:
-    """`stored_bytes` once the engine has reclaimed what was deleted, for "an erased person is gone".
+    """`stored_bytes` once an erasure's request has finished, for "an erased person is gone".
 
     SQLite overwrites deleted rows at once (secure_delete, shared/db.py); its WAL still holds the pages
-    as they were before, until a checkpoint copies them back and truncates it. PostgreSQL keeps dead
-    row versions in the table's and its indexes' pages until VACUUM (autovacuum in production) reclaims
-    them, so they are vacuumed here first."""
+    as they were before, until a checkpoint copies them back and truncates it. PostgreSQL keeps a
+    deleted row's bytes in its table's and indexes' pages: nothing is done here, the app itself
+    rewrites the tables the erasure deleted from once it committed (features/email/erasure.py)."""
     from shared.db import sqlite_file_path
 
-    statement = "PRAGMA wal_checkpoint(TRUNCATE)" if sqlite_file_path(database_url) else "VACUUM"
-    outside_the_app(database_url, statement)
+    if sqlite_file_path(database_url):
+        outside_the_app(database_url, "PRAGMA wal_checkpoint(TRUNCATE)")
     return stored_bytes(database_url)
 
 

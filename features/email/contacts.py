@@ -14,6 +14,7 @@ from sqlalchemy import delete, exists, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from features.email.erasure import COMPACT_ERASED_ROWS_JOB
 from features.email.errors import EmailSuppressed, EmailTaken, InvalidTransition, LinkInvalid
 from features.email.links import read_confirm_token, read_unsubscribe_token
 from features.email.mails import queue_opt_in
@@ -23,6 +24,7 @@ from shared.config import Settings
 from shared.db import utcnow
 from shared.dialect import insert_or_update
 from shared.errors import NotFound, ValidationFailed
+from shared.jobs import run_after_commit
 from shared.mail import forget_recipient
 from shared.pagination import ListParams, paginate, sort_order, text_contains
 from shared.security import keyed_digest
@@ -246,6 +248,8 @@ async def erase_contact(session: AsyncSession, *, settings: Settings, contact_id
     await forget_recipient(session, address=contact.email)
     await session.exec(delete(Contact).where(col(Contact.id) == contact_id))  # type: ignore[call-overload]
     session.expunge(contact)
+    # PostgreSQL keeps deleted rows' bytes in its pages: once this commits, those tables are rewritten.
+    await run_after_commit(session, job=COMPACT_ERASED_ROWS_JOB)
 
 
 # --- the visitor's links ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from shared.db import Database, PoolLimits, utcnow
 from shared.errors import declare_error_envelope, install_error_handlers
 from shared.events import EventBus
 from shared.examples import restore_null_examples
-from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob
+from shared.jobs import DELIVER_MAIL_JOB, JobContext, JobRunner, PeriodicJob, due_jobs_hook
 from shared.logging import configure_logging
 from shared.mail import DeliveryKicker, Mailer
 from shared.middleware import CorsMiddleware, RequestContextMiddleware, RequestLimits
@@ -170,6 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = Mailer(settings, MAIL_TEMPLATES)
     app.state.mail_kicker = DeliveryKicker()
     app.state.db.commit_hooks.append(app.state.mail_kicker.commit_hook(app.state.db, app.state.mailer))
+    # A job a request's transaction made due (compaction after an erasure) runs after its response.
+    app.state.db.commit_hooks.append(due_jobs_hook(build_job_runner(app, mode="after-commit")))
     app.state.events = EventBus(settings)
     for event_type, handler in EVENT_SUBSCRIPTIONS:
         app.state.events.subscribe(event_type, handler)

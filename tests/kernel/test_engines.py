@@ -4,10 +4,11 @@ engine's mechanism."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, text
+from sqlalchemy import delete, func, text
 from sqlmodel import col, select
 
 from shared.dialect import casefold, serialize_on
@@ -58,6 +59,65 @@ async def test_json_columns_are_jsonb_and_instants_timestamptz_on_postgresql(app
         )
     assert types["params"] == "jsonb"
     assert types["next_attempt_at"] == "timestamp with time zone"
+
+
+@pytest.mark.postgres_only
+async def test_a_compaction_gives_up_on_a_table_a_long_transaction_holds_and_leaves_no_setting_behind(
+    app, monkeypatch
+):
+    """VACUUM (FULL) waits for every lock on its table and, while it waits, holds up everyone after it:
+    the lock timeout makes it give up (a busy error, for the job to try later) instead."""
+    import shared.db
+    from shared.dialect import COMPACTION_LOCK_TIMEOUT_MS, is_database_locked
+
+    monkeypatch.setattr(shared.db, "COMPACTION_ATTEMPTS", 1)
+    monkeypatch.setattr(shared.db, "COMPACTION_WAIT_SECONDS", 0.1)  # the reader's snapshot: not waited for here
+    async with app.state.db.engine.connect() as reader:
+        await reader.execute(text("SELECT count(*) FROM mail_outbox"))  # its transaction holds the table
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(Exception) as refused:
+            await shared.db.compact_tables(app.state.db, tables=["mail_outbox"])
+        waited = asyncio.get_running_loop().time() - started
+    assert is_database_locked(refused.value)
+    assert COMPACTION_LOCK_TIMEOUT_MS / 1000 <= waited < COMPACTION_LOCK_TIMEOUT_MS / 1000 + 5
+    await shared.db.compact_tables(app.state.db, tables=["mail_outbox"])  # free now: done
+    # Every connection the pool holds (three at once: more than it kept) waits for locks as long as ever.
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(3):
+            connection = await stack.enter_async_context(app.state.db.engine.connect())
+            assert (await connection.execute(text("SHOW lock_timeout"))).scalar() == "0"
+
+
+@pytest.mark.postgres_only
+async def test_a_compaction_first_lets_a_transaction_go_by_that_could_still_see_the_deleted_row(app, monkeypatch):
+    """VACUUM (FULL) copies a deleted row an older snapshot could still see: a compaction waits for it,
+    and one that could not wait long enough says so (the row is then still stored)."""
+    import shared.db
+
+    async def delete_a_row_an_older_snapshot_sees(address: str, older) -> None:
+        async with app.state.db.session() as session:
+            session.add(OutgoingMail(recipient=address, subject="s"))
+        await older.execute(text("SELECT count(*) FROM job_schedules"))  # a snapshot, no lock on the outbox
+        async with app.state.db.session() as session:
+            await session.exec(delete(OutgoingMail))
+
+    async with app.state.db.engine.connect() as connection:
+        older = await connection.execution_options(isolation_level="REPEATABLE READ")
+        await delete_a_row_an_older_snapshot_sees("waited.for@example.com", older)
+        compaction = asyncio.create_task(shared.db.compact_tables(app.state.db, tables=["mail_outbox"]))
+        await asyncio.sleep(0.5)
+        assert not compaction.done()
+        await older.commit()
+        assert await compaction is True
+    assert b"waited.for@example.com" not in engines.stored_bytes(app.state.settings.database_url)
+
+    monkeypatch.setattr(shared.db, "COMPACTION_WAIT_SECONDS", 0.2)
+    async with app.state.db.engine.connect() as connection:
+        older = await connection.execution_options(isolation_level="REPEATABLE READ")
+        await delete_a_row_an_older_snapshot_sees("kept.by.the.snapshot@example.com", older)
+        assert await shared.db.compact_tables(app.state.db, tables=["mail_outbox"]) is False
+        await older.commit()
+    assert b"kept.by.the.snapshot@example.com" in engines.stored_bytes(app.state.settings.database_url)
 
 
 @pytest.mark.sqlite_only

@@ -1,6 +1,8 @@
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from shared.events import EventBus, LeadCaptured, UserRemoved
@@ -100,6 +102,43 @@ async def test_a_failing_job_is_recorded_and_rescheduled(app):
         schedule = await session.get(JobSchedule, "broken")
     assert schedule.last_error.startswith("ValueError") and schedule.locked_until is None
     assert await runner.run_due_jobs() == ["broken"]
+
+
+async def test_a_job_made_due_while_it_runs_runs_once_more_and_only_after_a_commit(app):
+    from shared.jobs import due_jobs_hook, run_after_commit
+
+    runs, go_on = [], asyncio.Event()
+
+    async def job_run(_context):
+        runs.append(1)
+        if len(runs) == 1:
+            await go_on.wait()
+
+    job = PeriodicJob(name="on_demand", interval=timedelta(days=7), run=job_run)
+    context = JobContext(database=app.state.db, settings=app.state.settings, mailer=app.state.mailer)
+    runner = JobRunner(context, [job], mode="after-commit")
+    handed_on = []  # what each request runs after its response
+    database = replace(app.state.db, commit_hooks=[due_jobs_hook(runner)], hand_on=handed_on.append)
+
+    async with database.session() as session:
+        await run_after_commit(session, job=job)
+    first = asyncio.create_task(handed_on.pop()())
+    while not runs:
+        await asyncio.sleep(0.01)
+    async with database.session() as session:  # a second request, while the first one's run goes on
+        await run_after_commit(session, job=job)
+    await handed_on.pop()()  # finds the job running: leaves it to that run
+    assert runs == [1]
+    go_on.set()
+    await first
+    assert runs == [1, 1]  # the second request's change is covered by a run that began after it
+    assert await JobRunner(context, [job], mode="standalone").run_due_jobs() == []  # and then it waits
+
+    with pytest.raises(LookupError):
+        async with database.session() as session:
+            await run_after_commit(session, job=job)
+            raise LookupError("rolled back")
+    assert handed_on == [] and await JobRunner(context, [job], mode="standalone").run_due_jobs() == []
 
 
 async def test_worker_runs_inside_the_api_process_when_enabled(settings):
